@@ -1,0 +1,287 @@
+"""The one generator definition: SPADE (Park et al., CVPR 2019) and its cheaper kin.
+
+Read top to bottom: the config, the label-map helpers, the three ways to
+modulate a normalised activation (SPADE, CLADE, CLADE-ICPE), the residual
+block, the optional VAE image encoder, and the generator itself.
+
+Shapes: label maps enter as one-hot ``(B, num_classes, H, W)`` float tensors
+(an ignored pixel is all zeros); images are ``(B, 3, H, W)`` in [-1, 1].
+H and W must be multiples of ``2 ** num_upsampling_layers``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+NUM_UPSAMPLING_LAYERS = {"normal": 5, "more": 6, "most": 7}
+NORMS = ("spade", "clade", "clade_icpe")
+PARAM_FREE_NORMS = ("instance", "batch")
+ATTENTIONS = ("none", "simam")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Everything needed to rebuild a generator; saved as JSON beside its weights."""
+
+    num_classes: int = 11
+    ngf: int = 64  # channels of the last block; the first has 16 * ngf, as in the paper
+    z_dim: int = 256  # style / noise vector length
+    num_upsampling_layers: str = "normal"  # normal | more | most (5, 6 or 7 doublings)
+    norm: str = "spade"  # spade | clade | clade_icpe: how gamma/beta come from the label map
+    param_free_norm: str = "instance"  # instance | batch: the normalisation before modulation
+    spade_hidden: int = 128  # SPADE's shared-MLP width (paper: 128)
+    spectral_norm: bool = True  # on every generator convolution, as in the paper
+    attention: str = "none"  # none | simam: parameter-free SimAM after each activation
+    use_vae: bool = False  # train with an image encoder giving mu/logvar for z
+    encoder_nef: int = 64  # encoder width when use_vae
+
+    def __post_init__(self):
+        for field, allowed in (("num_upsampling_layers", NUM_UPSAMPLING_LAYERS), ("norm", NORMS),
+                               ("param_free_norm", PARAM_FREE_NORMS), ("attention", ATTENTIONS)):
+            if getattr(self, field) not in allowed:
+                raise ValueError(f"{field}={getattr(self, field)!r}; choose one of {', '.join(allowed)}")
+        if self.num_classes < 1 or self.ngf < 2 or self.z_dim < 1 or self.spade_hidden < 1:
+            raise ValueError(f"num_classes, ngf, z_dim and spade_hidden must be positive: {self}")
+
+    @property
+    def size_multiple(self) -> int:
+        """Label maps must have sides divisible by this."""
+        return 2 ** NUM_UPSAMPLING_LAYERS[self.num_upsampling_layers]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "GeneratorConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown generator settings {sorted(unknown)}; was this saved by a newer version?")
+        return cls(**values)
+
+
+# --------------------------------------------------------------------------- label maps
+
+def label_onehot(label_ids: paddle.Tensor, num_classes: int) -> paddle.Tensor:
+    """(B, H, W) integer ids -> (B, num_classes, H, W) float one-hot; ids >= num_classes (ignore) -> zeros."""
+    onehot = F.one_hot(label_ids.astype("int64").clip(0, num_classes), num_classes + 1)
+    return onehot[..., :num_classes].transpose([0, 3, 1, 2])
+
+
+def intra_class_positions(onehot: paddle.Tensor) -> paddle.Tensor:
+    """ICPE (CLADE, Tan et al.): each pixel's offset from its class region's centre.
+
+    Returns (B, 2, H, W) with x and y offsets scaled to [-1, 1] by the region's
+    half-extent, so a generator can shade a lake's middle differently from its shore.
+    Computed per class (we have no instance maps).
+    """
+    _, _, height, width = onehot.shape
+    ys = paddle.linspace(0.0, 1.0, height).reshape([1, 1, height, 1])
+    xs = paddle.linspace(0.0, 1.0, width).reshape([1, 1, 1, width])
+    area = onehot.sum(axis=[2, 3], keepdim=True).clip(min=1.0)
+    offsets = []
+    for coords in (xs, ys):
+        centre = (onehot * coords).sum(axis=[2, 3], keepdim=True) / area
+        delta = (coords - centre) * onehot
+        extent = delta.abs().amax(axis=[2, 3], keepdim=True).clip(min=1e-6)
+        offsets.append((delta / extent).sum(axis=1, keepdim=True))  # one class per pixel
+    return paddle.concat(offsets, axis=1)
+
+
+def _resize_nearest(x: paddle.Tensor, size) -> paddle.Tensor:
+    return x if list(x.shape[2:]) == list(size) else F.interpolate(x, size=size, mode="nearest")
+
+
+def _maybe_spectral(layer: nn.Layer, use: bool) -> nn.Layer:
+    return nn.utils.spectral_norm(layer) if use else layer
+
+
+# --------------------------------------------------------------------------- modulation
+
+def _param_free_norm(kind: str, channels: int) -> nn.Layer:
+    # No learned affine: the label map supplies gamma and beta instead.
+    if kind == "instance":
+        return nn.InstanceNorm2D(channels, weight_attr=False, bias_attr=False)
+    return nn.BatchNorm2D(channels, weight_attr=False, bias_attr=False)
+
+
+class SPADE(nn.Layer):
+    """Spatially-adaptive normalisation: per-pixel gamma/beta from a small conv net on the label map."""
+
+    def __init__(self, channels: int, num_classes: int, hidden: int, param_free_norm: str):
+        super().__init__()
+        self.param_free_norm = _param_free_norm(param_free_norm, channels)
+        self.mlp_shared = nn.Sequential(nn.Conv2D(num_classes, hidden, 3, padding=1), nn.ReLU())
+        self.mlp_gamma = nn.Conv2D(hidden, channels, 3, padding=1)
+        self.mlp_beta = nn.Conv2D(hidden, channels, 3, padding=1)
+
+    def forward(self, x, segmap, positions=None):
+        normalized = self.param_free_norm(x)
+        actv = self.mlp_shared(_resize_nearest(segmap, x.shape[2:]))
+        # 1 + gamma: an untrained layer starts as the identity modulation.
+        return normalized * (1 + self.mlp_gamma(actv)) + self.mlp_beta(actv)
+
+
+class CLADE(nn.Layer):
+    """Class-adaptive normalisation: gamma/beta looked up per class, no convolutions.
+
+    The lookup is a bias-free 1x1 convolution of the one-hot map, i.e. each
+    class's row of a (num_classes, channels) table. With ``positional`` (ICPE)
+    the looked-up values are scaled per pixel by a 1x1 convolution of the
+    intra-class position map, which restores some of SPADE's spatial detail
+    at a tiny cost.
+    """
+
+    def __init__(self, channels: int, num_classes: int, param_free_norm: str, positional: bool):
+        super().__init__()
+        self.param_free_norm = _param_free_norm(param_free_norm, channels)
+        self.gamma = nn.Conv2D(num_classes, channels, 1, bias_attr=False)
+        self.beta = nn.Conv2D(num_classes, channels, 1, bias_attr=False)
+        self.positional = positional
+        if positional:
+            self.gamma_position = nn.Conv2D(2, 1, 1)
+            self.beta_position = nn.Conv2D(2, 1, 1)
+
+    def forward(self, x, segmap, positions=None):
+        normalized = self.param_free_norm(x)
+        segmap = _resize_nearest(segmap, x.shape[2:])
+        gamma, beta = self.gamma(segmap), self.beta(segmap)
+        if self.positional:
+            positions = _resize_nearest(positions, x.shape[2:])
+            gamma = gamma * (1 + self.gamma_position(positions))
+            beta = beta * (1 + self.beta_position(positions))
+        return normalized * (1 + gamma) + beta
+
+
+def make_modulation(cfg: GeneratorConfig, channels: int) -> nn.Layer:
+    if cfg.norm == "spade":
+        return SPADE(channels, cfg.num_classes, cfg.spade_hidden, cfg.param_free_norm)
+    return CLADE(channels, cfg.num_classes, cfg.param_free_norm, positional=cfg.norm == "clade_icpe")
+
+
+def simam(x: paddle.Tensor, e_lambda: float = 1e-4) -> paddle.Tensor:
+    """SimAM (Yang et al., ICML 2021): parameter-free 3-D attention from each neuron's energy."""
+    n = x.shape[2] * x.shape[3] - 1
+    d = (x - x.mean(axis=[2, 3], keepdim=True)) ** 2
+    inverse_energy = d / (4 * (d.sum(axis=[2, 3], keepdim=True) / n + e_lambda)) + 0.5
+    return x * F.sigmoid(inverse_energy)
+
+
+# --------------------------------------------------------------------------- blocks
+
+class SPADEResnetBlock(nn.Layer):
+    """norm -> act -> conv, twice, plus a shortcut that is learned when the width changes."""
+
+    def __init__(self, fin: int, fout: int, cfg: GeneratorConfig):
+        super().__init__()
+        fmiddle = min(fin, fout)
+        self.learned_shortcut = fin != fout
+        self.use_simam = cfg.attention == "simam"
+        self.conv_0 = _maybe_spectral(nn.Conv2D(fin, fmiddle, 3, padding=1), cfg.spectral_norm)
+        self.conv_1 = _maybe_spectral(nn.Conv2D(fmiddle, fout, 3, padding=1), cfg.spectral_norm)
+        self.norm_0 = make_modulation(cfg, fin)
+        self.norm_1 = make_modulation(cfg, fmiddle)
+        if self.learned_shortcut:
+            self.conv_s = _maybe_spectral(nn.Conv2D(fin, fout, 1, bias_attr=False), cfg.spectral_norm)
+            self.norm_s = make_modulation(cfg, fin)
+
+    def actvn(self, x):
+        x = F.leaky_relu(x, 0.2)
+        return simam(x) if self.use_simam else x
+
+    def forward(self, x, segmap, positions=None):
+        x_s = self.conv_s(self.norm_s(x, segmap, positions)) if self.learned_shortcut else x
+        dx = self.conv_0(self.actvn(self.norm_0(x, segmap, positions)))
+        dx = self.conv_1(self.actvn(self.norm_1(dx, segmap, positions)))
+        return x_s + dx
+
+
+class ConvEncoder(nn.Layer):
+    """VAE image encoder: six stride-2 convolutions, then mu and logvar of z."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        nef = cfg.encoder_nef
+        widths = [3, nef, nef * 2, nef * 4, nef * 8, nef * 8, nef * 8]
+        layers = []
+        for cin, cout in zip(widths[:-1], widths[1:]):
+            layers += [_maybe_spectral(nn.Conv2D(cin, cout, 3, stride=2, padding=1), cfg.spectral_norm),
+                       nn.InstanceNorm2D(cout), nn.LeakyReLU(0.2)]
+        self.features = nn.Sequential(*layers)
+        # Pooling to 4x4 lets any input size (a multiple of 64 down to 64) be encoded.
+        self.pool = nn.AdaptiveAvgPool2D(4)
+        self.fc_mu = nn.Linear(nef * 8 * 16, cfg.z_dim)
+        self.fc_var = nn.Linear(nef * 8 * 16, cfg.z_dim)
+
+    def forward(self, image):
+        x = self.pool(self.features(image)).flatten(1)
+        return self.fc_mu(x), self.fc_var(x)
+
+
+# --------------------------------------------------------------------------- generator
+
+class SPADEGenerator(nn.Layer):
+    """Label map (+ z) -> image.
+
+    The first tensor comes from the label map downsampled to (H, W) / 2**n with
+    z broadcast over it, so one network serves every output size and z
+    (sampled from a seed, or from the encoder) changes the style of the picture.
+    """
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        self.cfg = cfg
+        nf = cfg.ngf
+        self.fc = _maybe_spectral(nn.Conv2D(cfg.num_classes + cfg.z_dim, 16 * nf, 3, padding=1), cfg.spectral_norm)
+        self.head_0 = SPADEResnetBlock(16 * nf, 16 * nf, cfg)
+        self.G_middle_0 = SPADEResnetBlock(16 * nf, 16 * nf, cfg)
+        self.G_middle_1 = SPADEResnetBlock(16 * nf, 16 * nf, cfg)
+        self.up_0 = SPADEResnetBlock(16 * nf, 8 * nf, cfg)
+        self.up_1 = SPADEResnetBlock(8 * nf, 4 * nf, cfg)
+        self.up_2 = SPADEResnetBlock(4 * nf, 2 * nf, cfg)
+        self.up_3 = SPADEResnetBlock(2 * nf, nf, cfg)
+        final_nc = nf
+        if cfg.num_upsampling_layers == "most":
+            self.up_4 = SPADEResnetBlock(nf, nf // 2, cfg)
+            final_nc = nf // 2
+        self.conv_img = nn.Conv2D(final_nc, 3, 3, padding=1)
+        self.encoder = ConvEncoder(cfg) if cfg.use_vae else None
+
+    @staticmethod
+    def up(x):
+        return F.interpolate(x, scale_factor=2, mode="nearest")
+
+    def forward(self, segmap: paddle.Tensor, z: paddle.Tensor) -> paddle.Tensor:
+        cfg = self.cfg
+        batch, _, height, width = segmap.shape
+        if height % cfg.size_multiple or width % cfg.size_multiple:
+            raise ValueError(f"label map is {height}x{width}; sides must be multiples of {cfg.size_multiple}")
+        if z.shape != [batch, cfg.z_dim]:
+            raise ValueError(f"z must have shape [{batch}, {cfg.z_dim}], got {z.shape}")
+        positions = intra_class_positions(segmap) if cfg.norm == "clade_icpe" else None
+
+        sh, sw = height // cfg.size_multiple, width // cfg.size_multiple
+        z_map = z.reshape([batch, cfg.z_dim, 1, 1]).expand([batch, cfg.z_dim, sh, sw])
+        x = self.fc(paddle.concat([F.interpolate(segmap, size=[sh, sw], mode="nearest"), z_map], axis=1))
+
+        x = self.head_0(x, segmap, positions)
+        x = self.up(x)
+        x = self.G_middle_0(x, segmap, positions)
+        if cfg.num_upsampling_layers in ("more", "most"):
+            x = self.up(x)
+        x = self.G_middle_1(x, segmap, positions)
+        for block in (self.up_0, self.up_1, self.up_2, self.up_3):
+            x = block(self.up(x), segmap, positions)
+        if cfg.num_upsampling_layers == "most":
+            x = self.up_4(self.up(x), segmap, positions)
+        return paddle.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
+
+    def encode(self, image: paddle.Tensor) -> tuple[paddle.Tensor, paddle.Tensor]:
+        """Photo in [-1, 1] -> (mu, logvar) of its style vector; needs use_vae."""
+        if self.encoder is None:
+            raise ValueError("this generator was built without use_vae, so it has no style encoder")
+        return self.encoder(image)

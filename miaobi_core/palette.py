@@ -1,0 +1,81 @@
+"""The one label palette, read from ``palette.json`` beside this file.
+
+Everything that turns colours into class ids or back (the codec, the
+trainer's pseudo-labeller and sample grids, the hub module, the web page)
+goes through :class:`Palette`, so a class is added in exactly one place.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+PALETTE_PATH = Path(__file__).with_name("palette.json")
+
+
+@dataclass(frozen=True)
+class Palette:
+    names: tuple[str, ...]
+    displays: tuple[str, ...]
+    emojis: tuple[str, ...]
+    colors: np.ndarray  # (num_classes, 3) uint8
+    transparent_id: int  # class given to fully transparent canvas pixels
+    ignore_id: int  # label value that carries no class (training only)
+    ade20k_to_id: dict[int, int]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
+
+    def id_of(self, name: str) -> int:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise KeyError(f"no class named {name!r}; classes are {', '.join(self.names)}") from None
+
+    def colorize(self, label_ids: np.ndarray) -> np.ndarray:
+        """(H, W) class ids -> (H, W, 3) uint8 palette colours (ignore -> black)."""
+        lut = np.zeros((256, 3), np.uint8)
+        lut[: self.num_classes] = self.colors
+        return lut[np.asarray(label_ids, np.uint8)]
+
+    def ade20k_lut(self) -> np.ndarray:
+        """256-entry table mapping ADE20K ids to palette ids (unlisted -> ignore)."""
+        lut = np.full(256, self.ignore_id, np.uint8)
+        for ade_id, class_id in self.ade20k_to_id.items():
+            lut[ade_id] = class_id
+        return lut
+
+
+def parse_palette(spec: dict) -> Palette:
+    classes = spec["classes"]
+    for i, c in enumerate(classes):
+        if c["id"] != i:
+            raise ValueError(f"palette class {c['name']!r} has id {c['id']}, expected {i}: ids must be 0..N-1 in order")
+    names = tuple(c["name"] for c in classes)
+    ade = {}
+    for c in classes:
+        for a in c.get("ade20k", []):
+            if a in ade:
+                raise ValueError(f"ADE20K id {a} is mapped twice")
+            ade[a] = c["id"]
+    palette = Palette(
+        names=names,
+        displays=tuple(c["display"] for c in classes),
+        emojis=tuple(c["emoji"] for c in classes),
+        colors=np.array([c["rgb"] for c in classes], np.uint8),
+        transparent_id=names.index(spec["transparent_class"]),
+        ignore_id=int(spec["ignore_id"]),
+        ade20k_to_id=ade,
+    )
+    if len(set(map(tuple, palette.colors.tolist()))) != palette.num_classes:
+        raise ValueError("two palette classes share a colour")
+    return palette
+
+
+@lru_cache(maxsize=None)
+def load_palette(path: str | Path = PALETTE_PATH) -> Palette:
+    return parse_palette(json.loads(Path(path).read_text(encoding="utf-8")))

@@ -1,0 +1,112 @@
+"""Inference: class-id maps -> landscapes, with one loaded generator per process.
+
+The hub module and the web app both go through :class:`Synthesizer`, so
+device choice, size handling, seeds and thread safety are defined once.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import paddle
+from PIL import Image
+
+from .checkpoint import load_generator, read_checkpoint_info
+from .codec import check_label_ids
+from .generator import label_onehot
+
+
+def select_device(use_gpu: bool) -> str:
+    """'gpu:0' or 'cpu'; asking for a GPU that paddle cannot see is an error, never a silent CPU run."""
+    if not use_gpu:
+        return "cpu"
+    if not paddle.device.is_compiled_with_cuda():
+        raise RuntimeError("use_gpu was requested, but this paddlepaddle build has no CUDA support; "
+                           "install paddlepaddle-gpu or run without use_gpu")
+    if paddle.device.cuda.device_count() < 1:
+        raise RuntimeError("use_gpu was requested, but paddle sees no GPU (check CUDA_VISIBLE_DEVICES and drivers)")
+    return "gpu:0"
+
+
+def style_from_seed(seed: int, z_dim: int) -> np.ndarray:
+    """The style vector for a seed: the same seed always gives the same picture, whatever the batch."""
+    if not 0 <= int(seed) < 2**63:
+        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed}")
+    return np.random.default_rng(int(seed)).standard_normal(z_dim).astype(np.float32)
+
+
+class Synthesizer:
+    """Loads a checkpoint once; ``generate`` is safe to call from several threads."""
+
+    def __init__(self, checkpoint_dir: str | Path, *, use_gpu: bool = False, max_batch: int = 8):
+        self.device = select_device(use_gpu)
+        paddle.set_device(self.device)
+        self.info = read_checkpoint_info(checkpoint_dir)
+        self.generator = load_generator(checkpoint_dir)
+        self.cfg = self.generator.cfg
+        # The size the model was trained at: other sizes are generated here and resized,
+        # because a fully-convolutional GAN run at another scale paints textures at the wrong size.
+        self.native_size = int(self.info.get("metadata", {}).get("image_size", 256))
+        self.max_batch = max_batch
+        self._lock = threading.Lock()  # one forward pass at a time: dygraph state is per process
+
+    @property
+    def num_classes(self) -> int:
+        return self.cfg.num_classes
+
+    def generate(self, label_maps: Sequence[np.ndarray], seeds: Sequence[int] | None = None,
+                 styles: Sequence[np.ndarray] | None = None, size: int | None = None) -> list[np.ndarray]:
+        """Class-id maps (H, W) -> uint8 RGB pictures (size x size, or each map's own size if None).
+
+        Each picture's style comes from ``styles[i]`` (a z vector) if given, else from ``seeds[i]``.
+        """
+        label_maps = [check_label_ids(m, self.num_classes) for m in label_maps]
+        if not label_maps:
+            raise ValueError("no label maps given")
+        count = len(label_maps)
+        if styles is None:
+            seeds = [0] * count if seeds is None else list(seeds)
+            if len(seeds) != count:
+                raise ValueError(f"{count} label maps but {len(seeds)} seeds")
+            styles = [style_from_seed(s, self.cfg.z_dim) for s in seeds]
+        styles = [np.asarray(s, np.float32).reshape(-1) for s in styles]
+        if len(styles) != count or any(s.shape != (self.cfg.z_dim,) for s in styles):
+            raise ValueError(f"need {count} style vectors of length {self.cfg.z_dim}")
+
+        pictures = []
+        for start in range(0, count, self.max_batch):
+            chunk = slice(start, start + self.max_batch)
+            ids = np.stack([self._to_native(m) for m in label_maps[chunk]])
+            pictures.extend(self._forward(ids, np.stack(styles[chunk])))
+        return [self._resize(p, size or m.shape[0], size or m.shape[1]) for p, m in zip(pictures, label_maps)]
+
+    def _to_native(self, ids: np.ndarray) -> np.ndarray:
+        side = self.native_size
+        if ids.shape == (side, side):
+            return ids
+        # Nearest keeps labels labels; a non-square doodle is stretched, then stretched back.
+        return np.asarray(Image.fromarray(ids).resize((side, side), Image.NEAREST))
+
+    @staticmethod
+    def _resize(picture: np.ndarray, height: int, width: int) -> np.ndarray:
+        if picture.shape[:2] == (height, width):
+            return picture
+        return np.asarray(Image.fromarray(picture).resize((width, height), Image.LANCZOS))
+
+    def _forward(self, ids: np.ndarray, z: np.ndarray) -> list[np.ndarray]:
+        with self._lock, paddle.no_grad():
+            segmap = label_onehot(paddle.to_tensor(ids), self.num_classes)
+            image = self.generator(segmap, paddle.to_tensor(z))
+            image = ((image.transpose([0, 2, 3, 1]) + 1) * 127.5).clip(0, 255)
+            return list(image.numpy().round().astype(np.uint8))
+
+    def encode_style(self, photo: np.ndarray) -> np.ndarray:
+        """A photo (H, W, 3 uint8) -> its style vector (the encoder's mu); needs a use_vae model."""
+        photo = np.asarray(Image.fromarray(np.asarray(photo, np.uint8)).convert("RGB").resize(
+            (self.native_size, self.native_size), Image.BICUBIC), np.float32)
+        with self._lock, paddle.no_grad():
+            image = paddle.to_tensor(photo.transpose(2, 0, 1)[None] / 127.5 - 1)
+            mu, _ = self.generator.encode(image)
+        return mu.numpy()[0]

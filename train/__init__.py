@@ -1,0 +1,1 @@
+"""Training, data preparation and evaluation for Miaobi's generator (``python -m train --help``)."""
