@@ -1,6 +1,6 @@
 """The one generator definition: SPADE (Park et al., CVPR 2019) and its cheaper kin.
 
-Read top to bottom: the config, the label-map helpers, the three ways to
+Read top to bottom: the label-map helpers, the three ways to
 modulate a normalised activation (SPADE, CLADE, CLADE-ICPE), the residual
 block, the optional VAE image encoder, and the generator itself.
 
@@ -10,58 +10,11 @@ H and W must be multiples of ``2 ** num_upsampling_layers``.
 """
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-NUM_UPSAMPLING_LAYERS = {"normal": 5, "more": 6, "most": 7}
-NORMS = ("spade", "clade", "clade_icpe")
-PARAM_FREE_NORMS = ("instance", "batch")
-ATTENTIONS = ("none", "simam")
-
-
-@dataclass(frozen=True)
-class GeneratorConfig:
-    """Everything needed to rebuild a generator; saved as JSON beside its weights."""
-
-    num_classes: int = 11
-    ngf: int = 64  # channels of the last block; the first has 16 * ngf, as in the paper
-    z_dim: int = 256  # style / noise vector length
-    num_upsampling_layers: str = "normal"  # normal | more | most (5, 6 or 7 doublings)
-    norm: str = "spade"  # spade | clade | clade_icpe: how gamma/beta come from the label map
-    param_free_norm: str = "instance"  # instance | batch: the normalisation before modulation
-    spade_hidden: int = 128  # SPADE's shared-MLP width (paper: 128)
-    spectral_norm: bool = True  # on every generator convolution, as in the paper
-    attention: str = "none"  # none | simam: parameter-free SimAM after each activation
-    use_vae: bool = False  # train with an image encoder giving mu/logvar for z
-    encoder_nef: int = 64  # encoder width when use_vae
-
-    def __post_init__(self):
-        for field, allowed in (("num_upsampling_layers", NUM_UPSAMPLING_LAYERS), ("norm", NORMS),
-                               ("param_free_norm", PARAM_FREE_NORMS), ("attention", ATTENTIONS)):
-            if getattr(self, field) not in allowed:
-                raise ValueError(f"{field}={getattr(self, field)!r}; choose one of {', '.join(allowed)}")
-        if self.num_classes < 1 or self.ngf < 2 or self.z_dim < 1 or self.spade_hidden < 1:
-            raise ValueError(f"num_classes, ngf, z_dim and spade_hidden must be positive: {self}")
-
-    @property
-    def size_multiple(self) -> int:
-        """Label maps must have sides divisible by this."""
-        return 2 ** NUM_UPSAMPLING_LAYERS[self.num_upsampling_layers]
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "GeneratorConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown generator settings {sorted(unknown)}; was this saved by a newer version?")
-        return cls(**values)
+from .config import NUM_UPSAMPLING_LAYERS, GeneratorConfig
 
 
 # --------------------------------------------------------------------------- label maps

@@ -1,0 +1,57 @@
+"""The generator's settings, importable without paddle (CLIs print --help without loading it)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+NUM_UPSAMPLING_LAYERS = {"normal": 5, "more": 6, "most": 7}
+NORMS = ("spade", "clade", "clade_icpe")
+PARAM_FREE_NORMS = ("instance", "batch")
+ATTENTIONS = ("none", "simam")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Everything needed to rebuild a generator; saved as JSON beside its weights."""
+
+    num_classes: int = field(default=11, metadata={"help": "label classes (taken from the palette when training)"})
+    ngf: int = field(default=64, metadata={"help": "channels of the last block; the first has 16 * ngf (paper: 64)"})
+    z_dim: int = field(default=256, metadata={"help": "length of the style / noise vector z"})
+    num_upsampling_layers: str = field(default="normal", metadata={
+        "help": "normal | more | most: 5, 6 or 7 doublings from the first tensor to the picture"})
+    norm: str = field(default="spade", metadata={
+        "help": "spade | clade | clade_icpe: per-pixel conv (SPADE), per-class lookup (CLADE), "
+                "or lookup scaled by intra-class position (CLADE-ICPE)"})
+    param_free_norm: str = field(default="instance", metadata={
+        "help": "instance | batch: the normalisation before modulation"})
+    spade_hidden: int = field(default=128, metadata={"help": "width of SPADE's shared conv (paper: 128)"})
+    spectral_norm: bool = field(default=True, metadata={"help": "spectral norm on generator convolutions"})
+    attention: str = field(default="none", metadata={
+        "help": "none | simam: parameter-free SimAM attention after each activation"})
+    use_vae: bool = field(default=False, metadata={
+        "help": "train with an image encoder giving mu/logvar for z (style from a photo)"})
+    encoder_nef: int = field(default=64, metadata={"help": "encoder width when use_vae"})
+
+    def __post_init__(self):
+        for field, allowed in (("num_upsampling_layers", NUM_UPSAMPLING_LAYERS), ("norm", NORMS),
+                               ("param_free_norm", PARAM_FREE_NORMS), ("attention", ATTENTIONS)):
+            if getattr(self, field) not in allowed:
+                raise ValueError(f"{field}={getattr(self, field)!r}; choose one of {', '.join(allowed)}")
+        if self.num_classes < 1 or self.ngf < 2 or self.z_dim < 1 or self.spade_hidden < 1:
+            raise ValueError(f"num_classes, ngf, z_dim and spade_hidden must be positive: {self}")
+
+    @property
+    def size_multiple(self) -> int:
+        """Label maps must have sides divisible by this."""
+        return 2 ** NUM_UPSAMPLING_LAYERS[self.num_upsampling_layers]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "GeneratorConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown generator settings {sorted(unknown)}; was this saved by a newer version?")
+        return cls(**values)

@@ -1,0 +1,100 @@
+"""Every training setting is a documented keyword (``python -m train --help`` lists them all).
+
+The generator's settings come from :class:`GeneratorConfig` (the one network
+definition); the run's own settings are :class:`TrainConfig`. Each run writes
+both, resolved, to ``<run_dir>/config.json``; ``--dry-run`` prints them and exits.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+from miaobi_core.config import GeneratorConfig
+
+
+def _h(text: str, default):
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    run_dir: str = _h("folder for config, log, VisualDL scalars, samples and checkpoints", "runs/default")
+    resume: bool = _h("continue the checkpoint in run_dir (same next-step losses as an unbroken run)", False)
+    data: str = _h("procedural | pseudo | folder | ade20k: where (label, photo) pairs come from", "procedural")
+    data_root: str = _h("pseudo: the label folder with manifest.json; folder: the photo folder; "
+                        "ade20k: the ADEChallengeData2016 folder", "")
+    label_dir: str = _h("folder: the parallel folder of class-id label PNGs", "")
+    image_size: int = _h("training resolution in pixels (square crops)", 128)
+    min_crop: float = _h("smallest random crop, as a fraction of the photo's short side", 0.85)
+    batch_size: int = _h("pairs per step", 8)
+    steps: int = _h("total optimisation steps (each one D step and one G step)", 20000)
+    lr_g: float = _h("generator learning rate (TTUR: G 1e-4, D 4e-4)", 1e-4)
+    lr_d: float = _h("discriminator learning rate", 4e-4)
+    beta1: float = _h("Adam beta1 (SPADE with TTUR: 0)", 0.0)
+    beta2: float = _h("Adam beta2", 0.999)
+    decay_start: float = _h("fraction of steps after which both learning rates fall linearly to 0", 0.5)
+    ndf: int = _h("discriminator width", 64)
+    n_layers_d: int = _h("layers per PatchGAN discriminator", 4)
+    num_d: int = _h("discriminators, each at half the previous resolution", 2)
+    d_spectral_norm: bool = _h("spectral norm in the discriminator", True)
+    lambda_gan: float = _h("weight of the hinge adversarial loss", 1.0)
+    lambda_feat: float = _h("weight of discriminator feature matching (0 = off)", 10.0)
+    lambda_vgg: float = _h("weight of the VGG19 perceptual loss (needs --vgg-weights; off otherwise)", 10.0)
+    vgg_weights: str = _h("a VGG19Features .pdparams file; none can be downloaded here", "")
+    lambda_l1: float = _h("weight of L1 to the real photo (0 = off; helps on small compute)", 0.0)
+    lambda_kld: float = _h("weight of the VAE's KL loss (with --use-vae)", 0.05)
+    ema_decay: float = _h("decay of the generator's exponential moving average (0 = no EMA)", 0.999)
+    seed: int = _h("seed for data order, augmentation, z and initial weights", 0)
+    threads: int = _h("CPU threads for paddle (0 = all cores)", 0)
+    log_every: int = _h("steps between log lines and VisualDL scalars", 10)
+    sample_every: int = _h("steps between sample grids (label | generated | real)", 500)
+    checkpoint_every: int = _h("steps between checkpoints", 500)
+    export: str = _h("when training ends, write the EMA generator here as an inference checkpoint", "")
+    export_half: bool = _h("store exported weights as float16", True)
+    dry_run: bool = _h("print the resolved config and exit", False)
+
+    def __post_init__(self):
+        if self.data not in ("procedural", "pseudo", "folder", "ade20k"):
+            raise ValueError(f"--data {self.data!r}: choose procedural, pseudo, folder or ade20k")
+        if self.data != "procedural" and not self.data_root:
+            raise ValueError(f"--data {self.data} needs --data-root")
+        if self.data == "folder" and not self.label_dir:
+            raise ValueError("--data folder needs --label-dir")
+        if self.steps < 0 or self.batch_size < 1 or self.image_size < 32:
+            raise ValueError("steps >= 0, batch_size >= 1 and image_size >= 32 are required")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError("--ema-decay must lie in [0, 1)")
+
+
+# Generator defaults for the shipped CPU model differ from the paper's; see README "Default model".
+GENERATOR_FIELDS_FROM_PALETTE = ("num_classes",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m train", description="Train Miaobi's SPADE generator. Generator settings first, then the run's.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for title, cls in (("generator", GeneratorConfig), ("training", TrainConfig)):
+        group = parser.add_argument_group(title)
+        for f in dataclasses.fields(cls):
+            if f.name in GENERATOR_FIELDS_FROM_PALETTE:
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            if f.type in (bool, "bool"):
+                group.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=f.metadata["help"])
+            else:
+                kind = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
+                group.add_argument(flag, type=kind, default=f.default, help=f.metadata["help"])
+    return parser
+
+
+def parse_configs(argv: list[str] | None, num_classes: int) -> tuple[GeneratorConfig, TrainConfig]:
+    args = vars(build_parser().parse_args(argv))
+    pick = lambda cls: {f.name: args[f.name] for f in dataclasses.fields(cls) if f.name in args}
+    return GeneratorConfig(num_classes=num_classes, **pick(GeneratorConfig)), TrainConfig(**pick(TrainConfig))
+
+
+def configs_to_json(generator: GeneratorConfig, train: TrainConfig) -> str:
+    return json.dumps({"generator": generator.to_dict(), "train": dataclasses.asdict(train)}, indent=2)

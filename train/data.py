@@ -1,0 +1,170 @@
+"""(label map, photo) pairs: folder pairs, ADE20K, the pseudo-labelled landscapes, a procedural toy set.
+
+Every dataset yields ``(label_ids (H, W) uint8, photo (H, W, 3) uint8)``.
+Randomness is passed in as a numpy Generator so that a run resumed from a
+checkpoint draws exactly the crops and flips the uninterrupted run would have.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from miaobi_core.palette import Palette
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def _load_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def _load_ids(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        if image.mode not in ("L", "P"):
+            raise ValueError(f"{path} is a {image.mode} image; label maps are single-channel class-id PNGs")
+        return np.asarray(image)  # P-mode pixel values are the palette indices, i.e. class ids
+
+
+@dataclass
+class PairDataset:
+    """Photos with a parallel folder of class-id label PNGs of the same stem (layout (a))."""
+
+    pairs: list[tuple[Path, Path]]
+    id_lut: np.ndarray | None = None  # maps stored label values to palette ids (ADE20K)
+
+    def __len__(self):
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        photo_path, label_path = self.pairs[index]
+        ids, photo = _load_ids(label_path), _load_rgb(photo_path)
+        if ids.shape != photo.shape[:2]:
+            raise ValueError(f"{label_path} is {ids.shape}, its photo {photo_path} is {photo.shape[:2]}")
+        return (ids if self.id_lut is None else self.id_lut[ids]), photo
+
+
+def folder_pairs(photo_dir: str | Path, label_dir: str | Path) -> PairDataset:
+    photo_dir, label_dir = Path(photo_dir), Path(label_dir)
+    pairs = []
+    for photo in sorted(p for p in photo_dir.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES):
+        label = label_dir / photo.relative_to(photo_dir).with_suffix(".png")
+        if label.is_file():
+            pairs.append((photo, label))
+    if not pairs:
+        raise FileNotFoundError(f"no photo in {photo_dir} has a label PNG of the same name in {label_dir}")
+    return PairDataset(pairs)
+
+
+def ade20k_pairs(root: str | Path, split: str, palette: Palette) -> PairDataset:
+    """ADE20K SceneParsing layout: images/{training,validation}/*.jpg + annotations/.../*.png (layout (b))."""
+    root = Path(root)
+    folder = {"train": "training", "test": "validation"}[split]
+    dataset = folder_pairs(root / "images" / folder, root / "annotations" / folder)
+    dataset.id_lut = palette.ade20k_lut()
+    return dataset
+
+
+def pseudo_labelled(label_root: str | Path, split: str) -> PairDataset:
+    """The landscapes labelled by ``python -m train.pseudolabel`` (layout (c)), read from its manifest."""
+    manifest = Path(label_root) / "manifest.json"
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest} is missing: run `python -m train.pseudolabel` first")
+    entries = json.loads(manifest.read_text())["photos"]
+    pairs = [(Path(e["photo"]), Path(label_root) / e["label"]) for e in entries if e["split"] == split]
+    if not pairs:
+        raise ValueError(f"{manifest} lists no {split} photos")
+    return PairDataset(pairs)
+
+
+class ProceduralLandscapes:
+    """A tiny made-up dataset for tests and smoke runs: sky, a mountain ridge, a shore, water or grass.
+
+    Each class gets its palette colour plus class-specific texture, so a
+    generator can learn something in a few steps; the same index always gives
+    the same pair.
+    """
+
+    def __init__(self, palette: Palette, size: int = 64, length: int = 16, seed: int = 0):
+        self.palette, self.size, self.length, self.seed = palette, size, length, seed
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng((self.seed, index))
+        s, p = self.size, self.palette
+        y = np.arange(s)[:, None]
+        x = np.linspace(0, 2 * np.pi, s)[None, :]
+        ridge = s * (0.35 + 0.1 * np.sin(x * rng.uniform(0.5, 2) + rng.uniform(0, 6)))
+        shore = s * rng.uniform(0.6, 0.8)
+        ids = np.full((s, s), p.id_of("sky"), np.uint8)
+        ids[(y >= ridge)] = p.id_of(rng.choice(["mountain", "rock", "tree"]))
+        ids[(y >= ridge) & (y < ridge + s * 0.06)] = p.id_of("snow") if rng.random() < 0.5 else ids[-1, 0]
+        ids[np.broadcast_to(y >= shore, (s, s))] = p.id_of(rng.choice(["water", "sea", "grass", "sand"]))
+        photo = p.colors[ids].astype(np.float32)
+        photo += rng.normal(0, 12, photo.shape) * (ids != p.id_of("sky"))[..., None]  # texture off the sky
+        photo *= (0.8 + 0.2 * y / s)[..., None]  # light falls off toward the top, as in photos
+        return ids, np.clip(photo, 0, 255).astype(np.uint8)
+
+
+def augment(ids: np.ndarray, photo: np.ndarray, size: int, rng: np.random.Generator,
+            min_crop: float = 0.85, flip: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Random crop (side in [min_crop, 1] of the short side), resize to size x size, horizontal flip.
+
+    The label map and the photo get the same crop and flip; labels resize
+    with nearest-neighbour only, so no new class values appear.
+    """
+    height, width = ids.shape
+    short = min(height, width)
+    side = max(1, int(round(short * rng.uniform(min_crop, 1.0))))
+    top, left = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
+    box = (int(left), int(top), int(left) + side, int(top) + side)
+    ids = np.asarray(Image.fromarray(ids).resize((size, size), Image.NEAREST, box=box))
+    photo = np.asarray(Image.fromarray(photo).resize((size, size), Image.BICUBIC, box=box))
+    if flip and rng.random() < 0.5:
+        ids, photo = ids[:, ::-1], photo[:, ::-1]
+    return np.ascontiguousarray(ids), np.ascontiguousarray(photo)
+
+
+def center(ids: np.ndarray, photo: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic centre square resized to size x size (evaluation and sample grids)."""
+    height, width = ids.shape
+    short = min(height, width)
+    top, left = (height - short) // 2, (width - short) // 2
+    box = (left, top, left + short, top + short)
+    return (np.asarray(Image.fromarray(ids).resize((size, size), Image.NEAREST, box=box)),
+            np.asarray(Image.fromarray(photo).resize((size, size), Image.BICUBIC, box=box)))
+
+
+class BatchSampler:
+    """Batches as a pure function of (seed, step): resuming at step k replays exactly what step k would see."""
+
+    def __init__(self, dataset, batch_size: int, image_size: int, seed: int, augment_data: bool = True):
+        if len(dataset) == 0:
+            raise ValueError("the dataset is empty")
+        self.dataset, self.batch_size, self.image_size = dataset, batch_size, image_size
+        self.seed, self.augment_data = seed, augment_data
+
+    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self.dataset)
+        first = step * self.batch_size
+        indices = []
+        for position in range(first, first + self.batch_size):
+            epoch, offset = divmod(position, n)
+            order = np.random.default_rng((self.seed, epoch)).permutation(n)
+            indices.append(int(order[offset]))
+        labels, photos = [], []
+        for slot, index in enumerate(indices):
+            ids, photo = self.dataset[index]
+            if self.augment_data:
+                ids, photo = augment(ids, photo, self.image_size, np.random.default_rng((self.seed, step, slot)))
+            else:
+                ids, photo = center(ids, photo, self.image_size)
+            labels.append(ids)
+            photos.append(photo)
+        return np.stack(labels), np.stack(photos)

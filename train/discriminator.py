@@ -1,0 +1,56 @@
+"""Multi-scale PatchGAN discriminator (pix2pixHD / SPADE).
+
+Each discriminator sees the image concatenated with the one-hot label map, so
+it judges "is this a realistic lake *where the map says lake*". Each returns
+its intermediate features too, for the feature-matching loss.
+"""
+from __future__ import annotations
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+
+def _spectral(layer: nn.Layer, use: bool) -> nn.Layer:
+    return nn.utils.spectral_norm(layer) if use else layer
+
+
+class NLayerDiscriminator(nn.Layer):
+    def __init__(self, in_channels: int, ndf: int, n_layers: int, spectral_norm: bool):
+        super().__init__()
+        blocks = [nn.Sequential(nn.Conv2D(in_channels, ndf, 4, stride=2, padding=2), nn.LeakyReLU(0.2))]
+        nf = ndf
+        for n in range(1, n_layers):
+            nf_prev, nf = nf, min(nf * 2, 512)
+            stride = 1 if n == n_layers - 1 else 2
+            blocks.append(nn.Sequential(
+                _spectral(nn.Conv2D(nf_prev, nf, 4, stride=stride, padding=2, bias_attr=False), spectral_norm),
+                nn.InstanceNorm2D(nf), nn.LeakyReLU(0.2)))
+        blocks.append(nn.Conv2D(nf, 1, 4, stride=1, padding=2))
+        self.blocks = nn.LayerList(blocks)
+
+    def forward(self, x) -> list[paddle.Tensor]:
+        features = []
+        for block in self.blocks:
+            x = block(x)
+            features.append(x)
+        return features  # the last entry is the patch-wise real/fake score
+
+
+class MultiscaleDiscriminator(nn.Layer):
+    """``num_D`` discriminators on the input at 1x, 1/2x, 1/4x ... resolution."""
+
+    def __init__(self, num_classes: int, ndf: int = 64, n_layers: int = 4, num_D: int = 2,
+                 spectral_norm: bool = True):
+        super().__init__()
+        self.discriminators = nn.LayerList(
+            [NLayerDiscriminator(num_classes + 3, ndf, n_layers, spectral_norm) for _ in range(num_D)])
+
+    def forward(self, segmap, image) -> list[list[paddle.Tensor]]:
+        x = paddle.concat([segmap, image], axis=1)
+        outputs = []
+        for i, discriminator in enumerate(self.discriminators):
+            if i:
+                x = F.avg_pool2d(x, 3, stride=2, padding=1, exclusive=True)
+            outputs.append(discriminator(x))
+        return outputs

@@ -1,0 +1,100 @@
+"""SPADE's losses: hinge GAN, discriminator feature matching, VGG19 perceptual, L1, KL.
+
+Multi-scale discriminator outputs are lists (one per scale) of feature lists
+whose last entry is the score map; every loss here averages over scales.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+
+def hinge_d_loss(real_outputs, fake_outputs) -> paddle.Tensor:
+    """Discriminator: mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))."""
+    loss = 0.0
+    for real, fake in zip(real_outputs, fake_outputs):
+        loss = loss + F.relu(1 - real[-1]).mean() + F.relu(1 + fake[-1]).mean()
+    return loss / len(real_outputs)
+
+
+def hinge_g_loss(fake_outputs) -> paddle.Tensor:
+    """Generator: -mean(D(fake))."""
+    return sum(-fake[-1].mean() for fake in fake_outputs) / len(fake_outputs)
+
+
+def feature_matching_loss(real_outputs, fake_outputs) -> paddle.Tensor:
+    """L1 between D's intermediate features of real and fake (scores excluded), averaged over scales."""
+    loss = 0.0
+    for real, fake in zip(real_outputs, fake_outputs):
+        for real_feature, fake_feature in zip(real[:-1], fake[:-1]):
+            loss = loss + F.l1_loss(fake_feature, real_feature.detach())
+    return loss / len(real_outputs)
+
+
+def kl_loss(mu: paddle.Tensor, logvar: paddle.Tensor) -> paddle.Tensor:
+    """KL(N(mu, var) || N(0, 1)), summed as in SPADE."""
+    return -0.5 * paddle.sum(1 + logvar - mu.pow(2) - logvar.exp())
+
+
+class VGG19Features(nn.Layer):
+    """VGG19's convolutional trunk, returning relu1_1 .. relu5_1 (the SPADE perceptual layers).
+
+    Weights must come from a file the user provides: nothing is downloaded.
+    """
+
+    CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512]
+    TAPS = (0, 2, 5, 10, 15)  # indices of the convs whose ReLU outputs are relu{1..5}_1
+    LAYER_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
+
+    def __init__(self):
+        super().__init__()
+        convs, cin = [], 3
+        for item in self.CONFIG:
+            if item != "M":
+                convs.append(nn.Conv2D(cin, item, 3, padding=1))
+                cin = item
+        self.convs = nn.LayerList(convs)
+        self.register_buffer("mean", paddle.to_tensor([0.485, 0.456, 0.406]).reshape([1, 3, 1, 1]))
+        self.register_buffer("std", paddle.to_tensor([0.229, 0.224, 0.225]).reshape([1, 3, 1, 1]))
+
+    def forward(self, image):
+        x = ((image + 1) / 2 - self.mean) / self.std
+        features, conv_index = [], 0
+        for item in self.CONFIG:
+            if item == "M":
+                x = F.max_pool2d(x, 2)
+                continue
+            x = F.relu(self.convs[conv_index](x))
+            if conv_index in self.TAPS:
+                features.append(x)
+            conv_index += 1
+        return features
+
+
+def load_vgg19(weights_path: str | Path | None) -> VGG19Features | None:
+    """VGG19 for the perceptual loss, or None (with the reason printed) when no weights are given."""
+    if not weights_path:
+        print("perceptual loss off: no --vgg-weights given (VGG19 weights cannot be downloaded here; "
+              "point --vgg-weights at a .pdparams with keys convs.0.weight ... convs.15.bias)")
+        return None
+    path = Path(weights_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--vgg-weights {path} does not exist")
+    vgg = VGG19Features()
+    missing, unexpected = vgg.set_state_dict(paddle.load(str(path)))
+    if missing or unexpected:
+        raise ValueError(f"{path} is not a VGG19Features state dict: missing {missing}, unexpected {unexpected}")
+    vgg.eval()
+    for p in vgg.parameters():
+        p.stop_gradient = True
+    return vgg
+
+
+def perceptual_loss(vgg: VGG19Features, fake, real) -> paddle.Tensor:
+    loss = 0.0
+    for weight, fake_feature, real_feature in zip(vgg.LAYER_WEIGHTS, vgg(fake), vgg(real)):
+        loss = loss + weight * F.l1_loss(fake_feature, real_feature.detach())
+    return loss
