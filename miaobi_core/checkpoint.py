@@ -12,6 +12,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import paddle
 
 from .generator import GeneratorConfig, SPADEGenerator
@@ -41,7 +42,7 @@ def folded_state_dict(generator: SPADEGenerator) -> dict[str, paddle.Tensor]:
 
 def save_generator(directory: str | Path, generator: SPADEGenerator, *, half: bool = False,
                    metadata: dict | None = None) -> Path:
-    """Write an inference checkpoint; ``half`` stores float16 weights (half the bytes, ~1e-3 error)."""
+    """Write an inference checkpoint; ``half`` stores float16 weights (half the bytes; ~1e-3 mean error)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = folded_state_dict(generator)
@@ -73,8 +74,8 @@ def load_generator(directory: str | Path) -> SPADEGenerator:
     directory = Path(directory)
     info = read_checkpoint_info(directory)
     generator = SPADEGenerator(GeneratorConfig.from_dict(info["generator"]))
-    state = paddle.load(str(directory / WEIGHTS_NAME))
-    state = {k: v.astype("float32") if v.dtype == paddle.float16 else v for k, v in state.items()}
+    state = paddle.load(str(directory / WEIGHTS_NAME), return_numpy=True)
+    state = {k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in state.items()}
     missing, unexpected = generator.set_state_dict(state)
     if missing or unexpected:
         raise ValueError(f"checkpoint {directory} does not fit its config: missing {missing}, unexpected {unexpected}")

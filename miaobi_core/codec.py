@@ -24,9 +24,15 @@ from PIL import Image, UnidentifiedImageError
 from .palette import Palette
 
 
-class LabelMapError(ValueError):
-    code = "bad_label_map"
+class InputError(ValueError):
+    """Bad input from a client: ``status`` is the HTTP status, ``code`` a stable machine-readable name."""
+
+    code = "bad_request"
     status = 400
+
+
+class LabelMapError(InputError):
+    code = "bad_label_map"
 
 
 class NotBase64Error(LabelMapError):

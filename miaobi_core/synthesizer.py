@@ -38,19 +38,31 @@ def style_from_seed(seed: int, z_dim: int) -> np.ndarray:
 
 
 class Synthesizer:
-    """Loads a checkpoint once; ``generate`` is safe to call from several threads."""
+    """Loads a checkpoint once; ``generate`` is safe to call from several threads.
+
+    Paddle's current device is process-wide, so every forward pass sets it
+    under one process-wide lock: a CPU and a GPU synthesizer can then live side
+    by side (PaddleHub's GPU workers load the module on the CPU first).
+    """
+
+    _lock = threading.Lock()
+
+    def _use_device(self):
+        """Called under the lock: our device, and dygraph mode (``hub run`` switches paddle to static mode)."""
+        paddle.disable_static()
+        paddle.set_device(self.device)
 
     def __init__(self, checkpoint_dir: str | Path, *, use_gpu: bool = False, max_batch: int = 8):
         self.device = select_device(use_gpu)
-        paddle.set_device(self.device)
         self.info = read_checkpoint_info(checkpoint_dir)
-        self.generator = load_generator(checkpoint_dir)
+        with self._lock:
+            self._use_device()
+            self.generator = load_generator(checkpoint_dir)
         self.cfg = self.generator.cfg
         # The size the model was trained at: other sizes are generated here and resized,
         # because a fully-convolutional GAN run at another scale paints textures at the wrong size.
         self.native_size = int(self.info.get("metadata", {}).get("image_size", 256))
         self.max_batch = max_batch
-        self._lock = threading.Lock()  # one forward pass at a time: dygraph state is per process
 
     @property
     def num_classes(self) -> int:
@@ -97,7 +109,8 @@ class Synthesizer:
 
     def _forward(self, ids: np.ndarray, z: np.ndarray) -> list[np.ndarray]:
         with self._lock, paddle.no_grad():
-            segmap = label_onehot(paddle.to_tensor(ids), self.num_classes)
+            self._use_device()
+            segmap = label_onehot(paddle.to_tensor(ids.astype(np.int64)), self.num_classes)
             image = self.generator(segmap, paddle.to_tensor(z))
             image = ((image.transpose([0, 2, 3, 1]) + 1) * 127.5).clip(0, 255)
             return list(image.numpy().round().astype(np.uint8))
@@ -107,6 +120,7 @@ class Synthesizer:
         photo = np.asarray(Image.fromarray(np.asarray(photo, np.uint8)).convert("RGB").resize(
             (self.native_size, self.native_size), Image.BICUBIC), np.float32)
         with self._lock, paddle.no_grad():
+            self._use_device()
             image = paddle.to_tensor(photo.transpose(2, 0, 1)[None] / 127.5 - 1)
             mu, _ = self.generator.encode(image)
         return mu.numpy()[0]

@@ -172,8 +172,8 @@ class Trainer:
         tmp.mkdir(parents=True)
         paddle.save(self.generator.state_dict(), str(tmp / "generator.pdparams"))
         paddle.save(self.discriminator.state_dict(), str(tmp / "discriminator.pdparams"))
-        paddle.save(self.opt_g.state_dict(), str(tmp / "opt_g.pdopt"))
-        paddle.save(self.opt_d.state_dict(), str(tmp / "opt_d.pdopt"))
+        paddle.save(_portable_optimizer_state(self.opt_g, self.generator), str(tmp / "opt_g.pdopt"))
+        paddle.save(_portable_optimizer_state(self.opt_d, self.discriminator), str(tmp / "opt_d.pdopt"))
         if self.ema is not None:
             paddle.save(self.ema.state_dict(), str(tmp / "ema.pdparams"))
         (tmp / "state.json").write_text(json.dumps({"step": self.step}))
@@ -190,8 +190,8 @@ class Trainer:
             raise FileNotFoundError(f"--resume: no checkpoint in {folder}")
         self.generator.set_state_dict(paddle.load(str(folder / "generator.pdparams")))
         self.discriminator.set_state_dict(paddle.load(str(folder / "discriminator.pdparams")))
-        self.opt_g.set_state_dict(paddle.load(str(folder / "opt_g.pdopt")))
-        self.opt_d.set_state_dict(paddle.load(str(folder / "opt_d.pdopt")))
+        self.opt_g.set_state_dict(_local_optimizer_state(paddle.load(str(folder / "opt_g.pdopt")), self.generator))
+        self.opt_d.set_state_dict(_local_optimizer_state(paddle.load(str(folder / "opt_d.pdopt")), self.discriminator))
         if self.ema is not None:
             self.ema.set_state_dict(paddle.load(str(folder / "ema.pdparams")))
         self.step = json.loads((folder / "state.json").read_text())["step"]
@@ -219,6 +219,35 @@ class Trainer:
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.concatenate(rows, axis=0)).save(path)
         return path
+
+
+def _portable_optimizer_state(optimizer, layer) -> dict:
+    """Optimizer state keyed by structured parameter names ("up_0.conv_0.weight_orig|_moment1_0").
+
+    Paddle keys moments by auto-generated tensor names ("conv2d_904.w_0") that
+    depend on how many layers the process built before, so they differ
+    between the run that saved and the run that resumes.
+    """
+    by_tensor_name = sorted(((p.name, name) for name, p in layer.named_parameters()), key=lambda x: -len(x[0]))
+    portable = {}
+    for key, value in optimizer.state_dict().items():
+        for tensor_name, name in by_tensor_name:
+            if key.startswith(tensor_name + "_"):
+                key = name + "|" + key[len(tensor_name):]
+                break
+        portable[key] = value
+    return portable
+
+
+def _local_optimizer_state(portable: dict, layer) -> dict:
+    tensor_names = {name: p.name for name, p in layer.named_parameters()}
+    local = {}
+    for key, value in portable.items():
+        if "|" in key:
+            name, suffix = key.split("|", 1)
+            key = tensor_names[name] + suffix
+        local[key] = value
+    return local
 
 
 class _StopRequest:

@@ -1,0 +1,121 @@
+"""PaddleHub module ``miaobi``: children's colour doodles -> landscape pictures (SPADE / GauGAN).
+
+PaddleHub imports this folder as the package ``miaobi``; the network, palette,
+codec and inference code live in the ``miaobi_core`` library (installed with
+the project), so this file only adapts them to PaddleHub's three faces:
+the Python API (``generate``), the CLI (``hub run miaobi``) and serving
+(``hub serving start -m miaobi`` -> ``POST /predict/miaobi``).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+from paddlehub.module.module import moduleinfo, runnable, serving
+from PIL import Image
+
+from miaobi_core import api
+from miaobi_core.codec import (CodecLimits, InputError, check_label_ids, decode_label_canvas, encode_png,
+                               png_to_b64, png_to_rgba, snap_to_palette)
+from miaobi_core.palette import load_palette
+from miaobi_core.synthesizer import Synthesizer
+
+WEIGHTS = Path(__file__).with_name("weights")
+
+
+@moduleinfo(
+    name="miaobi",
+    version="1.0.0",
+    summary="Turns a child's palette-colour doodle (sky, mountain, lake, trees ...) into a landscape picture.",
+    author="Miaobi team",
+    author_email="",
+    type="image/gan",
+)
+class Miaobi:
+    def __init__(self, use_gpu: bool = False):
+        self.palette = load_palette()
+        self.limits = CodecLimits()
+        self._synthesizers = {}
+        self._synthesizer(use_gpu)  # load now: a broken install fails at start-up, not on the first child
+
+    def _synthesizer(self, use_gpu: bool) -> Synthesizer:
+        if use_gpu not in self._synthesizers:
+            self._synthesizers[use_gpu] = Synthesizer(WEIGHTS, use_gpu=use_gpu)
+        return self._synthesizers[use_gpu]
+
+    def _to_ids(self, item) -> np.ndarray:
+        """A class-id array, a palette-coloured RGB(A) array, or a path to a PNG -> class ids."""
+        if isinstance(item, (str, os.PathLike)):
+            path = Path(item)
+            if not path.is_file():
+                raise InputError(f"No file at {path}.")
+            return snap_to_palette(png_to_rgba(path.read_bytes(), self.limits), self.palette, self.limits).ids
+        array = np.asarray(item)
+        if array.ndim == 2:
+            return check_label_ids(array, self.palette.num_classes)
+        if array.ndim == 3 and array.shape[2] in (3, 4):
+            return snap_to_palette(array.astype(np.uint8) if array.dtype != np.uint8 else array,
+                                   self.palette, self.limits).ids
+        raise InputError(f"A label map must be (H, W) class ids, (H, W, 3|4) colours or a PNG path, got {array.shape}.")
+
+    def generate(self, label_maps: list, seed=None, style=None, size: int | None = None,
+                 output_dir: str | None = None, use_gpu: bool = False) -> list[np.ndarray]:
+        """Label maps -> RGB landscapes (uint8 arrays), in order.
+
+        Args:
+            label_maps: class-id arrays (H, W), palette-coloured RGB arrays (H, W, 3) or PNG file paths.
+            seed: int for all pictures, list of ints (one each), or None for random ones.
+            style: instead of seeds, a z vector (or one per picture) of the model's z_dim.
+            size: square output side in pixels; None keeps each map's own size.
+            output_dir: if given, also write miaobi_<i>.png files there.
+            use_gpu: run on the GPU (fails clearly if paddle sees none).
+        """
+        if not isinstance(label_maps, (list, tuple)) or not label_maps:
+            raise InputError("label_maps must be a non-empty list.")
+        ids = [self._to_ids(m) for m in label_maps]
+        styles = None
+        if style is not None:
+            array = np.asarray(style, np.float32)
+            styles = list(array) if array.ndim == 2 else [array] * len(ids)
+        seeds = None if styles is not None else api.parse_seeds(seed, len(ids))
+        pictures = self._synthesizer(use_gpu).generate(ids, seeds=seeds, styles=styles, size=api.parse_size(size))
+        if output_dir:
+            os.makedirs(output_dir, exist_ok=True)
+            for i, picture in enumerate(pictures):
+                Image.fromarray(picture).save(os.path.join(output_dir, f"miaobi_{i}.png"))
+        return pictures
+
+    @serving
+    def serving_method(self, images, seed=None, size=None, use_gpu: bool = False, **kwargs):
+        """``POST /predict/miaobi`` with ``{"images": [base64 PNG, ...], "seed": int?, "size": int?}``.
+
+        Answers a list of base64 PNG landscapes, one per drawing, in order.
+        """
+        if kwargs:
+            raise InputError(f"Unknown fields {sorted(kwargs)}; allowed: images, seed, size.")
+        images = api.check_image_list(images)
+        ids = [decode_label_canvas(image, self.palette, self.limits).ids for image in images]
+        seeds = api.parse_seeds(seed, len(ids))
+        pictures = self._synthesizer(use_gpu).generate(ids, seeds=seeds, size=api.parse_size(size))
+        return [png_to_b64(encode_png(p)) for p in pictures]
+
+    @runnable
+    def run_cmd(self, argvs: list[str]):
+        """``hub run miaobi --input_path doodle.png --output_dir out/``."""
+        parser = argparse.ArgumentParser(
+            prog="hub run miaobi", description="Paint a landscape from a palette-colour doodle PNG.",
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        parser.add_argument("--input_path", required=True, help="the doodle, a PNG painted with the palette colours")
+        parser.add_argument("--output_dir", default="miaobi_output", help="folder for the landscape PNG")
+        parser.add_argument("--seed", type=int, default=None, help="same seed, same picture; omit for a surprise")
+        parser.add_argument("--size", type=int, default=None, help="square output side in pixels (default: the doodle's)")
+        parser.add_argument("--use_gpu", action=argparse.BooleanOptionalAction, default=False,
+                            help="run on the GPU")
+        args = parser.parse_args(argvs)
+        self.generate([args.input_path], seed=args.seed, size=args.size, output_dir=args.output_dir,
+                      use_gpu=args.use_gpu)
+        path = os.path.join(args.output_dir, "miaobi_0.png")
+        print(f"wrote {path}")
+        return path

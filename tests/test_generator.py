@@ -1,0 +1,142 @@
+"""The one network definition: every option builds and runs; checkpoints round-trip exactly."""
+import dataclasses
+import json
+
+import numpy as np
+import paddle
+import pytest
+
+from miaobi_core.checkpoint import load_generator, save_generator
+from miaobi_core.config import GeneratorConfig
+from miaobi_core.generator import SPADEGenerator, intra_class_positions, label_onehot, simam
+
+
+def tiny(**overrides) -> GeneratorConfig:
+    return GeneratorConfig(**{"ngf": 4, "z_dim": 8, "spade_hidden": 8, "encoder_nef": 4, **overrides})
+
+
+def run(generator, ids, seed=0):
+    segmap = label_onehot(paddle.to_tensor(ids.astype(np.int64)), generator.cfg.num_classes)
+    z = paddle.to_tensor(np.random.default_rng(seed).standard_normal((ids.shape[0], generator.cfg.z_dim)).astype(np.float32))
+    with paddle.no_grad():
+        return generator(segmap, z).numpy()
+
+
+@pytest.fixture
+def batch(scene_ids):
+    return np.stack([scene_ids, scene_ids[:, ::-1]])
+
+
+@pytest.mark.parametrize("overrides", [
+    {"norm": "spade"}, {"norm": "clade"}, {"norm": "clade_icpe"},
+    {"param_free_norm": "batch"}, {"spectral_norm": False}, {"attention": "simam"},
+    {"use_vae": True}, {"num_upsampling_layers": "more"}, {"num_upsampling_layers": "most"},
+])
+def test_every_option_builds_and_maps_labels_to_images(overrides, batch):
+    paddle.seed(0)
+    cfg = tiny(**overrides)
+    size = cfg.size_multiple * 2 if cfg.size_multiple > 32 else 64
+    ids = np.stack([np.kron(b, np.ones((size // 64 or 1,) * 2, np.uint8))[:size, :size] for b in batch])
+    generator = SPADEGenerator(cfg)
+    generator.eval()
+    out = run(generator, ids)
+    assert out.shape == (2, 3, size, size)
+    assert np.isfinite(out).all() and np.abs(out).max() <= 1.0
+
+
+def test_ngf_sets_the_widths():
+    assert SPADEGenerator(tiny(ngf=8)).conv_img.weight.shape == [3, 8, 3, 3]
+    assert SPADEGenerator(tiny(ngf=8, num_upsampling_layers="most")).conv_img.weight.shape == [3, 4, 3, 3]
+
+
+def test_z_changes_the_picture_and_the_same_z_repeats_it(batch):
+    paddle.seed(0)
+    generator = SPADEGenerator(tiny())
+    generator.eval()
+    assert not np.allclose(run(generator, batch, seed=1), run(generator, batch, seed=2))
+    np.testing.assert_array_equal(run(generator, batch, seed=1), run(generator, batch, seed=1))
+
+
+def test_vae_encoder_gives_mu_and_logvar():
+    paddle.seed(0)
+    generator = SPADEGenerator(tiny(use_vae=True))
+    mu, logvar = generator.encode(paddle.rand([2, 3, 64, 64]) * 2 - 1)
+    assert mu.shape == [2, 8] and logvar.shape == [2, 8]
+    with pytest.raises(ValueError, match="use_vae"):
+        SPADEGenerator(tiny()).encode(paddle.rand([1, 3, 64, 64]))
+
+
+def test_bad_sizes_and_settings_are_refused(batch):
+    generator = SPADEGenerator(tiny())
+    with pytest.raises(ValueError, match="multiples of 32"):
+        run(generator, batch[:, :48, :48])
+    with pytest.raises(ValueError, match="norm"):
+        tiny(norm="batchnorm")
+    with pytest.raises(ValueError, match="unknown generator settings"):
+        GeneratorConfig.from_dict({**tiny().to_dict(), "depth": 3})
+
+
+def test_onehot_leaves_ignored_pixels_empty():
+    onehot = label_onehot(paddle.to_tensor(np.array([[[0, 2, 255]]], np.int64)), 3).numpy()
+    np.testing.assert_array_equal(onehot[0, :, 0, :], [[1, 0, 0], [0, 0, 0], [0, 1, 0]])
+
+
+def test_intra_class_positions_span_each_region():
+    ids = np.zeros((1, 8, 8), np.int64)
+    ids[0, :, 4:] = 1
+    positions = intra_class_positions(label_onehot(paddle.to_tensor(ids), 2)).numpy()[0]
+    # x offsets run -1..1 across each class's own columns
+    np.testing.assert_allclose(positions[0, 0, :4], [-1, -1 / 3, 1 / 3, 1], atol=1e-5)
+    np.testing.assert_allclose(positions[0, 0, 4:], [-1, -1 / 3, 1 / 3, 1], atol=1e-5)
+    np.testing.assert_allclose(positions[1, :, 0], np.linspace(-1, 1, 8), atol=1e-5)
+
+
+def test_simam_is_parameter_free_and_keeps_shape():
+    x = paddle.randn([2, 3, 5, 5])
+    y = simam(x)
+    assert y.shape == x.shape
+    assert np.all(np.abs(y.numpy()) <= np.abs(x.numpy()) + 1e-6)  # a sigmoid gate only shrinks
+
+
+@pytest.mark.parametrize("overrides", [{"spectral_norm": False}, {"spectral_norm": True, "use_vae": True}])
+def test_checkpoint_round_trip_reproduces_outputs_exactly(tmp_path, overrides, batch):
+    paddle.seed(0)
+    generator = SPADEGenerator(tiny(norm="clade_icpe", **overrides))
+    generator.eval()
+    before = run(generator, batch)
+    save_generator(tmp_path, generator, metadata={"image_size": 64})
+    restored = load_generator(tmp_path)
+    np.testing.assert_array_equal(run(restored, batch), before)
+    info = json.loads((tmp_path / "generator.json").read_text())
+    assert info["generator"]["spectral_norm"] is False  # folded into the weights
+    assert info["metadata"] == {"image_size": 64}
+
+
+def test_half_precision_checkpoint_is_close_and_half_the_size(tmp_path, batch):
+    paddle.seed(0)
+    generator = SPADEGenerator(tiny(spectral_norm=False))
+    generator.eval()
+    save_generator(tmp_path / "full", generator)
+    save_generator(tmp_path / "half", generator, half=True)
+    full, half = (tmp_path / "full/generator.pdparams").stat().st_size, (tmp_path / "half/generator.pdparams").stat().st_size
+    assert half < 0.6 * full
+    error = np.abs(run(load_generator(tmp_path / "half"), batch) - run(generator, batch))
+    assert error.mean() < 5e-3 and error.max() < 5e-2  # on the [-1, 1] scale: invisible in 8-bit pictures
+
+
+def test_pinned_output_slice_of_a_seeded_tiny_model(batch):
+    """Guards the network definition: any change to layers, init or order changes these numbers."""
+    paddle.seed(2024)
+    generator = SPADEGenerator(tiny(norm="spade", spectral_norm=False))
+    generator.eval()
+    out = run(generator, batch, seed=7)
+    np.testing.assert_allclose(out[0, :, 30, 30:33].ravel(), PINNED_SLICE, atol=1e-4)
+
+
+PINNED_SLICE = [-0.168114, -0.378547, 0.837547, 0.161313, -0.53567, 0.767085, 0.195868, 0.997387, 0.998804]
+
+
+def test_config_round_trips_through_json():
+    cfg = tiny(norm="clade", attention="simam")
+    assert GeneratorConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert dataclasses.replace(cfg, ngf=6).ngf == 6

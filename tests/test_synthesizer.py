@@ -1,0 +1,68 @@
+"""Inference: seeds, sizes, batching and threads behave as the hub module and web app rely on."""
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import paddle
+import pytest
+
+from miaobi_core.checkpoint import save_generator
+from miaobi_core.config import GeneratorConfig
+from miaobi_core.generator import SPADEGenerator
+from miaobi_core.synthesizer import Synthesizer, select_device, style_from_seed
+
+
+@pytest.fixture(scope="module")
+def synthesizer(tmp_path_factory):
+    paddle.seed(0)
+    generator = SPADEGenerator(GeneratorConfig(ngf=4, z_dim=8, norm="clade_icpe"))
+    folder = save_generator(tmp_path_factory.mktemp("ckpt"), generator, metadata={"image_size": 64})
+    return Synthesizer(folder, max_batch=2)
+
+
+def test_same_seed_same_picture_whatever_the_batch(synthesizer, scene_ids):
+    alone = synthesizer.generate([scene_ids], seeds=[5])[0]
+    batched = synthesizer.generate([scene_ids[:, ::-1], scene_ids, scene_ids], seeds=[1, 5, 9])
+    np.testing.assert_array_equal(batched[1], alone)
+    assert not np.array_equal(batched[2], alone)
+    assert alone.dtype == np.uint8 and alone.shape == (64, 64, 3)
+
+
+def test_any_size_comes_back_at_that_size(synthesizer, scene_ids):
+    assert synthesizer.generate([scene_ids], seeds=[0], size=256)[0].shape == (256, 256, 3)
+    wide = np.repeat(scene_ids, 2, axis=1)[:50]
+    assert synthesizer.generate([wide], seeds=[0])[0].shape == (50, 128, 3)
+
+
+def test_style_vectors_replace_seeds(synthesizer, scene_ids):
+    by_style = synthesizer.generate([scene_ids], styles=[style_from_seed(3, 8)])[0]
+    np.testing.assert_array_equal(by_style, synthesizer.generate([scene_ids], seeds=[3])[0])
+    with pytest.raises(ValueError, match="style vectors"):
+        synthesizer.generate([scene_ids], styles=[np.zeros(3)])
+
+
+def test_bad_requests_are_refused(synthesizer, scene_ids):
+    with pytest.raises(ValueError, match="no label maps"):
+        synthesizer.generate([])
+    with pytest.raises(ValueError, match="seeds"):
+        synthesizer.generate([scene_ids], seeds=[1, 2])
+    with pytest.raises(ValueError, match="seed"):
+        synthesizer.generate([scene_ids], seeds=[-1])
+    with pytest.raises(ValueError, match="0..10"):
+        synthesizer.generate([np.full((8, 8), 40)])
+
+
+def test_threads_get_the_pictures_they_asked_for(synthesizer, scene_ids):
+    expected = {seed: synthesizer.generate([scene_ids], seeds=[seed])[0] for seed in range(4)}
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda s: (s, synthesizer.generate([scene_ids], seeds=[s])[0]), [0, 1, 2, 3] * 3))
+    for seed, picture in results:
+        np.testing.assert_array_equal(picture, expected[seed])
+
+
+def test_gpu_request_without_a_gpu_fails_clearly():
+    if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
+        assert select_device(True) == "gpu:0"
+    else:
+        with pytest.raises(RuntimeError, match="use_gpu"):
+            select_device(True)
+    assert select_device(False) == "cpu"

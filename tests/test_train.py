@@ -1,0 +1,170 @@
+"""train/: losses by hand, step isolation, smoke run, exact resume, overfitting one pair."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import paddle
+import pytest
+
+from miaobi_core.checkpoint import load_generator
+from miaobi_core.config import GeneratorConfig
+from train import losses
+from train.config import TrainConfig, parse_configs
+from train.data import ProceduralLandscapes, augment
+from train.trainer import Trainer, run
+
+TINY_G = dict(ngf=4, z_dim=8, spade_hidden=8, encoder_nef=4, norm="clade_icpe")
+TINY_T = dict(data="procedural", image_size=64, batch_size=2, ndf=8, n_layers_d=3, num_d=2, lambda_vgg=0.0,
+              log_every=1, sample_every=2, checkpoint_every=2)
+
+
+def t(values):
+    return paddle.to_tensor(np.asarray(values, np.float32))
+
+
+def test_hinge_losses_match_hand_computation():
+    real = [[t([0.0]), t([[0.5, 2.0]])]]
+    fake = [[t([0.0]), t([[-2.0, 0.5]])]]
+    # D: mean(relu(1 - [0.5, 2])) + mean(relu(1 + [-2, 0.5])) = 0.25 + 0.75
+    assert float(losses.hinge_d_loss(real, fake)) == pytest.approx(1.0)
+    # G: -mean([-2, 0.5]) = 0.75
+    assert float(losses.hinge_g_loss(fake)) == pytest.approx(0.75)
+
+
+def test_losses_average_over_discriminator_scales():
+    one = [[t([0.0]), t([[0.0]])]]
+    assert float(losses.hinge_g_loss(one + [[t([0.0]), t([[-2.0]])]])) == pytest.approx(1.0)
+
+
+def test_feature_matching_skips_the_score_and_averages_scales():
+    real = [[t([1.0, 1.0]), t([5.0])], [t([0.0]), t([5.0])]]
+    fake = [[t([0.0, 3.0]), t([-5.0])], [t([4.0]), t([9.0])]]
+    # scale 1: mean(|[0,3]-[1,1]|) = 1.5; scale 2: 4; averaged: 2.75
+    assert float(losses.feature_matching_loss(real, fake)) == pytest.approx(2.75)
+
+
+def test_kl_matches_hand_computation():
+    mu, logvar = t([[1.0, 0.0]]), t([[0.0, np.log(2.0)]])
+    # -0.5 * sum(1 + logvar - mu^2 - exp(logvar)) = -0.5 * ((1 + 0 - 1 - 1) + (1 + ln2 - 0 - 2))
+    expected = -0.5 * ((1 - 1 - 1) + (1 + np.log(2.0) - 2))
+    assert float(losses.kl_loss(mu, logvar)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_perceptual_loss_is_off_with_a_clear_message_without_weights(capsys):
+    assert losses.load_vgg19("") is None
+    assert "no --vgg-weights" in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError):
+        losses.load_vgg19("/nonexistent/vgg19.pdparams")
+
+
+def test_perceptual_loss_with_given_weights(tmp_path):
+    paddle.seed(0)
+    path = tmp_path / "vgg.pdparams"
+    paddle.save(losses.VGG19Features().state_dict(), str(path))
+    vgg = losses.load_vgg19(path)
+    a = paddle.rand([1, 3, 32, 32]) * 2 - 1
+    assert float(losses.perceptual_loss(vgg, a, a)) == 0.0
+    assert float(losses.perceptual_loss(vgg, a, -a)) > 0.0
+
+
+def test_augment_crops_label_and_photo_alike(palette):
+    ids, photo = ProceduralLandscapes(palette, size=64)[0]
+    out_ids, out_photo = augment(ids, photo, 48, np.random.default_rng(0))
+    assert out_ids.shape == (48, 48) and out_photo.shape == (48, 48, 3)
+    assert set(np.unique(out_ids)) <= set(np.unique(ids))  # nearest only: no invented classes
+    # each label region keeps its colour family in the photo
+    for k in np.unique(out_ids):
+        mean = out_photo[out_ids == k].mean(axis=0)
+        assert np.linalg.norm(mean - palette.colors[k]) < 90
+
+
+def make_trainer(tmp_path, **train):
+    return Trainer(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(tmp_path), **{**TINY_T, **train}))
+
+
+def snapshot(layer):
+    return {k: v.numpy().copy() for k, v in layer.state_dict().items()}
+
+
+def test_d_and_g_steps_update_only_their_own_parameters(tmp_path, monkeypatch):
+    trainer = make_trainer(tmp_path, steps=10)
+    g0, d0 = snapshot(trainer.generator), snapshot(trainer.discriminator)
+    monkeypatch.setattr(trainer.opt_d, "step", lambda: None)  # G step alone
+    trainer.train_step(0)
+    assert any(not np.array_equal(v, snapshot(trainer.generator)[k]) for k, v in g0.items() if "weight_u" not in k)
+    d1 = snapshot(trainer.discriminator)
+    changed = [k for k, v in d0.items() if not np.array_equal(v, d1[k])]
+    assert all(k.endswith(("weight_u", "weight_v")) for k in changed)  # only spectral-norm power iteration
+
+    trainer = make_trainer(tmp_path / "b", steps=10)
+    g0, d0 = snapshot(trainer.generator), snapshot(trainer.discriminator)
+    monkeypatch.setattr(trainer.opt_g, "step", lambda: None)  # D step alone
+    trainer.train_step(0)
+    g1 = snapshot(trainer.generator)
+    changed = [k for k, v in g0.items() if not np.array_equal(v, g1[k])]
+    assert all(k.endswith(("weight_u", "weight_v")) for k in changed)
+    assert any(not np.array_equal(v, snapshot(trainer.discriminator)[k]) for k, v in d0.items())
+
+
+def test_smoke_run_writes_everything_and_exports_a_loadable_model(tmp_path):
+    export = tmp_path / "export"
+    trainer = run(GeneratorConfig(**TINY_G, use_vae=True),
+                  TrainConfig(run_dir=str(tmp_path / "run"), steps=2, export=str(export), lambda_l1=1.0, **TINY_T))
+    lines = [json.loads(line) for line in (tmp_path / "run/log.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2]
+    assert all(np.isfinite(v) for line in lines for v in line.values())
+    assert {"g_gan", "g_feat", "g_l1", "g_kld", "d_hinge"} <= set(lines[-1])
+    assert (tmp_path / "run/samples/step_0000002.png").is_file()
+    assert (tmp_path / "run/checkpoint/state.json").is_file()
+    assert list((tmp_path / "run/visualdl").iterdir())
+    assert json.loads((tmp_path / "run/config.json").read_text())["train"]["steps"] == 2
+    generator = load_generator(export)
+    assert generator.cfg.norm == "clade_icpe" and trainer.step == 2
+    with pytest.raises(FileExistsError, match="--resume"):
+        run(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(tmp_path / "run"), steps=2, **TINY_T))
+
+
+def test_resume_gives_identical_next_step_losses(tmp_path):
+    straight = make_trainer(tmp_path / "a", steps=6)
+    for step in range(3):
+        straight.train_step(step)
+        straight.step = step + 1
+    straight.save_checkpoint()
+    expected = straight.train_step(3)
+
+    resumed = make_trainer(tmp_path / "a", steps=6)
+    resumed.load_checkpoint()
+    assert resumed.step == 3
+    assert resumed.train_step(3) == expected
+
+
+def test_overfitting_one_pair_drives_l1_down(tmp_path, palette):
+    class OnePair:
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, i):
+            return ProceduralLandscapes(palette, size=64)[0]
+
+    trainer = make_trainer(tmp_path, steps=40, lambda_l1=10.0, lambda_feat=0.0, lambda_gan=0.1, batch_size=1,
+                           lr_g=2e-3)
+    trainer.sampler.dataset = OnePair()
+    trainer.sampler.augment_data = False
+    l1 = [trainer.train_step(step)["g_l1"] for step in range(40)]
+    assert np.mean(l1[-5:]) < 0.5 * np.mean(l1[:3])
+
+
+def test_cli_dry_run_prints_the_resolved_config():
+    out = subprocess.run([sys.executable, "-m", "train", "--dry-run", "--ngf", "8", "--norm", "clade"],
+                         capture_output=True, text=True, check=True).stdout
+    config = json.loads(out)
+    assert config["generator"]["ngf"] == 8 and config["generator"]["num_classes"] == 11
+    assert config["train"]["lr_d"] == 4e-4
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="data-root"):
+        parse_configs(["--data", "pseudo"], 11)
+    with pytest.raises(SystemExit):
+        parse_configs(["--ngf", "lots"], 11)

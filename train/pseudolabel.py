@@ -1,0 +1,185 @@
+"""Pseudo-label the landscape photos with our palette: ``python -m train.pseudolabel``.
+
+The photos carry a scene class (forest, glacier, mountain, sea) but no pixel
+labels. As the original project did with a segmentation model, we make them:
+
+1. sky vs the rest from the shared ncnn sky network (cached, see skyseg.py);
+2. inside the sky, cloud (pale, unsaturated) vs clear sky;
+3. below it, colour rules in HSV, steered by the photo's scene class and the
+   pixel's height in the frame (snow and ice are bright and grey-blue; water
+   is blue and low in the frame, sea in sea scenes; vegetation is green, dark
+   green is trees; beige in sea scenes is sand; grey and brown are mountain
+   high up and rock or dirt low down);
+4. a 7x7 majority vote, kept separately inside and outside the sky, removes
+   speckle while leaving the sky line where the network put it.
+
+Writes ``<out>/labels/<split>/<scene>/<id>.png`` (indexed PNGs whose pixel
+values are class ids and whose colours are the palette's), ``<out>/manifest.json``
+and a contact sheet (photo | label) for inspection.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy.ndimage import label as label_components
+from scipy.ndimage import uniform_filter
+from tqdm import tqdm
+
+from miaobi_core.codec import encode_png
+from miaobi_core.palette import Palette, load_palette
+
+from .skyseg import cache_sky_probabilities, load_sky_probability
+
+SCENES = ("forest", "glacier", "mountain", "sea")
+SPLITS = ("train", "test")
+SKY_THRESHOLD = 0.5
+SMOOTHING = 7  # majority-vote window, pixels (of a 150 px photo)
+
+
+def label_photo(rgb: np.ndarray, sky_prob: np.ndarray, scene: str, palette: Palette) -> np.ndarray:
+    """One photo -> (H, W) uint8 class ids, by the rules in the module docstring."""
+    if scene not in SCENES:
+        raise ValueError(f"unknown scene {scene!r}; expected one of {SCENES}")
+    c = palette.id_of
+    hsv = np.asarray(Image.fromarray(rgb).convert("HSV"), np.float32) / 255.0
+    hue, sat, val = hsv[..., 0] * 360.0, hsv[..., 1], hsv[..., 2]
+    height, width = val.shape
+    y = np.broadcast_to(np.linspace(0.0, 1.0, height)[:, None], (height, width))
+    sky = _sky_from_top(sky_prob > SKY_THRESHOLD)
+
+    blue = (hue >= 185) & (hue <= 255) & (sat > 0.25)
+    green = (hue >= 55) & (hue < 170) & (sat > 0.18)
+    beige = (hue >= 20) & (hue < 55) & (sat >= 0.12) & (sat < 0.6) & (val > 0.55)
+    brown = (hue < 45) & (sat > 0.25) & (val >= 0.12) & (val <= 0.6)
+    grey = sat < 0.2
+    bright_pale = (val > 0.68) & ((sat < 0.16) | ((sat < 0.3) & (hue >= 170) & (hue <= 240)))
+
+    # Scene default first, then ever more specific rules overwrite it.
+    default = {"forest": "tree", "glacier": "snow", "mountain": "mountain", "sea": "sea"}[scene]
+    ids = np.full((height, width), c(default), np.uint8)
+    high = y < 0.6
+    ids[grey & high] = c("mountain") if scene != "sea" else c("rock")
+    ids[grey & ~high] = c("rock")
+    ids[brown] = c("tree") if scene == "forest" else c("mountain")
+    ids[brown & (y > 0.7)] = c("dirt")
+    ids[beige] = c("sand") if scene == "sea" else c("dirt")
+    ids[green] = c("grass")
+    ids[green & ((val < 0.42) | (scene == "forest"))] = c("tree")
+    if scene == "sea":
+        ids[blue] = c("sea")
+        ids[bright_pale] = c("sea")  # white foam on waves, not snow
+    else:
+        ids[blue & (y > 0.55)] = c("water")
+        ids[blue & (y <= 0.55)] = c("mountain")  # hazy blue peaks far away
+        ids[bright_pale] = c("snow")
+        if scene in ("glacier", "mountain"):
+            ids[blue & (val > 0.45)] = c("snow")  # blue glacier ice and snow in shade
+    if scene == "forest":
+        ids[(ids == c("mountain"))] = c("tree")  # grey-brown trunks and shade, not peaks
+        ids[(ids == c("snow")) & (y < 0.6)] = c("sky")  # bright gaps in the canopy the sky net missed
+
+    ids[sky] = np.where((sat[sky] < 0.12) & (val[sky] > 0.55), c("cloud"), c("sky"))
+    return _majority(ids, sky, palette)
+
+
+def _sky_from_top(sky: np.ndarray) -> np.ndarray:
+    """Keep only sky connected to the top edge: the net sometimes calls a snowfield or a lake sky."""
+    components, _ = label_components(sky)
+    touching = np.unique(components[0][components[0] > 0])
+    return np.isin(components, touching)
+
+
+def _majority(ids: np.ndarray, sky: np.ndarray, palette: Palette) -> np.ndarray:
+    votes = np.stack([uniform_filter((ids == k).astype(np.float32), SMOOTHING, mode="nearest")
+                      for k in range(palette.num_classes)])
+    sky_classes = np.zeros(palette.num_classes, bool)
+    sky_classes[[palette.id_of("sky"), palette.id_of("cloud")]] = True
+    # Sky pixels choose between sky and cloud only, the rest among the other classes.
+    inside = np.where(sky_classes[:, None, None], votes, -1.0)
+    outside = np.where(sky_classes[:, None, None], -1.0, votes)
+    return np.where(sky, inside.argmax(axis=0), outside.argmax(axis=0)).astype(np.uint8)
+
+
+def list_photos(data_root: Path) -> list[tuple[str, str, Path]]:
+    photos = []
+    for split in SPLITS:
+        for scene in SCENES:
+            photos += [(split, scene, p) for p in sorted((data_root / split / scene).glob("*.jpg"))]
+    if not photos:
+        raise FileNotFoundError(f"no photos under {data_root}/{{train,test}}/<scene>/*.jpg")
+    return photos
+
+
+def _label_one(job):
+    photo, sky_path, label_path, scene = job
+    palette = load_palette()
+    rgb = np.asarray(Image.open(photo).convert("RGB"))
+    ids = label_photo(rgb, load_sky_probability(Path(sky_path)), scene, palette)
+    Path(label_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(label_path).write_bytes(encode_png(ids, palette.colors))
+    return np.bincount(ids.ravel(), minlength=palette.num_classes)
+
+
+def contact_sheet(entries: list[dict], out_dir: Path, palette: Palette, per_scene: int = 4, tile: int = 128) -> Image.Image:
+    """Rows of (photo | label) pairs, ``per_scene`` test photos of each scene."""
+    chosen = []
+    for scene in SCENES:
+        chosen += [e for e in entries if e["scene"] == scene and e["split"] == "test"][:per_scene]
+    cells = []
+    for e in chosen:
+        photo = Image.open(e["photo"]).convert("RGB").resize((tile, tile), Image.BICUBIC)
+        label = Image.fromarray(palette.colorize(np.asarray(Image.open(out_dir / e["label"])))).resize(
+            (tile, tile), Image.NEAREST)
+        pair = Image.new("RGB", (2 * tile + 4, tile), "white")
+        pair.paste(photo, (0, 0))
+        pair.paste(label, (tile + 4, 0))
+        cells.append(pair)
+    columns = per_scene
+    sheet = Image.new("RGB", (columns * (2 * tile + 12), (len(cells) + columns - 1) // columns * (tile + 8)), "white")
+    for i, cell in enumerate(cells):
+        sheet.paste(cell, ((i % columns) * (2 * tile + 12), (i // columns) * (tile + 8)))
+    return sheet
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train.pseudolabel", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data-root", default="../shared/data/landscapes", help="photos: <root>/<split>/<scene>/*.jpg")
+    parser.add_argument("--skyseg", default="../shared/models/skyseg", help="folder with skyseg.param/.bin")
+    parser.add_argument("--out", default=os.path.expanduser("~/.cache/miaobi/pseudo_labels"),
+                        help="output folder (kept outside the repo: it is derived from photos we may not commit)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
+    parser.add_argument("--limit", type=int, default=0, help="label only the first N photos of each split/scene (0 = all)")
+    parser.add_argument("--contact-sheet", default="docs/pseudo_labels.png", help="where to write photo | label pairs")
+    args = parser.parse_args(argv)
+
+    data_root, out = Path(args.data_root), Path(args.out)
+    palette = load_palette()
+    photos = list_photos(data_root)
+    if args.limit:
+        photos = [p for i, p in enumerate(photos) if sum(1 for q in photos[:i] if q[:2] == p[:2]) < args.limit]
+    entries, jobs = [], []
+    for split, scene, photo in photos:
+        rel = photo.relative_to(data_root).with_suffix(".png")
+        entries.append({"photo": str(photo.resolve()), "label": str(Path("labels") / rel), "split": split, "scene": scene})
+        jobs.append((str(photo), str(out / "sky" / rel), str(out / "labels" / rel), scene))
+    cache_sky_probabilities([(Path(j[0]), Path(j[1])) for j in jobs], Path(args.skyseg), args.workers)
+    with Pool(args.workers) as pool:
+        counts = sum(tqdm(pool.imap(_label_one, jobs, chunksize=32), total=len(jobs), desc="labels", unit="photo"))
+    fractions = {name: round(float(n) / float(counts.sum()), 4) for name, n in zip(palette.names, counts)}
+    (out / "manifest.json").write_text(json.dumps({"class_fractions": fractions, "photos": entries}, indent=1))
+    if args.contact_sheet:
+        Path(args.contact_sheet).parent.mkdir(parents=True, exist_ok=True)
+        contact_sheet(entries, out, palette).save(args.contact_sheet)
+    print(json.dumps(fractions, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Miaobi web app (see create_app)."""
