@@ -1,0 +1,375 @@
+// Miaobi painting page. The drawing is a grid of class ids (the label map);
+// the canvas only shows it, pixel for pixel, so every exported pixel is an
+// exact palette colour: no anti-aliasing can blur a lake into sand.
+"use strict";
+
+const SIZE = 256;            // label-map side, in pixels
+const PICTURE_SIZE = 256;    // requested picture side
+const LIVE_DELAY_MS = 900;   // "paint as I draw": wait this long after the last stroke
+const MAX_UNDO = 40;
+// A page served from another (whitelisted) origin can name the API with ?api=https://host
+const API = (new URLSearchParams(location.search).get("api") || "").replace(/\/$/, "");
+
+const state = {
+  palette: null,        // from GET /labels: the one palette the model was trained with
+  colors: null,         // Uint8Array, 3 per class id
+  labels: new Uint8Array(SIZE * SIZE),
+  current: 0,           // selected class id
+  tool: "brush",
+  brush: 10,
+  undo: [],
+  redo: [],
+  seed: randomSeed(),
+  busy: false,
+  again: false,         // a drawing changed while a picture was being painted
+  liveTimer: null,
+  stroke: null,
+};
+
+const $ = (id) => document.getElementById(id);
+const canvas = $("canvas");
+const ctx = canvas.getContext("2d", { willReadFrequently: true });
+ctx.imageSmoothingEnabled = false;
+
+function randomSeed() {
+  return Math.floor(Math.random() * 2147483647);
+}
+
+// ---------------------------------------------------------------- palette
+
+async function loadPalette() {
+  const response = await fetch(API + "/labels");
+  if (!response.ok) throw new Error("palette");
+  const palette = await response.json();
+  state.palette = palette;
+  state.colors = new Uint8Array(palette.classes.flatMap((c) => c.rgb));
+  state.sky = palette.classes.findIndex((c) => c.name === palette.transparent_class);
+  const box = $("palette");
+  for (const c of palette.classes) {
+    const button = document.createElement("button");
+    button.className = "swatch";
+    button.dataset.id = c.id;
+    button.setAttribute("role", "radio");
+    button.setAttribute("aria-label", c.display);
+    button.title = c.display;
+    const chip = document.createElement("span");
+    chip.className = "chip";
+    chip.style.background = `rgb(${c.rgb.join(",")})`;
+    chip.textContent = c.emoji;
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = c.display;
+    button.append(chip, name);
+    button.addEventListener("click", () => selectClass(c.id));
+    box.append(button);
+  }
+  selectClass(palette.classes.findIndex((c) => c.name === "mountain"));
+}
+
+function selectClass(id) {
+  state.current = id;
+  if (state.tool === "eraser") selectTool("brush");
+  for (const b of document.querySelectorAll(".swatch")) {
+    const on = Number(b.dataset.id) === id;
+    b.classList.toggle("selected", on);
+    b.setAttribute("aria-checked", on);
+  }
+}
+
+function idOf(name) {
+  return state.palette.classes.findIndex((c) => c.name === name);
+}
+
+// ---------------------------------------------------------------- drawing
+
+function render() {
+  const image = ctx.createImageData(SIZE, SIZE);
+  const px = image.data;
+  for (let i = 0; i < state.labels.length; i++) {
+    const k = state.labels[i] * 3;
+    px[i * 4] = state.colors[k];
+    px[i * 4 + 1] = state.colors[k + 1];
+    px[i * 4 + 2] = state.colors[k + 2];
+    px[i * 4 + 3] = 255;
+  }
+  ctx.putImageData(image, 0, 0);
+}
+
+function stamp(cx, cy, radius, id) {
+  const r2 = radius * radius;
+  const x0 = Math.max(0, Math.floor(cx - radius)), x1 = Math.min(SIZE - 1, Math.ceil(cx + radius));
+  const y0 = Math.max(0, Math.floor(cy - radius)), y1 = Math.min(SIZE - 1, Math.ceil(cy + radius));
+  for (let y = y0; y <= y1; y++) {
+    for (let x = x0; x <= x1; x++) {
+      const dx = x + 0.5 - cx, dy = y + 0.5 - cy;
+      if (dx * dx + dy * dy <= r2) state.labels[y * SIZE + x] = id;
+    }
+  }
+}
+
+function line(from, to, radius, id) {
+  const steps = Math.max(1, Math.ceil(Math.hypot(to.x - from.x, to.y - from.y) / Math.max(1, radius / 3)));
+  for (let s = 1; s <= steps; s++) {
+    stamp(from.x + (to.x - from.x) * s / steps, from.y + (to.y - from.y) * s / steps, radius, id);
+  }
+}
+
+function floodFill(x, y, id) {
+  const start = y * SIZE + x, target = state.labels[start];
+  if (target === id) return;
+  const stack = [start];
+  while (stack.length) {
+    const i = stack.pop();
+    if (state.labels[i] !== target) continue;
+    state.labels[i] = id;
+    const px = i % SIZE;
+    if (px > 0) stack.push(i - 1);
+    if (px < SIZE - 1) stack.push(i + 1);
+    if (i >= SIZE) stack.push(i - SIZE);
+    if (i < SIZE * (SIZE - 1)) stack.push(i + SIZE);
+  }
+}
+
+function toGrid(event) {
+  const rect = canvas.getBoundingClientRect();
+  return {
+    x: Math.min(SIZE - 0.01, Math.max(0, (event.clientX - rect.left) * SIZE / rect.width)),
+    y: Math.min(SIZE - 0.01, Math.max(0, (event.clientY - rect.top) * SIZE / rect.height)),
+  };
+}
+
+function paintId() {
+  return state.tool === "eraser" ? state.sky : state.current;
+}
+
+function remember() {
+  state.undo.push(state.labels.slice());
+  if (state.undo.length > MAX_UNDO) state.undo.shift();
+  state.redo = [];
+  updateHistoryButtons();
+}
+
+function restore(from, to) {
+  if (!from.length) return;
+  to.push(state.labels.slice());
+  state.labels = from.pop();
+  render();
+  updateHistoryButtons();
+  drawingChanged();
+}
+
+function updateHistoryButtons() {
+  $("undo").disabled = state.undo.length === 0;
+  $("redo").disabled = state.redo.length === 0;
+}
+
+canvas.addEventListener("pointerdown", (event) => {
+  if (!state.palette || event.button > 0) return;
+  event.preventDefault();
+  remember();
+  const p = toGrid(event);
+  if (state.tool === "fill") {
+    floodFill(Math.floor(p.x), Math.floor(p.y), state.current);
+    render();
+    drawingChanged();
+    return;
+  }
+  canvas.setPointerCapture(event.pointerId);
+  state.stroke = { last: p, id: event.pointerId };
+  stamp(p.x, p.y, state.brush / 2, paintId());
+  render();
+});
+
+canvas.addEventListener("pointermove", (event) => {
+  if (!state.stroke || state.stroke.id !== event.pointerId) return;
+  // Coalesced events keep fast strokes smooth on touch screens and pens.
+  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+  for (const e of (events.length ? events : [event])) {
+    const p = toGrid(e);
+    line(state.stroke.last, p, state.brush / 2, paintId());
+    state.stroke.last = p;
+  }
+  render();
+});
+
+function endStroke(event) {
+  if (!state.stroke || state.stroke.id !== event.pointerId) return;
+  state.stroke = null;
+  drawingChanged();
+}
+canvas.addEventListener("pointerup", endStroke);
+canvas.addEventListener("pointercancel", endStroke);
+
+// ---------------------------------------------------------------- tools
+
+function selectTool(tool) {
+  state.tool = tool;
+  for (const b of document.querySelectorAll(".mode")) b.classList.toggle("selected", b.dataset.tool === tool);
+}
+
+for (const b of document.querySelectorAll(".mode")) b.addEventListener("click", () => selectTool(b.dataset.tool));
+for (const b of document.querySelectorAll(".size")) {
+  b.addEventListener("click", () => {
+    state.brush = Number(b.dataset.size);
+    for (const o of document.querySelectorAll(".size")) o.classList.toggle("selected", o === b);
+    if (state.tool === "fill") selectTool("brush");
+  });
+}
+$("undo").addEventListener("click", () => restore(state.undo, state.redo));
+$("redo").addEventListener("click", () => restore(state.redo, state.undo));
+$("clear").addEventListener("click", () => {
+  remember();
+  state.labels.fill(state.sky);
+  render();
+  drawingChanged();
+});
+document.addEventListener("keydown", (event) => {
+  if (!(event.ctrlKey || event.metaKey) || event.key.toLowerCase() !== "z") return;
+  event.preventDefault();
+  if (event.shiftKey) restore(state.redo, state.undo); else restore(state.undo, state.redo);
+});
+
+// ---------------------------------------------------------------- example scenes
+
+function fillRows(fn) {
+  for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) {
+    const id = fn(x / SIZE, y / SIZE);
+    if (id !== null) state.labels[y * SIZE + x] = id;
+  }
+}
+
+const EXAMPLES = [
+  { name: "Mountain lake", emoji: "🏔️", draw() {
+    fillRows((x, y) => {
+      const ridge = 0.32 + 0.18 * Math.abs(Math.sin(x * 5.2)) - 0.08 * Math.sin(x * 2.1);
+      if (y < ridge) return (y < 0.15 && Math.abs(x - 0.3) < 0.12) ? idOf("cloud") : idOf("sky");
+      if (y < ridge + 0.06) return idOf("snow");
+      if (y < 0.62) return idOf("mountain");
+      if (y < 0.72) return idOf("tree");
+      return idOf("water");
+    });
+  } },
+  { name: "Beach", emoji: "🏖️", draw() {
+    fillRows((x, y) => {
+      if (y < 0.45) return (Math.hypot((x - 0.7) * 1.6, y - 0.18) < 0.1) ? idOf("cloud") : idOf("sky");
+      const shore = 0.72 + 0.05 * Math.sin(x * 7);
+      return y < shore ? idOf("sea") : idOf("sand");
+    });
+  } },
+  { name: "Snowy peaks", emoji: "❄️", draw() {
+    fillRows((x, y) => {
+      const peak = 0.25 + 0.5 * Math.abs(x - 0.5);
+      if (y < peak) return idOf("sky");
+      if (y < peak + 0.2) return idOf("snow");
+      if (y < 0.7) return idOf("rock");
+      return idOf("grass");
+    });
+  } },
+  { name: "Forest", emoji: "🌲", draw() {
+    fillRows((x, y) => {
+      const tops = 0.3 + 0.06 * Math.sin(x * 31) + 0.04 * Math.sin(x * 13);
+      if (y < tops) return idOf("sky");
+      if (y < 0.75) return idOf("tree");
+      return Math.abs(x - 0.5 - (y - 0.75)) < 0.06 + (y - 0.75) * 0.4 ? idOf("dirt") : idOf("grass");
+    });
+  } },
+];
+
+function buildExamples() {
+  for (const example of EXAMPLES) {
+    const button = document.createElement("button");
+    button.className = "example";
+    button.textContent = `${example.emoji} ${example.name}`;
+    button.addEventListener("click", () => {
+      remember();
+      example.draw();
+      render();
+      drawingChanged();
+    });
+    $("examples").append(button);
+  }
+}
+
+// ---------------------------------------------------------------- painting the picture
+
+function drawingPNG() {
+  // The visible canvas already holds exact palette colours (putImageData is lossless).
+  return canvas.toDataURL("image/png");
+}
+
+function drawingChanged() {
+  clearTimeout(state.liveTimer);
+  if ($("live").checked) state.liveTimer = setTimeout(paint, LIVE_DELAY_MS);
+}
+
+function showMessage(text, isError) {
+  $("message").textContent = text;
+  $("message").classList.toggle("error", Boolean(isError));
+}
+
+async function paint() {
+  if (state.busy) {
+    state.again = true;  // paint once more when this one is done, with the newest drawing
+    return;
+  }
+  state.busy = true;
+  $("spinner").hidden = false;
+  $("paint").disabled = true;
+  showMessage("Painting…");
+  try {
+    const response = await fetch(API + "/predict", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ image: drawingPNG(), seed: state.seed, size: PICTURE_SIZE }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const text = (body.error && body.error.message) || "Miaobi could not paint that one.";
+      showMessage(response.status === 429 ? "Miaobi is busy painting for other children – trying again soon!" : text, true);
+      if (response.status === 429) setTimeout(paint, 1500);
+      return;
+    }
+    const src = "data:image/png;base64," + body.image;
+    $("result").src = src;
+    $("result").hidden = false;
+    $("placeholder").hidden = true;
+    $("download").href = src;
+    $("download").hidden = false;
+    showMessage(`Ta-da! (${Math.round(body.ms)} ms)`);
+  } catch (error) {
+    showMessage("Can't reach Miaobi right now. Is the internet connection OK?", true);
+  } finally {
+    state.busy = false;
+    $("spinner").hidden = true;
+    $("paint").disabled = false;
+    if (state.again) {
+      state.again = false;
+      paint();
+    }
+  }
+}
+
+$("paint").addEventListener("click", paint);
+$("dice").addEventListener("click", () => {
+  state.seed = randomSeed();
+  paint();
+});
+$("live").addEventListener("change", () => clearTimeout(state.liveTimer));
+
+// ---------------------------------------------------------------- start
+
+async function start() {
+  try {
+    await loadPalette();
+  } catch (error) {
+    showMessage("Miaobi's paint box did not load. Please reload the page.", true);
+    return;
+  }
+  buildExamples();
+  EXAMPLES[0].draw();
+  render();
+  updateHistoryButtons();
+  document.body.classList.add("ready");
+}
+
+start();

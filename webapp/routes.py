@@ -1,0 +1,139 @@
+"""Routes: the page and its assets, and the JSON API (schema in ``openapi.yaml``)."""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from pathlib import Path
+
+from flask import Blueprint, current_app, jsonify, request, send_from_directory
+from werkzeug.exceptions import HTTPException
+
+from miaobi_core import api as api_rules
+from miaobi_core.codec import CodecLimits, InputError, decode_label_canvas, encode_png, png_to_b64
+from miaobi_core.palette import PALETTE_PATH, load_palette
+
+from . import STATIC_DIR
+
+log = logging.getLogger(__name__)
+api = Blueprint("api", __name__)
+page = Blueprint("page", __name__)
+
+PREDICT_FIELDS = {"image", "seed", "size"}
+# No inline script or style, nothing from other origins, never inside someone else's frame.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+                           "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+                           "frame-ancestors 'none'")
+
+
+class Overloaded(InputError):
+    code = "busy"
+    status = 429
+
+
+class UnsupportedMediaType(InputError):
+    code = "not_json"
+    status = 415
+
+
+@page.route("/")
+def index():
+    return send_from_directory(STATIC_DIR, "index.html")
+
+
+@page.route("/static/<path:filename>")
+def static_file(filename):
+    return send_from_directory(STATIC_DIR, filename)
+
+
+@api.get("/labels")
+def labels():
+    """The palette JSON the page builds its buttons from (the same file the model was trained with)."""
+    return current_app.response_class(PALETTE_PATH.read_bytes(), mimetype="application/json")
+
+
+@api.get("/openapi.yaml")
+def openapi():
+    return send_from_directory(Path(__file__).parent, "openapi.yaml", mimetype="application/yaml")
+
+
+@api.get("/healthz")
+def healthz():
+    return jsonify(status="ok", model=current_app.config["HUB_MODULE"])
+
+
+@api.post("/predict")
+def predict():
+    started = time.perf_counter()
+    body = _json_body()
+    unknown = set(body) - PREDICT_FIELDS
+    if unknown:
+        raise InputError(f"Unknown fields {sorted(unknown)}; send image, seed and size only.")
+    if "image" not in body:
+        raise InputError("Send the drawing as 'image': a base64 PNG.")
+    seed = api_rules.parse_seeds(body.get("seed"), 1)[0]
+    size = api_rules.parse_size(body.get("size")) or current_app.config["DEFAULT_SIZE"]
+    palette = load_palette()
+    decoded = decode_label_canvas(body["image"], palette, CodecLimits())
+    _maybe_keep_doodle(decoded.ids, palette)
+
+    slots = current_app.extensions["miaobi_slots"]
+    if not slots.acquire(blocking=False):
+        raise Overloaded("Lots of children are painting right now. Please try again in a moment.")
+    try:
+        picture = current_app.extensions["miaobi_model"].generate(label_maps=[decoded.ids], seed=seed, size=size)[0]
+    finally:
+        slots.release()
+    return jsonify(image=png_to_b64(encode_png(picture)), seed=seed, size=size,
+                   off_palette_pixels=decoded.off_palette_pixels,
+                   ms=round((time.perf_counter() - started) * 1000.0, 1))
+
+
+def _json_body() -> dict:
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("Send JSON with Content-Type: application/json.")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InputError("The request body must be a JSON object like {\"image\": \"<base64 PNG>\"}.")
+    return body
+
+
+def _maybe_keep_doodle(ids, palette):
+    folder = current_app.config["SAVE_DOODLES_DIR"]
+    if folder:  # off by default: children's drawings are not kept unless the operator asks
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.png").write_bytes(
+            encode_png(ids, palette.colors))
+
+
+def _error(status: int, code: str, message: str):
+    response = jsonify(error={"code": code, "message": message})
+    response.status_code = status
+    if status == 429:
+        response.headers["Retry-After"] = "1"
+    return response
+
+
+def register_error_handlers(app):
+    @app.errorhandler(InputError)
+    def bad_input(error):
+        return _error(error.status, error.code, str(error))
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        messages = {413: "The drawing is too big to send.", 404: "There is nothing here.",
+                    405: "That method is not allowed here."}
+        return _error(error.code, error.name.lower().replace(" ", "_"), messages.get(error.code, error.description))
+
+    @app.errorhandler(Exception)
+    def unexpected(error):
+        log.exception("unexpected error")  # the trace goes to the log, never to the client
+        return _error(500, "internal", "Something went wrong on our side. Please try again.")
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
