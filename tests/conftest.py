@@ -1,12 +1,28 @@
 import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
-# Before paddle loads anywhere in the test session (see miaobi_core/runtime.py).
+# Before paddle or paddlehub load anywhere in the test session: MKL's AVX2 path on AMD
+# (see miaobi_core/runtime.py), and a private PaddleHub home so tests never touch ~/.paddlehub.
 os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
+os.environ["HUB_HOME"] = tempfile.mkdtemp(prefix="miaobi-hub-home-")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from miaobi_core.palette import load_palette  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+HUB = Path(sys.executable).with_name("hub")
+
+
+@pytest.fixture(scope="session")
+def hub_module_installed():
+    """`hub install hub_module/miaobi` into the session's private HUB_HOME, once."""
+    subprocess.run([str(HUB), "install", str(REPO / "hub_module" / "miaobi")], check=True, capture_output=True)
+    return Path(os.environ["HUB_HOME"]) / "modules" / "miaobi"
 
 
 @pytest.fixture(scope="session")

@@ -96,9 +96,9 @@ class Miaobi:
         if kwargs:
             raise InputError(f"Unknown fields {sorted(kwargs)}; allowed: images, seed, size.")
         images = api.check_image_list(images)
+        seeds, size = api.parse_seeds(seed, len(images)), api.parse_size(size)  # cheap checks first
         ids = [decode_label_canvas(image, self.palette, self.limits).ids for image in images]
-        seeds = api.parse_seeds(seed, len(ids))
-        pictures = self._synthesizer(use_gpu).generate(ids, seeds=seeds, size=api.parse_size(size))
+        pictures = self._synthesizer(use_gpu).generate(ids, seeds=seeds, size=size)
         return [png_to_b64(encode_png(p)) for p in pictures]
 
     @runnable

@@ -1,0 +1,136 @@
+"""The PaddleHub module as users meet it: hub.Module API, `hub run`, and a real `hub serving start`."""
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from miaobi_core.codec import InputError, encode_png, png_to_b64
+from tests.conftest import HUB
+from tests.helpers import decode_b64_image, free_port, png_b64
+
+
+@pytest.fixture(scope="module")
+def module(hub_module_installed):
+    import paddlehub as hub
+
+    return hub.Module(name="miaobi")
+
+
+def test_module_metadata(module):
+    assert module.name == "miaobi" and module.type == "image/gan"
+    assert str(module.version).count(".") == 2
+
+
+def test_generate_accepts_ids_colours_and_paths(module, palette, scene_ids, tmp_path):
+    path = tmp_path / "doodle.png"
+    Image.fromarray(palette.colorize(scene_ids)).save(path)
+    pictures = module.generate(label_maps=[scene_ids, palette.colorize(scene_ids), str(path)], seed=3,
+                               output_dir=str(tmp_path / "out"))
+    assert [p.shape for p in pictures] == [(64, 64, 3)] * 3 and pictures[0].dtype == np.uint8
+    np.testing.assert_array_equal(pictures[0], pictures[1])  # the same drawing, however it is given
+    np.testing.assert_array_equal(pictures[0], pictures[2])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["miaobi_0.png", "miaobi_1.png", "miaobi_2.png"]
+
+
+def test_generate_seeds_styles_and_sizes(module, scene_ids):
+    a, b = module.generate([scene_ids, scene_ids], seed=[1, 2], size=96)
+    assert a.shape == (96, 96, 3) and not np.array_equal(a, b)
+    z_dim = module._synthesizer(False).cfg.z_dim
+    styled = module.generate([scene_ids], style=np.zeros(z_dim))
+    np.testing.assert_array_equal(styled[0], module.generate([scene_ids], style=[np.zeros(z_dim)])[0])
+
+
+def test_generate_refuses_bad_input_clearly(module):
+    with pytest.raises(InputError, match="non-empty list"):
+        module.generate([])
+    with pytest.raises(InputError, match="No file"):
+        module.generate(["/nonexistent.png"])
+    with pytest.raises(InputError):
+        module.generate([np.zeros((4, 4, 7))])
+
+
+def test_use_gpu_without_a_gpu_fails_clearly(module, scene_ids):
+    import paddle
+
+    if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
+        assert module.generate([scene_ids], use_gpu=True)[0].shape == (64, 64, 3)
+    else:
+        with pytest.raises(RuntimeError, match="use_gpu"):
+            module.generate([scene_ids], use_gpu=True)
+
+
+def test_hub_run_writes_a_png(hub_module_installed, palette, scene_ids, tmp_path):
+    doodle = tmp_path / "doodle.png"
+    Image.fromarray(palette.colorize(scene_ids)).save(doodle)
+    result = subprocess.run([str(HUB), "run", "miaobi", "--input_path", str(doodle), "--output_dir",
+                             str(tmp_path / "out"), "--seed", "5", "--size", "80", "--no-use_gpu"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with Image.open(tmp_path / "out" / "miaobi_0.png") as picture:
+        assert picture.size == (80, 80) and picture.mode == "RGB"
+
+
+def test_hub_run_help_documents_the_flags(hub_module_installed):
+    result = subprocess.run([str(HUB), "run", "miaobi", "--help"], capture_output=True, text=True, timeout=300)
+    for flag in ("--input_path", "--output_dir", "--seed", "--size", "--use_gpu"):
+        assert flag in result.stdout
+
+
+@pytest.fixture(scope="module")
+def serving(hub_module_installed):
+    """A real `hub serving start -m miaobi` on a free loopback port, stopped at the end."""
+    port = free_port()
+    process = subprocess.Popen([str(HUB), "serving", "start", "-m", "miaobi", "-p", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            requests.get(url + "/", timeout=2)
+            break
+        except requests.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("hub serving did not start")
+            time.sleep(0.5)
+    yield url + "/predict/miaobi"
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def test_serving_paints_each_drawing_in_order(serving, palette, scene_ids):
+    drawings = [png_to_b64(encode_png(palette.colorize(ids))) for ids in (scene_ids, scene_ids[::-1])]
+    body = requests.post(serving, json={"images": drawings, "seed": 7, "size": 96}, timeout=120).json()
+    assert body["status"] == "000", body
+    pictures = [decode_b64_image(b) for b in body["results"]]
+    assert [p.size for p in pictures] == [(96, 96), (96, 96)] and all(p.format == "PNG" for p in pictures)
+    assert np.asarray(pictures[0]).tobytes() != np.asarray(pictures[1]).tobytes()
+    single = requests.post(serving, json={"images": drawings[:1], "seed": 7, "size": 96}, timeout=120).json()
+    assert single["results"][0] == body["results"][0]  # in order: picture i belongs to drawing i
+
+
+@pytest.mark.parametrize("payload, words", [
+    ({"images": ["%%%"]}, "base64"),
+    ({"images": [png_b64(np.zeros((8, 8, 3), np.uint8), "JPEG")]}, "PNG"),
+    ({"images": "not a list"}, "list"),
+    ({"images": []}, "empty"),
+    ({"images": ["x"] * 9}, "At most"),
+    ({"images": ["x"], "seed": "abc"}, "seed"),
+    ({"images": ["x"], "size": 99999}, "size"),
+    ({"images": ["x"], "colour": 1}, "Unknown"),
+])
+def test_serving_bad_input_is_a_clear_error_and_the_server_keeps_serving(serving, payload, words, palette, scene_ids):
+    body = requests.post(serving, json=payload, timeout=60).json()
+    assert body["status"] != "000" and words.lower() in body["msg"].lower()
+    ok = requests.post(serving, json={"images": [png_to_b64(encode_png(palette.colorize(scene_ids)))]}, timeout=120)
+    assert ok.json()["status"] == "000"
+
+
+def test_serving_refuses_a_huge_image(serving):
+    huge = png_b64(np.zeros((3000, 3000, 3), np.uint8))
+    body = requests.post(serving, json={"images": [huge]}, timeout=60).json()
+    assert body["status"] != "000" and "pixels" in body["msg"]

@@ -1,0 +1,171 @@
+"""Flask routes, statuses, errors and the CORS whitelist, through app.test_client()."""
+import json
+
+import numpy as np
+import pytest
+
+from miaobi_core.codec import encode_png, png_to_b64
+from tests.helpers import decode_b64_image, png_b64
+from webapp import create_app, parse_origins
+
+ALLOWED = "http://127.0.0.1:9001"
+
+
+@pytest.fixture(scope="module")
+def model(hub_module_installed):
+    import paddlehub as hub
+
+    return hub.Module(name="miaobi")  # the real module, loaded once for all tests here
+
+
+@pytest.fixture
+def app(model):
+    return create_app({"MODEL": model, "CORS_ORIGINS": [ALLOWED], "DEFAULT_SIZE": 128})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def drawing(palette, scene_ids):
+    return png_to_b64(encode_png(palette.colorize(scene_ids)))
+
+
+def test_page_and_assets_are_served_with_security_headers(client):
+    page = client.get("/")
+    assert page.status_code == 200 and b'<canvas id="canvas"' in page.data
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/style.css").status_code == 200
+    assert client.get("/static/../webapp/__init__.py").status_code == 404
+
+
+def test_labels_is_the_palette_json(client, palette):
+    body = client.get("/labels").get_json()
+    assert [c["name"] for c in body["classes"]] == list(palette.names)
+    assert all({"id", "display", "rgb", "emoji"} <= set(c) for c in body["classes"])
+
+
+def test_healthz_and_openapi(client):
+    assert client.get("/healthz").get_json()["status"] == "ok"
+    spec = client.get("/openapi.yaml")
+    assert spec.status_code == 200 and b"/predict" in spec.data
+
+
+def test_predict_returns_a_picture_with_its_seed(client, drawing):
+    response = client.post("/predict", json={"image": "data:image/png;base64," + drawing, "seed": 42, "size": 96})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["seed"] == 42 and body["size"] == 96 and body["ms"] > 0 and body["off_palette_pixels"] == 0
+    picture = decode_b64_image(body["image"])
+    assert picture.format == "PNG" and picture.size == (96, 96)
+    again = client.post("/predict", json={"image": drawing, "seed": 42, "size": 96}).get_json()
+    assert again["image"] == body["image"]  # same seed, same picture
+
+
+def test_predict_without_seed_picks_one_and_uses_default_size(client, drawing):
+    body = client.post("/predict", json={"image": drawing}).get_json()
+    assert isinstance(body["seed"], int) and body["size"] == 128
+    assert decode_b64_image(body["image"]).size == (128, 128)
+
+
+@pytest.mark.parametrize("payload, status, code", [
+    ({"image": "%%%"}, 400, "not_base64"),
+    ({"image": png_b64(np.zeros((16, 16, 3), np.uint8), "JPEG")}, 400, "not_png"),
+    ({"image": png_b64(np.full((16, 16, 3), 37, np.uint8))}, 400, "off_palette"),
+    ({"image": ""}, 400, "empty"),
+    ({"image": 5}, 400, "not_base64"),
+    ({}, 400, "bad_request"),
+    ({"image": "x", "colour": "red"}, 400, "bad_request"),
+    ({"image": "x", "seed": "seven"}, 400, "bad_request"),
+    ({"image": "x", "seed": -1}, 400, "bad_request"),
+    ({"image": "x", "size": 5000}, 400, "bad_request"),
+    ({"image": "x", "size": True}, 400, "bad_request"),
+])
+def test_bad_requests_get_a_friendly_json_error(client, payload, status, code):
+    response = client.post("/predict", json=payload)
+    assert response.status_code == status
+    error = response.get_json()["error"]
+    assert error["code"] == code and error["message"] and "Traceback" not in error["message"]
+
+
+def test_not_json_is_400_and_wrong_content_type_is_415(client):
+    assert client.post("/predict", data="{not json", content_type="application/json").status_code == 400
+    assert client.post("/predict", data=json.dumps([1, 2]), content_type="application/json").status_code == 400
+    response = client.post("/predict", data="image=abc", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415 and response.get_json()["error"]["code"] == "not_json"
+
+
+def test_oversized_request_is_413(model, drawing):
+    client = create_app({"MODEL": model, "MAX_CONTENT_LENGTH": 1000}).test_client()
+    response = client.post("/predict", json={"image": "A" * 5000})
+    assert response.status_code == 413 and response.get_json()["error"]["message"]
+
+
+def test_overload_is_429_not_a_pile_up(model, drawing):
+    client = create_app({"MODEL": model, "MAX_PENDING": 0}).test_client()
+    response = client.post("/predict", json={"image": drawing})
+    assert response.status_code == 429 and response.headers["Retry-After"] == "1"
+
+
+def test_unknown_route_and_method_are_json(client):
+    assert client.get("/nope").get_json()["error"]["code"] == "not_found"
+    assert client.get("/predict").status_code == 405
+
+
+def test_drawings_are_not_stored_unless_asked(model, drawing, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    create_app({"MODEL": model}).test_client().post("/predict", json={"image": drawing, "size": 64})
+    assert list(tmp_path.iterdir()) == []
+    keep = tmp_path / "kept"
+    create_app({"MODEL": model, "SAVE_DOODLES_DIR": str(keep)}).test_client().post(
+        "/predict", json={"image": drawing, "size": 64})
+    assert len(list(keep.glob("*.png"))) == 1
+
+
+# ---------------------------------------------------------------- CORS
+
+def test_cors_allowed_origin_gets_the_header(client, drawing):
+    response = client.post("/predict", json={"image": drawing, "size": 64}, headers={"Origin": ALLOWED})
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "http://127.0.0.1:9001.evil.example",
+                                    "https://127.0.0.1:9001", "null", "http://127.0.0.1:90011"])
+def test_cors_other_origins_get_no_header(client, origin):
+    response = client.get("/labels", headers={"Origin": origin})
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_cors_preflight(client):
+    allowed = client.options("/predict", headers={
+        "Origin": ALLOWED, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert "POST" in allowed.headers["Access-Control-Allow-Methods"]
+    assert "content-type" in allowed.headers["Access-Control-Allow-Headers"].lower()
+    denied = client.options("/predict", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+    assert "Access-Control-Allow-Origin" not in denied.headers
+
+
+def test_no_cors_by_default(model, monkeypatch):
+    monkeypatch.delenv("MIAOBI_CORS_ORIGINS", raising=False)
+    client = create_app({"MODEL": model}).test_client()
+    assert "Access-Control-Allow-Origin" not in client.get("/labels", headers={"Origin": ALLOWED}).headers
+
+
+def test_cors_origins_from_the_environment(model, monkeypatch):
+    monkeypatch.setenv("MIAOBI_CORS_ORIGINS", "https://school.example, http://localhost:8080")
+    app = create_app({"MODEL": model})
+    assert app.config["CORS_ORIGINS"] == ["https://school.example", "http://localhost:8080"]
+    response = app.test_client().get("/labels", headers={"Origin": "http://localhost:8080"})
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:8080"
+
+
+@pytest.mark.parametrize("bad", ["*", "https://*.example", "https://a.example/path", "a.example", "https://a.example$"])
+def test_loose_origins_are_refused_at_start(bad):
+    with pytest.raises(ValueError, match="origin"):
+        parse_origins(bad)
