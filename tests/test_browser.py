@@ -1,0 +1,153 @@
+"""The painting page in a real browser (Debian's Chromium driven by Playwright, headless, offline)."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import expect
+
+from tests.conftest import REPO
+from tests.helpers import free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+                                reason="Debian's chromium is not installed (make test installs it)")
+# Chromium flags for this offline sandbox: no background calls home, no GPU, root-safe.
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+def wait_for(url: str, process: subprocess.Popen, seconds: float = 180):
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not come up")
+            time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def servers(hub_module_installed):
+    """The web app on one port; the static page on a second port, reachable as two origins.
+
+    http://localhost:<static> is whitelisted, http://127.0.0.1:<static> is not: same page, two origins.
+    """
+    app_port, static_port = free_port(), free_port()
+    env = {**os.environ, "MIAOBI_CORS_ORIGINS": f"http://localhost:{static_port}"}
+    app = subprocess.Popen([sys.executable, "-m", "webapp", "--port", str(app_port)], cwd=REPO, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    static = subprocess.Popen([sys.executable, "-m", "http.server", str(static_port), "--bind", "127.0.0.1"],
+                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(f"http://127.0.0.1:{app_port}/healthz", app)
+        wait_for(f"http://127.0.0.1:{static_port}/static/index.html", static)
+        yield {"app": f"http://127.0.0.1:{app_port}", "static_port": static_port}
+    finally:
+        for process in (app, static):
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def canvas_pixel(page, x, y):
+    return page.evaluate(f"Array.from(document.getElementById('canvas').getContext('2d')"
+                         f".getImageData({x}, {y}, 1, 1).data.slice(0, 3))")
+
+
+def canvas_point(page, fx, fy):
+    box = page.locator("#canvas").bounding_box()
+    return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+
+
+def test_a_child_paints_and_gets_a_picture(page, servers, palette):
+    page.goto(servers["app"] + "/")
+    page.locator("#live").uncheck()  # this test presses the paint button itself
+    page.wait_for_selector("body.ready")
+    assert page.locator(".swatch").count() == palette.num_classes
+
+    # Stroke of sea across the middle with the fat brush.
+    page.locator(".swatch", has_text="Sea").click()
+    page.locator(".size[data-size='22']").click()
+    page.mouse.move(*canvas_point(page, 0.1, 0.5))
+    page.mouse.down()
+    page.mouse.move(*canvas_point(page, 0.9, 0.5), steps=12)
+    page.mouse.up()
+    assert canvas_pixel(page, 128, 128) == palette.colors[palette.id_of("sea")].tolist()
+
+    # Undo takes the stroke back; redo restores it.
+    before = canvas_pixel(page, 128, 128)
+    page.locator("#undo").click()
+    assert canvas_pixel(page, 128, 128) != before
+    page.locator("#redo").click()
+    assert canvas_pixel(page, 128, 128) == before
+
+    # Flood fill the sky with clouds.
+    page.locator(".swatch", has_text="Cloud").click()
+    page.locator("#tool-fill").click()
+    page.mouse.click(*canvas_point(page, 0.02, 0.02))
+    assert canvas_pixel(page, 2, 2) == palette.colors[palette.id_of("cloud")].tolist()
+
+    # Every pixel of the drawing is an exact palette colour (no anti-aliasing).
+    colours = page.evaluate("""(() => { const d = document.getElementById('canvas').getContext('2d')
+        .getImageData(0, 0, 256, 256).data; const s = new Set();
+        for (let i = 0; i < d.length; i += 4) s.add(d[i] + ',' + d[i+1] + ',' + d[i+2]); return [...s]; })()""")
+    allowed = {",".join(map(str, c)) for c in palette.colors.tolist()}
+    assert set(colours) <= allowed
+
+    page.locator("#paint").click()
+    page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+    assert page.locator("#result").get_attribute("src").startswith("data:image/png;base64,")
+    assert page.locator("#download").get_attribute("href").startswith("data:image/png")
+    first = page.locator("#result").get_attribute("src")
+
+    page.locator("#dice").click()  # a new variation of the same drawing
+    expect(page.locator("#result")).not_to_have_attribute("src", first, timeout=120_000)
+
+    (REPO / "docs").mkdir(exist_ok=True)
+    page.screenshot(path=str(REPO / "docs" / "screenshot.png"))
+
+
+def test_live_preview_paints_after_the_child_stops(page, servers):
+    page.goto(servers["app"] + "/")
+    page.wait_for_selector("body.ready")
+    page.locator(".example", has_text="Beach").click()
+    page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+
+
+def test_whitelisted_other_origin_can_call_the_api(page, servers):
+    page.goto(f"http://localhost:{servers['static_port']}/static/index.html?api={servers['app']}")
+    page.wait_for_selector("body.ready", timeout=30_000)
+    page.locator("#paint").click()
+    page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+
+
+def test_other_origins_are_blocked_by_the_browser(page, servers):
+    messages = []
+    page.on("console", lambda m: messages.append(m.text))
+    page.goto(f"http://127.0.0.1:{servers['static_port']}/static/index.html?api={servers['app']}")
+    expect(page.locator("#message")).to_contain_text("did not load", timeout=30_000)
+    assert any("CORS" in m for m in messages)
