@@ -116,6 +116,13 @@ def list_photos(data_root: Path) -> list[tuple[str, str, Path]]:
     return photos
 
 
+def _groups(photos):
+    groups = {}
+    for p in photos:
+        groups.setdefault(p[:2], []).append(p)
+    return list(groups.values())
+
+
 def _label_one(job):
     photo, sky_path, label_path, scene = job
     palette = load_palette()
@@ -155,15 +162,16 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=os.path.expanduser("~/.cache/miaobi/pseudo_labels"),
                         help="output folder (kept outside the repo: it is derived from photos we may not commit)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
+    parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS, help="which splits to label")
     parser.add_argument("--limit", type=int, default=0, help="label only the first N photos of each split/scene (0 = all)")
     parser.add_argument("--contact-sheet", default="docs/pseudo_labels.png", help="where to write photo | label pairs")
     args = parser.parse_args(argv)
 
     data_root, out = Path(args.data_root), Path(args.out)
     palette = load_palette()
-    photos = list_photos(data_root)
+    photos = [p for p in list_photos(data_root) if p[0] in args.splits]
     if args.limit:
-        photos = [p for i, p in enumerate(photos) if sum(1 for q in photos[:i] if q[:2] == p[:2]) < args.limit]
+        photos = [p for group in _groups(photos) for p in group[: args.limit]]
     entries, jobs = [], []
     for split, scene, photo in photos:
         rel = photo.relative_to(data_root).with_suffix(".png")
