@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import paddle
 from paddlehub.module.module import moduleinfo, runnable, serving
 from PIL import Image
 
@@ -33,8 +34,11 @@ WEIGHTS = Path(__file__).with_name("weights")
     author_email="",
     type="image/gan",
 )
-class Miaobi:
+class Miaobi(paddle.nn.Layer):
+    # A paddle.nn.Layer, because PaddleHub runs every method of other modules in static-graph
+    # mode and leaves static mode switched on when a method raises (e.g. for a bad drawing).
     def __init__(self, use_gpu: bool = False):
+        super(Miaobi, self).__init__()  # the name, not bare super(): @moduleinfo rebuilds the class
         self.palette = load_palette()
         self.limits = CodecLimits()
         self._synthesizers = {}
