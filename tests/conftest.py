@@ -1,6 +1,5 @@
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -12,10 +11,10 @@ os.environ["HUB_HOME"] = tempfile.mkdtemp(prefix="miaobi-hub-home-")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from bench.servers import HUB  # noqa: E402
 from miaobi_core.palette import load_palette  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-HUB = Path(sys.executable).with_name("hub")
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 """Small helpers shared by the API tests."""
 import base64
 import io
-import socket
 
 import numpy as np
 from PIL import Image
@@ -15,9 +14,3 @@ def png_b64(array: np.ndarray, fmt: str = "PNG") -> str:
 
 def decode_b64_image(text: str) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(text)))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -3,15 +3,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 from playwright.sync_api import expect
 
+from bench.servers import free_port, wait_for
 from tests.conftest import REPO
-from tests.helpers import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
@@ -19,18 +17,6 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.g
 # Chromium flags for this offline sandbox: no background calls home, no GPU, root-safe.
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
-
-
-def wait_for(url: str, process: subprocess.Popen, seconds: float = 180):
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.ConnectionError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not come up")
-            time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,14 @@
 """The PaddleHub module as users meet it: hub.Module API, `hub run`, and a real `hub serving start`."""
-import os
-import signal
 import subprocess
-import time
 
 import numpy as np
 import pytest
 import requests
 from PIL import Image
 
+from bench.servers import HUB, hub_serving
 from miaobi_core.codec import InputError, encode_png, png_to_b64
-from tests.conftest import HUB
-from tests.helpers import decode_b64_image, free_port, png_b64
+from tests.helpers import decode_b64_image, png_b64
 
 
 @pytest.fixture(scope="module")
@@ -84,22 +81,8 @@ def test_hub_run_help_documents_the_flags(hub_module_installed):
 @pytest.fixture(scope="module")
 def serving(hub_module_installed):
     """A real `hub serving start -m miaobi` on a free loopback port, stopped at the end."""
-    port = free_port()
-    process = subprocess.Popen([str(HUB), "serving", "start", "-m", "miaobi", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            requests.get(url + "/", timeout=2)
-            break
-        except requests.ConnectionError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("hub serving did not start")
-            time.sleep(0.5)
-    yield url + "/predict/miaobi"
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=30)
+    with hub_serving() as url:
+        yield url
 
 
 def test_serving_paints_each_drawing_in_order(serving, palette, scene_ids):
