@@ -1,0 +1,37 @@
+# GPU image of Miaobi: the web app with the model on the GPU; `hub serving start -m miaobi --use_gpu` works too.
+#
+#   docker build -t miaobi .
+#   docker run --gpus all -p 8000:8000 -e MIAOBI_CORS_ORIGINS=https://school.example miaobi
+#   docker run --gpus all -p 8866:8866 miaobi .venv/bin/hub serving start -m miaobi -p 8866 --use_gpu
+#
+# It installs the project exactly as the README does (`make setup`), then swaps the CPU paddle
+# wheel for paddlepaddle-gpu of the same version, whose CUDA and cuDNN come as pip packages,
+# so a slim Python base suffices (the host needs the NVIDIA driver and container toolkit).
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+FROM ${PYTHON_IMAGE}
+
+ARG PADDLE_VERSION=3.3.1
+ARG PADDLE_GPU_INDEX=https://www.paddlepaddle.org.cn/packages/stable/cu126/
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HUB_HOME=/home/miaobi/.paddlehub
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends make curl libgomp1 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 10001 miaobi
+
+WORKDIR /app
+COPY --chown=miaobi:miaobi . /app
+USER miaobi
+
+RUN make setup \
+    && .venv/bin/pip uninstall -y paddlepaddle \
+    && .venv/bin/pip install "paddlepaddle-gpu==${PADDLE_VERSION}" -i "${PADDLE_GPU_INDEX}"
+
+EXPOSE 8000 8866
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD curl -fsS http://127.0.0.1:8000/healthz || exit 1
+CMD [".venv/bin/python", "-m", "webapp", "--host", "0.0.0.0", "--port", "8000", "--use-gpu"]
