@@ -49,6 +49,26 @@ def _resize_nearest(x: paddle.Tensor, size) -> paddle.Tensor:
     return x if list(x.shape[2:]) == list(size) else F.interpolate(x, size=size, mode="nearest")
 
 
+class LabelPyramid:
+    """The label map (and, for CLADE-ICPE, its position map) at each resolution a forward pass needs.
+
+    Every normalisation layer at the same resolution shares one nearest-neighbour
+    resize instead of redoing it (three per residual block).
+    """
+
+    def __init__(self, segmap: paddle.Tensor, with_positions: bool):
+        self.segmap = segmap
+        self.positions = intra_class_positions(segmap) if with_positions else None
+        self._cache = {}
+
+    def at(self, size) -> tuple[paddle.Tensor, paddle.Tensor | None]:
+        key = tuple(size)
+        if key not in self._cache:
+            positions = None if self.positions is None else _resize_nearest(self.positions, key)
+            self._cache[key] = (_resize_nearest(self.segmap, key), positions)
+        return self._cache[key]
+
+
 def _maybe_spectral(layer: nn.Layer, use: bool) -> nn.Layer:
     return nn.utils.spectral_norm(layer) if use else layer
 
@@ -72,9 +92,9 @@ class SPADE(nn.Layer):
         self.mlp_gamma = nn.Conv2D(hidden, channels, 3, padding=1)
         self.mlp_beta = nn.Conv2D(hidden, channels, 3, padding=1)
 
-    def forward(self, x, segmap, positions=None):
+    def forward(self, x, labels: LabelPyramid):
         normalized = self.param_free_norm(x)
-        actv = self.mlp_shared(_resize_nearest(segmap, x.shape[2:]))
+        actv = self.mlp_shared(labels.at(x.shape[2:])[0])
         # 1 + gamma: an untrained layer starts as the identity modulation.
         return normalized * (1 + self.mlp_gamma(actv)) + self.mlp_beta(actv)
 
@@ -99,12 +119,11 @@ class CLADE(nn.Layer):
             self.gamma_position = nn.Conv2D(2, 1, 1)
             self.beta_position = nn.Conv2D(2, 1, 1)
 
-    def forward(self, x, segmap, positions=None):
+    def forward(self, x, labels: LabelPyramid):
         normalized = self.param_free_norm(x)
-        segmap = _resize_nearest(segmap, x.shape[2:])
+        segmap, positions = labels.at(x.shape[2:])
         gamma, beta = self.gamma(segmap), self.beta(segmap)
         if self.positional:
-            positions = _resize_nearest(positions, x.shape[2:])
             gamma = gamma * (1 + self.gamma_position(positions))
             beta = beta * (1 + self.beta_position(positions))
         return normalized * (1 + gamma) + beta
@@ -146,10 +165,10 @@ class SPADEResnetBlock(nn.Layer):
         x = F.leaky_relu(x, 0.2)
         return simam(x) if self.use_simam else x
 
-    def forward(self, x, segmap, positions=None):
-        x_s = self.conv_s(self.norm_s(x, segmap, positions)) if self.learned_shortcut else x
-        dx = self.conv_0(self.actvn(self.norm_0(x, segmap, positions)))
-        dx = self.conv_1(self.actvn(self.norm_1(dx, segmap, positions)))
+    def forward(self, x, labels: LabelPyramid):
+        x_s = self.conv_s(self.norm_s(x, labels)) if self.learned_shortcut else x
+        dx = self.conv_0(self.actvn(self.norm_0(x, labels)))
+        dx = self.conv_1(self.actvn(self.norm_1(dx, labels)))
         return x_s + dx
 
 
@@ -215,22 +234,22 @@ class SPADEGenerator(nn.Layer):
             raise ValueError(f"label map is {height}x{width}; sides must be multiples of {cfg.size_multiple}")
         if z.shape != [batch, cfg.z_dim]:
             raise ValueError(f"z must have shape [{batch}, {cfg.z_dim}], got {z.shape}")
-        positions = intra_class_positions(segmap) if cfg.norm == "clade_icpe" else None
+        labels = LabelPyramid(segmap, with_positions=cfg.norm == "clade_icpe")
 
         sh, sw = height // cfg.size_multiple, width // cfg.size_multiple
         z_map = z.reshape([batch, cfg.z_dim, 1, 1]).expand([batch, cfg.z_dim, sh, sw])
-        x = self.fc(paddle.concat([F.interpolate(segmap, size=[sh, sw], mode="nearest"), z_map], axis=1))
+        x = self.fc(paddle.concat([labels.at([sh, sw])[0], z_map], axis=1))
 
-        x = self.head_0(x, segmap, positions)
+        x = self.head_0(x, labels)
         x = self.up(x)
-        x = self.G_middle_0(x, segmap, positions)
+        x = self.G_middle_0(x, labels)
         if cfg.num_upsampling_layers in ("more", "most"):
             x = self.up(x)
-        x = self.G_middle_1(x, segmap, positions)
+        x = self.G_middle_1(x, labels)
         for block in (self.up_0, self.up_1, self.up_2, self.up_3):
-            x = block(self.up(x), segmap, positions)
+            x = block(self.up(x), labels)
         if cfg.num_upsampling_layers == "most":
-            x = self.up_4(self.up(x), segmap, positions)
+            x = self.up_4(self.up(x), labels)
         return paddle.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
 
     def encode(self, image: paddle.Tensor) -> tuple[paddle.Tensor, paddle.Tensor]:
