@@ -40,6 +40,7 @@ SCENES = ("forest", "glacier", "mountain", "sea")
 SPLITS = ("train", "test")
 SKY_THRESHOLD = 0.5
 SMOOTHING = 7  # majority-vote window, pixels (of a 150 px photo)
+TEXTURED = 0.07  # local 5x5 brightness std above which a pixel is too busy to be sky
 
 
 def label_photo(rgb: np.ndarray, sky_prob: np.ndarray, scene: str, palette: Palette) -> np.ndarray:
@@ -51,7 +52,9 @@ def label_photo(rgb: np.ndarray, sky_prob: np.ndarray, scene: str, palette: Pale
     hue, sat, val = hsv[..., 0] * 360.0, hsv[..., 1], hsv[..., 2]
     height, width = val.shape
     y = np.broadcast_to(np.linspace(0.0, 1.0, height)[:, None], (height, width))
-    sky = _sky_from_top(sky_prob > SKY_THRESHOLD)
+    # The sky net calls some textured ice walls and snowfields sky; real sky is smooth.
+    texture = np.sqrt(np.maximum(uniform_filter(val**2, 5) - uniform_filter(val, 5) ** 2, 0))
+    sky = _sky_from_top((sky_prob > SKY_THRESHOLD) & ~((texture > TEXTURED) & (y > 0.25)))
 
     blue = (hue >= 185) & (hue <= 255) & (sat > 0.25)
     green = (hue >= 55) & (hue < 170) & (sat > 0.18)
@@ -83,6 +86,7 @@ def label_photo(rgb: np.ndarray, sky_prob: np.ndarray, scene: str, palette: Pale
     if scene == "forest":
         ids[(ids == c("mountain"))] = c("tree")  # grey-brown trunks and shade, not peaks
         ids[(ids == c("snow")) & (y < 0.6)] = c("sky")  # bright gaps in the canopy the sky net missed
+        ids[(ids == c("rock")) & (y >= 0.6)] = c("dirt")  # grey-brown forest floor and paths
 
     ids[sky] = np.where((sat[sky] < 0.12) & (val[sky] > 0.55), c("cloud"), c("sky"))
     return _majority(ids, sky, palette)
