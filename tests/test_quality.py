@@ -1,0 +1,64 @@
+"""Quality report pieces: metrics by hand, baselines, and an end-to-end tiny evaluation."""
+import numpy as np
+import paddle
+import pytest
+
+from miaobi_core.checkpoint import save_generator
+from miaobi_core.config import GeneratorConfig
+from miaobi_core.generator import SPADEGenerator
+from miaobi_core.synthesizer import Synthesizer
+from train import quality
+from train.data import ProceduralLandscapes
+from train.segmenter import load_segmenter, predict_labels, save_segmenter, train_segmenter
+
+
+def test_frechet_distance_is_zero_for_the_same_set_and_sees_a_shift():
+    a = np.random.default_rng(0).normal(size=(500, 4))
+    assert quality.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert quality.frechet_distance(a, a + 2.0) == pytest.approx(16.0, rel=1e-6)  # 4 dims x 2^2
+
+
+def test_label_fidelity_by_hand():
+    target = np.array([[0, 0, 1, 1]])
+    predicted = np.array([[0, 1, 1, 1]])
+    miou, accuracy = quality.label_fidelity(predicted, target, 3)
+    assert accuracy == pytest.approx(0.75)
+    assert miou == pytest.approx((1 / 2 + 2 / 3) / 2)  # class 0: 1/2, class 1: 2/3; class 2 absent
+
+
+def test_flat_fill_and_nearest_neighbour(palette):
+    labels = np.zeros((2, 4, 4), np.uint8)
+    labels[1] = 3
+    photos = np.zeros((2, 4, 4, 3), np.uint8)
+    photos[1] = 200
+    colours = quality.mean_class_colours(labels, photos, palette.num_classes, palette.colors)
+    assert colours[3].tolist() == [200, 200, 200] and colours[5].tolist() == palette.colors[5].tolist()
+    assert (quality.flat_fill(labels, colours)[1] == 200).all()
+    assert quality.nearest_neighbours(labels[::-1], labels).tolist() == [1, 0]
+
+
+def test_wobbly_doodles_are_few_big_blobs(palette):
+    doodles = quality.wobbly_doodles(palette, 3, 64)
+    assert doodles.shape == (3, 64, 64)
+    assert all(len(np.unique(d)) <= 4 for d in doodles)
+
+
+def test_tiny_end_to_end_evaluation(tmp_path, palette):
+    data = ProceduralLandscapes(palette, size=64, length=8)
+    segmenter = train_segmenter(data, palette.num_classes, steps=3, image_size=64, batch_size=4, width=4, seed=0,
+                                ignore_id=palette.ignore_id)
+    save_segmenter(tmp_path / "seg", segmenter, {})
+    segmenter = load_segmenter(tmp_path / "seg")
+    assert predict_labels(segmenter, np.zeros((2, 64, 64, 3), np.uint8)).shape == (2, 64, 64)
+
+    paddle.seed(0)
+    folder = save_generator(tmp_path / "g", SPADEGenerator(GeneratorConfig(ngf=4, z_dim=8, norm="clade")),
+                            metadata={"image_size": 64})
+    pairs = quality.load_pairs(data, 64, 8, "pairs")
+    rows, pictures = quality.evaluate(Synthesizer(folder), segmenter, palette, pairs, pairs)
+    assert set(rows) == set(pictures) and len(rows) == 4
+    assert rows["real held-out photos (reference)"]["FD"] == pytest.approx(0.0, abs=1e-6)
+    assert all(0 <= m["mIoU"] <= 1 and np.isfinite(m["FJD"]) for m in rows.values())
+    quality.write_report(tmp_path / "quality.md", rows, {"command": "x", "test_count": 8, "train_count": 8,
+                                                         "size": 64, "model": "tiny"})
+    assert "| shipped model |" in (tmp_path / "quality.md").read_text()
