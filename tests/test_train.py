@@ -168,3 +168,28 @@ def test_bad_settings_are_refused():
         parse_configs(["--data", "pseudo"], 11)
     with pytest.raises(SystemExit):
         parse_configs(["--ngf", "lots"], 11)
+
+
+def test_ctrl_c_saves_a_checkpoint_to_resume_from(tmp_path):
+    import signal
+    import time
+
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "train", "--run-dir", str(run_dir), "--steps", "100000", "--ngf", "4",
+               "--z-dim", "8", "--ndf", "8", "--n-layers-d", "3", "--image-size", "64", "--batch-size", "1",
+               "--lambda-vgg", "0", "--log-every", "1", "--checkpoint-every", "100000", "--sample-every", "100000"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not (run_dir / "log.jsonl").is_file() or not (run_dir / "log.jsonl").read_text():
+        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    assert "continue with --resume" in output
+    step = json.loads((run_dir / "checkpoint/state.json").read_text())["step"]
+    assert step >= 1
+    resumed = subprocess.run(command[:6] + [str(step + 1)] + command[7:] + ["--resume"],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((run_dir / "checkpoint/state.json").read_text())["step"] == step + 1
