@@ -16,7 +16,9 @@ ARG PADDLE_GPU_INDEX=https://www.paddlepaddle.org.cn/packages/stable/cu126/
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    HUB_HOME=/home/miaobi/.paddlehub
+    HUB_HOME=/home/miaobi/.paddlehub \
+    PATH=/app/.venv/bin:$PATH
+# PATH: `hub serving --use_gpu` starts its GPU workers as a bare `python`, which must be the venv's.
 
 RUN apt-get update \
     && apt-get install -y --no-install-recommends make curl libgomp1 \
