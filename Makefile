@@ -19,7 +19,12 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
+# PaddleHub reports install/run/serving events to its server; point that at a closed loopback
+# port so nothing about this machine (or a child's use of it) leaves it.
+NO_PHONE_HOME := http://127.0.0.1:9
+
 $(VENV)/.hub-installed: $(VENV)/.installed $(shell find hub_module -type f -not -path '*/__pycache__/*')
+	$(VENV)/bin/hub config server==$(NO_PHONE_HOME) >/dev/null
 	$(VENV)/bin/hub install hub_module/miaobi
 	touch $@
 

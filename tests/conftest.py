@@ -7,6 +7,10 @@ from pathlib import Path
 # (see miaobi_core/runtime.py), and a private PaddleHub home so tests never touch ~/.paddlehub.
 os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
 os.environ["HUB_HOME"] = tempfile.mkdtemp(prefix="miaobi-hub-home-")
+# PaddleHub reports events to its server: aim that at a closed loopback port (as `make setup` does).
+(Path(os.environ["HUB_HOME"]) / "conf").mkdir()
+(Path(os.environ["HUB_HOME"]) / "conf" / "config.yaml").write_text(
+    "server: http://127.0.0.1:9\nlog:\n  enable: true\n  level: INFO\n")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

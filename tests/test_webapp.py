@@ -169,3 +169,27 @@ def test_cors_origins_from_the_environment(model, monkeypatch):
 def test_loose_origins_are_refused_at_start(bad):
     with pytest.raises(ValueError, match="origin"):
         parse_origins(bad)
+
+
+def test_cli_help_documents_every_setting():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "webapp", "--help"], capture_output=True, text=True, check=True).stdout
+    for flag in ("--host", "--port", "--cors-origins", "--threads", "--max-pending", "--max-request-bytes",
+                 "--default-size", "--save-doodles-dir", "--use-gpu", "--dev", "MIAOBI_CORS_ORIGINS"):
+        assert flag in out
+
+
+def test_a_model_that_cannot_load_stops_start_up_clearly(monkeypatch, capsys):
+    import paddlehub
+
+    from webapp.__main__ import main
+
+    def broken(**kwargs):
+        raise OSError("weights/generator.pdparams is truncated")
+
+    monkeypatch.setattr(paddlehub, "Module", broken)
+    assert main(["--port", "0"]) == 2
+    error = capsys.readouterr().err
+    assert "cannot start" in error and "could not load the PaddleHub module 'miaobi'" in error and "truncated" in error
