@@ -193,3 +193,12 @@ def test_ctrl_c_saves_a_checkpoint_to_resume_from(tmp_path):
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads((run_dir / "checkpoint/state.json").read_text())["step"] == step + 1
+
+
+def test_ema_warms_up_then_lags_behind(tmp_path):
+    trainer = make_trainer(tmp_path, steps=10, ema_decay=0.999)
+    initial = snapshot(trainer.ema)
+    trainer.train_step(0)  # decay min(0.999, 1/10): the average moves 90% of the way at once
+    live, ema = snapshot(trainer.generator), snapshot(trainer.ema)
+    key = next(k for k in live if k.endswith("weight_orig") and not np.array_equal(live[k], initial[k]))
+    np.testing.assert_allclose(ema[key], 0.1 * initial[key] + 0.9 * live[key], rtol=1e-4, atol=1e-6)

@@ -128,7 +128,7 @@ class Trainer:
         self.opt_d.step()
         self.opt_d.clear_grad()
 
-        self._update_ema()
+        self._update_ema(step)
         values = {k: float(v) for k, v in terms.items()}
         values.update(g_total=float(g_loss), d_hinge=float(d_loss), lr_scale=scale)
         return values
@@ -147,10 +147,11 @@ class Trainer:
             p.stop_gradient = frozen
 
     @paddle.no_grad()
-    def _update_ema(self):
+    def _update_ema(self, step: int):
         if self.ema is None:
             return
-        decay = self.cfg.ema_decay
+        # Warm-up: early on the average would mostly remember the random initial weights.
+        decay = min(self.cfg.ema_decay, (1 + step) / (10 + step))
         live = dict(self.generator.named_parameters())
         for name, p in self.ema.named_parameters():
             p.set_value(decay * p + (1 - decay) * live[name])
