@@ -62,3 +62,12 @@ def test_tiny_end_to_end_evaluation(tmp_path, palette):
     quality.write_report(tmp_path / "quality.md", rows, {"command": "x", "test_count": 8, "train_count": 8,
                                                          "size": 64, "model": "tiny"})
     assert "| shipped model |" in (tmp_path / "quality.md").read_text()
+    assert quality.doodle_grid(Synthesizer(folder), palette, 64, count=2).size == (3 * 68, 2 * 68)
+
+
+def test_doodles_only_needs_no_data(tmp_path):
+    paddle.seed(0)
+    folder = save_generator(tmp_path / "g", SPADEGenerator(GeneratorConfig(ngf=4, z_dim=8, norm="clade")),
+                            metadata={"image_size": 64})
+    assert quality.main(["--model", str(folder), "--out", str(tmp_path), "--doodles-only"]) == 0
+    assert (tmp_path / "quality_doodles.png").is_file() and not (tmp_path / "quality.md").exists()

@@ -116,6 +116,13 @@ def grid(rows: list[list[np.ndarray]], gap: int = 4) -> Image.Image:
     return sheet
 
 
+def doodle_grid(synthesizer, palette, size: int, count: int = 6) -> Image.Image:
+    """Rows of (doodle | picture with seed 1 | picture with seed 2)."""
+    doodles = wobbly_doodles(palette, count, size)
+    painted = [synthesizer.generate([d, d], seeds=[1, 2]) for d in doodles]
+    return grid([[palette.colorize(d), *p] for d, p in zip(doodles, painted)])
+
+
 def load_pairs(dataset, size: int, limit: int, desc: str):
     from .data import center
 
@@ -191,6 +198,8 @@ def main(argv=None) -> int:
     parser.add_argument("--test-limit", type=int, default=600, help="held-out pairs (0 = all)")
     parser.add_argument("--train-limit", type=int, default=3000, help="training pairs for the baselines")
     parser.add_argument("--out", default="docs", help="folder for quality.md and the example grids")
+    parser.add_argument("--doodles-only", action="store_true",
+                        help="only paint the hand-drawn-style doodle grid (no data or segmenter needed)")
     args = parser.parse_args(argv)
     configure_cpu()
     from miaobi_core.palette import load_palette
@@ -202,18 +211,18 @@ def main(argv=None) -> int:
     palette = load_palette()
     synthesizer = Synthesizer(args.model)
     size = synthesizer.native_size
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    doodle_grid(synthesizer, palette, size).save(out / "quality_doodles.png")
+    if args.doodles_only:
+        return 0
     train_pairs = load_pairs(pseudo_labelled(args.data_root, "train"), size, args.train_limit, "train pairs")
     test_pairs = load_pairs(pseudo_labelled(args.data_root, "test"), size, args.test_limit, "test pairs")
     rows, pictures = evaluate(synthesizer, load_segmenter(args.segmenter), palette, train_pairs, test_pairs)
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     picks = np.linspace(0, len(test_pairs[0]) - 1, 8).round().astype(int)
     grid([[palette.colorize(test_pairs[0][i])] + [images[i] for images in pictures.values()] for i in picks]
          ).save(out / "quality_examples.png")
-    doodles = wobbly_doodles(palette, 6, size)
-    painted = [synthesizer.generate([d, d], seeds=[1, 2]) for d in doodles]
-    grid([[palette.colorize(d), *p] for d, p in zip(doodles, painted)]).save(out / "quality_doodles.png")
     write_report(out / "quality.md", rows, {
         "command": "python -m train.quality " + " ".join(argv if argv is not None else sys.argv[1:]),
         "test_count": len(test_pairs[0]), "train_count": len(train_pairs[0]), "size": size, "model": args.model})
