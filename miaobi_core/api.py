@@ -16,6 +16,16 @@ class RequestLimits:
     max_size: int = 1024
 
 
+class Busy(InputError):
+    """Too much work is waiting already: the client should retry shortly."""
+
+    code = "busy"
+    status = 429
+
+    def __init__(self, message: str = "Lots of children are painting right now. Please try again in a moment."):
+        super().__init__(message)
+
+
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

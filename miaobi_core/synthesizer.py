@@ -5,7 +5,10 @@ device choice, size handling, seeds and thread safety are defined once.
 """
 from __future__ import annotations
 
+import queue
 import threading
+import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Sequence
 
@@ -14,6 +17,7 @@ import paddle
 from PIL import Image
 
 from .checkpoint import load_generator, read_checkpoint_info
+from .api import Busy
 from .codec import check_label_ids
 from .generator import label_onehot
 
@@ -37,6 +41,48 @@ def style_from_seed(seed: int, z_dim: int) -> np.ndarray:
     return np.random.default_rng(int(seed)).standard_normal(z_dim).astype(np.float32)
 
 
+class MicroBatcher:
+    """Merges the forward passes that concurrent threads ask for into batches.
+
+    A worker thread takes the first waiting item, lets others join for at most
+    ``max_wait_s`` (or until ``max_batch``), runs them as one batch and hands
+    each caller its own result. At most ``max_queue`` items wait; beyond that
+    ``submit`` raises :class:`Busy` at once instead of letting work pile up.
+    """
+
+    def __init__(self, run_batch, max_batch: int, max_wait_s: float, max_queue: int):
+        self._run_batch, self.max_batch, self.max_wait_s = run_batch, max_batch, max_wait_s
+        self._queue = queue.Queue(max_queue)
+        threading.Thread(target=self._serve, name="miaobi-batcher", daemon=True).start()
+
+    def submit(self, item) -> Future:
+        future = Future()
+        try:
+            self._queue.put_nowait((item, future))
+        except queue.Full:
+            raise Busy() from None
+        return future
+
+    def _serve(self):
+        while True:
+            batch = [self._queue.get()]
+            deadline = time.monotonic() + self.max_wait_s
+            while len(batch) < self.max_batch:
+                remaining = deadline - time.monotonic()
+                try:
+                    batch.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                results = self._run_batch([item for item, _ in batch])
+            except Exception as error:  # handed to every caller in the batch; the worker lives on
+                for _, future in batch:
+                    future.set_exception(error)
+                continue
+            for (_, future), result in zip(batch, results):
+                future.set_result(result)
+
+
 class Synthesizer:
     """Loads a checkpoint once; ``generate`` is safe to call from several threads.
 
@@ -52,7 +98,8 @@ class Synthesizer:
         paddle.disable_static()
         paddle.set_device(self.device)
 
-    def __init__(self, checkpoint_dir: str | Path, *, use_gpu: bool = False, max_batch: int = 8):
+    def __init__(self, checkpoint_dir: str | Path, *, use_gpu: bool = False, max_batch: int = 8,
+                 micro_batch: bool = False, batch_wait_ms: float = 0.0, max_queue: int = 32):
         self.device = select_device(use_gpu)
         self.info = read_checkpoint_info(checkpoint_dir)
         with self._lock:
@@ -63,6 +110,10 @@ class Synthesizer:
         # because a fully-convolutional GAN run at another scale paints textures at the wrong size.
         self.native_size = int(self.info.get("metadata", {}).get("image_size", 256))
         self.max_batch = max_batch
+        # micro_batch: pictures asked for by concurrent threads share forward passes. With no wait,
+        # requests that queue up while a batch runs form the next one, so a lone request is not delayed.
+        self._batcher = (MicroBatcher(self._forward_items, max_batch, batch_wait_ms / 1000.0, max_queue)
+                         if micro_batch else None)
 
     @property
     def num_classes(self) -> int:
@@ -87,11 +138,12 @@ class Synthesizer:
         if len(styles) != count or any(s.shape != (self.cfg.z_dim,) for s in styles):
             raise ValueError(f"need {count} style vectors of length {self.cfg.z_dim}")
 
-        pictures = []
-        for start in range(0, count, self.max_batch):
-            chunk = slice(start, start + self.max_batch)
-            ids = np.stack([self._to_native(m) for m in label_maps[chunk]])
-            pictures.extend(self._forward(ids, np.stack(styles[chunk])))
+        items = [(self._to_native(m), z) for m, z in zip(label_maps, styles)]
+        if self._batcher is not None:
+            pictures = [future.result() for future in [self._batcher.submit(item) for item in items]]
+        else:
+            pictures = [p for start in range(0, count, self.max_batch)
+                        for p in self._forward_items(items[start:start + self.max_batch])]
         return [self._resize(p, size or m.shape[0], size or m.shape[1]) for p, m in zip(pictures, label_maps)]
 
     def _to_native(self, ids: np.ndarray) -> np.ndarray:
@@ -107,7 +159,9 @@ class Synthesizer:
             return picture
         return np.asarray(Image.fromarray(picture).resize((width, height), Image.LANCZOS))
 
-    def _forward(self, ids: np.ndarray, z: np.ndarray) -> list[np.ndarray]:
+    def _forward_items(self, items: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+        """One forward pass for (native-size ids, z) pairs."""
+        ids, z = np.stack([i for i, _ in items]), np.stack([z for _, z in items])
         with self._lock, paddle.no_grad():
             self._use_device()
             segmap = label_onehot(paddle.to_tensor(ids.astype(np.int64)), self.num_classes)

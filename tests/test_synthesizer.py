@@ -1,10 +1,13 @@
 """Inference: seeds, sizes, batching and threads behave as the hub module and web app rely on."""
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import paddle
 import pytest
 
+from miaobi_core.api import Busy
 from miaobi_core.checkpoint import save_generator
 from miaobi_core.config import GeneratorConfig
 from miaobi_core.generator import SPADEGenerator
@@ -66,3 +69,49 @@ def test_gpu_request_without_a_gpu_fails_clearly():
         with pytest.raises(RuntimeError, match="use_gpu"):
             select_device(True)
     assert select_device(False) == "cpu"
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    paddle.seed(0)
+    generator = SPADEGenerator(GeneratorConfig(ngf=4, z_dim=8, norm="clade_icpe"))
+    return save_generator(tmp_path_factory.mktemp("ckpt"), generator, metadata={"image_size": 64})
+
+
+def test_micro_batching_merges_concurrent_requests_without_mixing_them(checkpoint, scene_ids, monkeypatch):
+    plain = Synthesizer(checkpoint)
+    batched = Synthesizer(checkpoint, micro_batch=True, batch_wait_ms=50, max_batch=4)
+    sizes = []
+    forward = batched._forward_items
+    monkeypatch.setattr(batched._batcher, "_run_batch", lambda items: sizes.append(len(items)) or forward(items))
+    maps = [np.roll(scene_ids, 7 * i, axis=1) for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: batched.generate([maps[i]], seeds=[i])[0], range(8)))
+    for i, picture in enumerate(results):  # each caller gets its own picture
+        np.testing.assert_allclose(picture, plain.generate([maps[i]], seeds=[i])[0], atol=2)
+    assert max(sizes) > 1 and max(sizes) <= 4 and sum(sizes) == 8
+
+
+def test_micro_batching_refuses_work_beyond_its_queue(checkpoint, scene_ids):
+    batched = Synthesizer(checkpoint, micro_batch=True, max_queue=1)
+    release = threading.Event()
+
+    def slow_batch(items):
+        release.wait(10)
+        return [np.zeros((64, 64, 3), np.uint8)] * len(items)
+
+    batched._batcher._run_batch = slow_batch
+    first = batched._batcher.submit((scene_ids, np.zeros(8, np.float32)))  # taken by the worker, blocked
+    time.sleep(0.2)
+    second = batched._batcher.submit((scene_ids, np.zeros(8, np.float32)))  # waits in the queue of 1
+    with pytest.raises(Busy):
+        batched._batcher.submit((scene_ids, np.zeros(8, np.float32)))
+    release.set()
+    assert first.result(10).shape == (64, 64, 3) and second.result(10).shape == (64, 64, 3)
+
+
+def test_a_failing_batch_fails_its_callers_and_the_worker_lives_on(checkpoint, scene_ids):
+    batched = Synthesizer(checkpoint, micro_batch=True)
+    with pytest.raises(ValueError):
+        batched._batcher.submit(("not an array", None)).result(10)
+    assert batched.generate([scene_ids], seeds=[1])[0].shape == (64, 64, 3)

@@ -177,7 +177,7 @@ def test_cli_help_documents_every_setting():
 
     out = subprocess.run([sys.executable, "-m", "webapp", "--help"], capture_output=True, text=True, check=True).stdout
     for flag in ("--host", "--port", "--cors-origins", "--threads", "--max-pending", "--max-request-bytes",
-                 "--default-size", "--save-doodles-dir", "--use-gpu", "--dev", "MIAOBI_CORS_ORIGINS"):
+                 "--default-size", "--save-doodles-dir", "--micro-batch", "--use-gpu", "--dev", "MIAOBI_CORS_ORIGINS"):
         assert flag in out
 
 

@@ -26,6 +26,7 @@ DEFAULTS = {
     "SAVE_DOODLES_DIR": None,  # keep children's drawings only when this names a folder
     "HUB_MODULE": "miaobi",
     "USE_GPU": False,
+    "MICRO_BATCH": True,  # concurrent predictions share forward passes (see miaobi_core.synthesizer)
     "MODEL": None,  # an object with the hub module's generate(); loaded from HUB_MODULE when None
 }
 
@@ -55,7 +56,8 @@ def load_model(app: Flask):
     import paddlehub as hub  # imported lazily: importing paddle takes seconds
 
     try:
-        return hub.Module(name=app.config["HUB_MODULE"], use_gpu=app.config["USE_GPU"])
+        return hub.Module(name=app.config["HUB_MODULE"], use_gpu=app.config["USE_GPU"],
+                          micro_batch=app.config["MICRO_BATCH"])
     except Exception as error:  # any failure here means no usable model: refuse to serve half-working
         raise RuntimeError(f"could not load the PaddleHub module {app.config['HUB_MODULE']!r} "
                            f"(run `make setup` to install it): {error}") from error

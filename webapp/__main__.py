@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--default-size", type=int, default=256, help="picture side when a request gives none")
     parser.add_argument("--save-doodles-dir", default=None,
                         help="keep every drawing as a PNG in this folder (off by default: nothing is stored)")
+    parser.add_argument("--micro-batch", action=argparse.BooleanOptionalAction, default=True,
+                        help="let concurrent predictions share forward passes")
     parser.add_argument("--use-gpu", action=argparse.BooleanOptionalAction, default=False, help="run the model on the GPU")
     parser.add_argument("--dev", action="store_true", help="Flask's debug server instead of waitress (development only)")
     return parser
@@ -41,6 +43,7 @@ def main(argv=None) -> int:
             "CORS_ORIGINS": args.cors_origins, "MAX_PENDING": args.max_pending,
             "MAX_CONTENT_LENGTH": args.max_request_bytes, "DEFAULT_SIZE": args.default_size,
             "SAVE_DOODLES_DIR": args.save_doodles_dir, "USE_GPU": args.use_gpu,
+            "MICRO_BATCH": args.micro_batch,
         })
     except (RuntimeError, ValueError) as error:
         print(f"miaobi web app cannot start: {error}", file=sys.stderr)

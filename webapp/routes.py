@@ -26,11 +26,6 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'se
                            "frame-ancestors 'none'")
 
 
-class Overloaded(InputError):
-    code = "busy"
-    status = 429
-
-
 class UnsupportedMediaType(InputError):
     code = "not_json"
     status = 415
@@ -79,7 +74,7 @@ def predict():
 
     slots = current_app.extensions["miaobi_slots"]
     if not slots.acquire(blocking=False):
-        raise Overloaded("Lots of children are painting right now. Please try again in a moment.")
+        raise api_rules.Busy()
     try:
         picture = current_app.extensions["miaobi_model"].generate(label_maps=[decoded.ids], seed=seed, size=size)[0]
     finally:

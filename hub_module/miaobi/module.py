@@ -37,16 +37,17 @@ WEIGHTS = Path(__file__).with_name("weights")
 class Miaobi(paddle.nn.Layer):
     # A paddle.nn.Layer, because PaddleHub runs every method of other modules in static-graph
     # mode and leaves static mode switched on when a method raises (e.g. for a bad drawing).
-    def __init__(self, use_gpu: bool = False):
+    def __init__(self, use_gpu: bool = False, micro_batch: bool = True, batch_wait_ms: float = 0.0):
         super(Miaobi, self).__init__()  # the name, not bare super(): @moduleinfo rebuilds the class
         self.palette = load_palette()
         self.limits = CodecLimits()
         self._synthesizers = {}
+        self._batching = {"micro_batch": micro_batch, "batch_wait_ms": batch_wait_ms}
         self._synthesizer(use_gpu)  # load now: a broken install fails at start-up, not on the first child
 
     def _synthesizer(self, use_gpu: bool) -> Synthesizer:
         if use_gpu not in self._synthesizers:
-            self._synthesizers[use_gpu] = Synthesizer(WEIGHTS, use_gpu=use_gpu)
+            self._synthesizers[use_gpu] = Synthesizer(WEIGHTS, use_gpu=use_gpu, **self._batching)
         return self._synthesizers[use_gpu]
 
     def _to_ids(self, item) -> np.ndarray:
