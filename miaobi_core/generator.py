@@ -230,10 +230,11 @@ class SPADEGenerator(nn.Layer):
     def forward(self, segmap: paddle.Tensor, z: paddle.Tensor) -> paddle.Tensor:
         cfg = self.cfg
         batch, _, height, width = segmap.shape
-        if height % cfg.size_multiple or width % cfg.size_multiple:
-            raise ValueError(f"label map is {height}x{width}; sides must be multiples of {cfg.size_multiple}")
-        if z.shape != [batch, cfg.z_dim]:
-            raise ValueError(f"z must have shape [{batch}, {cfg.z_dim}], got {z.shape}")
+        if paddle.in_dynamic_mode():  # when traced for export, shapes are symbolic and fixed by the input spec
+            if height % cfg.size_multiple or width % cfg.size_multiple:
+                raise ValueError(f"label map is {height}x{width}; sides must be multiples of {cfg.size_multiple}")
+            if z.shape != [batch, cfg.z_dim]:
+                raise ValueError(f"z must have shape [{batch}, {cfg.z_dim}], got {z.shape}")
         labels = LabelPyramid(segmap, with_positions=cfg.norm == "clade_icpe")
 
         sh, sw = height // cfg.size_multiple, width // cfg.size_multiple
