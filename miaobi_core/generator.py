@@ -33,14 +33,15 @@ def intra_class_positions(onehot: paddle.Tensor) -> paddle.Tensor:
     Computed per class (we have no instance maps).
     """
     _, _, height, width = onehot.shape
-    ys = paddle.linspace(0.0, 1.0, height).reshape([1, 1, height, 1])
-    xs = paddle.linspace(0.0, 1.0, width).reshape([1, 1, 1, width])
+    # arange and max rather than linspace and amax: the ops paddle2onnx can export.
+    ys = (paddle.arange(height, dtype="float32") / max(height - 1, 1)).reshape([1, 1, height, 1])
+    xs = (paddle.arange(width, dtype="float32") / max(width - 1, 1)).reshape([1, 1, 1, width])
     area = onehot.sum(axis=[2, 3], keepdim=True).clip(min=1.0)
     offsets = []
     for coords in (xs, ys):
         centre = (onehot * coords).sum(axis=[2, 3], keepdim=True) / area
         delta = (coords - centre) * onehot
-        extent = delta.abs().amax(axis=[2, 3], keepdim=True).clip(min=1e-6)
+        extent = delta.abs().max(axis=[2, 3], keepdim=True).clip(min=1e-6)
         offsets.append((delta / extent).sum(axis=1, keepdim=True))  # one class per pixel
     return paddle.concat(offsets, axis=1)
 
@@ -135,6 +136,11 @@ def make_modulation(cfg: GeneratorConfig, channels: int) -> nn.Layer:
     return CLADE(channels, cfg.num_classes, cfg.param_free_norm, positional=cfg.norm == "clade_icpe")
 
 
+def leaky_relu(x: paddle.Tensor) -> paddle.Tensor:
+    """LeakyReLU(0.2) as max(x, 0.2x): the same values, but paddle2onnx exports F.leaky_relu's slope wrongly."""
+    return paddle.maximum(x, 0.2 * x)
+
+
 def simam(x: paddle.Tensor, e_lambda: float = 1e-4) -> paddle.Tensor:
     """SimAM (Yang et al., ICML 2021): parameter-free 3-D attention from each neuron's energy."""
     n = x.shape[2] * x.shape[3] - 1
@@ -162,7 +168,7 @@ class SPADEResnetBlock(nn.Layer):
             self.norm_s = make_modulation(cfg, fin)
 
     def actvn(self, x):
-        x = F.leaky_relu(x, 0.2)
+        x = leaky_relu(x)
         return simam(x) if self.use_simam else x
 
     def forward(self, x, labels: LabelPyramid):
@@ -225,7 +231,8 @@ class SPADEGenerator(nn.Layer):
 
     @staticmethod
     def up(x):
-        return F.interpolate(x, scale_factor=2, mode="nearest")
+        # An explicit size, not scale_factor: paddle2onnx cannot read the scale attribute paddle writes.
+        return F.interpolate(x, size=[x.shape[2] * 2, x.shape[3] * 2], mode="nearest")
 
     def forward(self, segmap: paddle.Tensor, z: paddle.Tensor) -> paddle.Tensor:
         cfg = self.cfg
@@ -251,7 +258,7 @@ class SPADEGenerator(nn.Layer):
             x = block(self.up(x), labels)
         if cfg.num_upsampling_layers == "most":
             x = self.up_4(self.up(x), labels)
-        return paddle.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
+        return paddle.tanh(self.conv_img(leaky_relu(x)))
 
     def encode(self, image: paddle.Tensor) -> tuple[paddle.Tensor, paddle.Tensor]:
         """Photo in [-1, 1] -> (mu, logvar) of its style vector; needs use_vae."""
