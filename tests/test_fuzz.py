@@ -79,7 +79,7 @@ def client(hub_module_installed):
 
     from webapp import create_app
 
-    return create_app({"MODEL": hub.Module(name="miaobi"), "DEFAULT_SIZE": 64}).test_client()
+    return create_app({"MODEL": hub.Module(name="miaobi"), "DEFAULT_SIZE": 64, "RATE_LIMIT": None}).test_client()
 
 
 @FAST

@@ -112,6 +112,17 @@ def test_overload_is_429_not_a_pile_up(model, drawing):
     assert response.status_code == 429 and response.headers["Retry-After"] == "1"
 
 
+def test_each_client_is_rate_limited(model, drawing):
+    client = create_app({"MODEL": model, "RATE_LIMIT": "2 per minute", "DEFAULT_SIZE": 64}).test_client()
+    assert [client.post("/predict", json={"image": drawing}).status_code for _ in range(2)] == [200, 200]
+    limited = client.post("/predict", json={"image": drawing})
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    assert "wait" in limited.get_json()["error"]["message"]
+    other = client.post("/predict", json={"image": drawing}, environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert other.status_code == 200  # another child is not held back
+    assert client.get("/labels").status_code == 200  # only predictions are limited
+
+
 def test_unknown_route_and_method_are_json(client):
     assert client.get("/nope").get_json()["error"]["code"] == "not_found"
     assert client.get("/predict").status_code == 405
@@ -177,7 +188,7 @@ def test_cli_help_documents_every_setting():
 
     out = subprocess.run([sys.executable, "-m", "webapp", "--help"], capture_output=True, text=True, check=True).stdout
     for flag in ("--host", "--port", "--cors-origins", "--threads", "--max-pending", "--max-request-bytes",
-                 "--default-size", "--save-doodles-dir", "--micro-batch", "--use-gpu", "--dev", "MIAOBI_CORS_ORIGINS"):
+                 "--default-size", "--rate-limit", "--save-doodles-dir", "--micro-batch", "--use-gpu", "--dev", "MIAOBI_CORS_ORIGINS"):
         assert flag in out
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from flask import Flask
 from flask_cors import CORS
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = REPO_ROOT / "static"
@@ -26,7 +28,8 @@ DEFAULTS = {
     "SAVE_DOODLES_DIR": None,  # keep children's drawings only when this names a folder
     "HUB_MODULE": "miaobi",
     "USE_GPU": False,
-    "MICRO_BATCH": True,  # concurrent predictions share forward passes (see miaobi_core.synthesizer)
+    "MICRO_BATCH": True,
+    "RATE_LIMIT": "60 per minute",  # POST /predict per client address; None turns it off  # concurrent predictions share forward passes (see miaobi_core.synthesizer)
     "MODEL": None,  # an object with the hub module's generate(); loaded from HUB_MODULE when None
 }
 
@@ -85,4 +88,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(routes.api)
     app.register_blueprint(routes.page)
     routes.register_error_handlers(app)
+    # One limiter (and in-memory counter store) per app; behind a proxy, wrap the app in
+    # werkzeug's ProxyFix so the client's address, not the proxy's, is counted.
+    limiter = Limiter(get_remote_address, app=app, storage_uri="memory://")
+    if app.config["RATE_LIMIT"]:
+        predict = app.view_functions["api.predict"]
+        app.view_functions["api.predict"] = limiter.limit(app.config["RATE_LIMIT"])(predict)
     return app

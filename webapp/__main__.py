@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-pending", type=int, default=4,
                         help="predictions running or queued before new ones get 429")
     parser.add_argument("--max-request-bytes", type=int, default=6 * 1024 * 1024, help="largest request body")
+    parser.add_argument("--rate-limit", default="60 per minute",
+                        help="predictions per client address, e.g. '60 per minute'; 'none' turns it off")
     parser.add_argument("--default-size", type=int, default=256, help="picture side when a request gives none")
     parser.add_argument("--save-doodles-dir", default=None,
                         help="keep every drawing as a PNG in this folder (off by default: nothing is stored)")
@@ -44,6 +46,7 @@ def main(argv=None) -> int:
             "MAX_CONTENT_LENGTH": args.max_request_bytes, "DEFAULT_SIZE": args.default_size,
             "SAVE_DOODLES_DIR": args.save_doodles_dir, "USE_GPU": args.use_gpu,
             "MICRO_BATCH": args.micro_batch,
+            "RATE_LIMIT": None if args.rate_limit.lower() == "none" else args.rate_limit,
         })
     except (RuntimeError, ValueError) as error:
         print(f"miaobi web app cannot start: {error}", file=sys.stderr)

@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request, send_from_directory
+from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from miaobi_core import api as api_rules
@@ -101,11 +102,11 @@ def _maybe_keep_doodle(ids, palette):
             encode_png(ids, palette.colors))
 
 
-def _error(status: int, code: str, message: str):
+def _error(status: int, code: str, message: str, retry_after: int = 1):
     response = jsonify(error={"code": code, "message": message})
     response.status_code = status
     if status == 429:
-        response.headers["Retry-After"] = "1"
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -117,8 +118,12 @@ def register_error_handlers(app):
     @app.errorhandler(HTTPException)
     def http_error(error):
         messages = {413: "The drawing is too big to send.", 404: "There is nothing here.",
-                    405: "That method is not allowed here."}
-        return _error(error.code, error.name.lower().replace(" ", "_"), messages.get(error.code, error.description))
+                    405: "That method is not allowed here.",
+                    429: "That was a lot of pictures in a short time! Please wait a little and try again."}
+        # A per-client rate limit says how long its window lasts; being busy passes in a second.
+        retry_after = error.limit.limit.get_expiry() if isinstance(error, RateLimitExceeded) else 1
+        return _error(error.code, error.name.lower().replace(" ", "_"), messages.get(error.code, error.description),
+                      retry_after)
 
     @app.errorhandler(Exception)
     def unexpected(error):
