@@ -146,7 +146,8 @@ def test_cors_allowed_origin_gets_the_header(client, drawing):
 
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "http://127.0.0.1:9001.evil.example",
-                                    "https://127.0.0.1:9001", "null", "http://127.0.0.1:90011"])
+                                    "http://evil.127.0.0.1:9001", "https://127.0.0.1:9001", "null",
+                                    "http://127.0.0.1:90011", "http://127.0.0.1:900", "HTTP://127.0.0.1:9001/"])
 def test_cors_other_origins_get_no_header(client, origin):
     response = client.get("/labels", headers={"Origin": origin})
     assert "Access-Control-Allow-Origin" not in response.headers
