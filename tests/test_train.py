@@ -202,3 +202,13 @@ def test_ema_warms_up_then_lags_behind(tmp_path):
     live, ema = snapshot(trainer.generator), snapshot(trainer.ema)
     key = next(k for k in live if k.endswith("weight_orig") and not np.array_equal(live[k], initial[k]))
     np.testing.assert_allclose(ema[key], 0.1 * initial[key] + 0.9 * live[key], rtol=1e-4, atol=1e-6)
+
+
+def test_export_command_writes_the_ema_of_a_paused_run(tmp_path):
+    from train.export import main as export_main
+
+    run(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(tmp_path / "run"), steps=2, **TINY_T))
+    assert export_main([str(tmp_path / "run"), str(tmp_path / "out")]) == 0
+    info = json.loads((tmp_path / "out/generator.json").read_text())
+    assert info["metadata"]["steps"] == 2 and info["dtype"] == "float16"
+    assert load_generator(tmp_path / "out").cfg.ngf == 4
