@@ -15,11 +15,15 @@ from miaobi_core.synthesizer import Synthesizer, select_device, style_from_seed
 
 
 @pytest.fixture(scope="module")
-def synthesizer(tmp_path_factory):
+def checkpoint(tmp_path_factory):
     paddle.seed(0)
     generator = SPADEGenerator(GeneratorConfig(ngf=4, z_dim=8, norm="clade_icpe"))
-    folder = save_generator(tmp_path_factory.mktemp("ckpt"), generator, metadata={"image_size": 64})
-    return Synthesizer(folder, max_batch=2)
+    return save_generator(tmp_path_factory.mktemp("ckpt"), generator, metadata={"image_size": 64})
+
+
+@pytest.fixture(scope="module")
+def synthesizer(checkpoint):
+    return Synthesizer(checkpoint, max_batch=2)
 
 
 def test_same_seed_same_picture_whatever_the_batch(synthesizer, scene_ids):
@@ -69,13 +73,6 @@ def test_gpu_request_without_a_gpu_fails_clearly():
         with pytest.raises(RuntimeError, match="use_gpu"):
             select_device(True)
     assert select_device(False) == "cpu"
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    paddle.seed(0)
-    generator = SPADEGenerator(GeneratorConfig(ngf=4, z_dim=8, norm="clade_icpe"))
-    return save_generator(tmp_path_factory.mktemp("ckpt"), generator, metadata={"image_size": 64})
 
 
 def test_micro_batching_merges_concurrent_requests_without_mixing_them(checkpoint, scene_ids, monkeypatch):
