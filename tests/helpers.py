@@ -1,4 +1,4 @@
-"""Small helpers shared by the API tests."""
+"""Small helpers shared by the tests: images as base64, tiny trainers."""
 import base64
 import io
 
@@ -14,3 +14,21 @@ def png_b64(array: np.ndarray, fmt: str = "PNG") -> str:
 
 def decode_b64_image(text: str) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(text)))
+
+
+# A trainer small enough for a unit test: a few channels, 64 px, procedural data.
+TINY_G = dict(ngf=4, z_dim=8, spade_hidden=8, encoder_nef=4, norm="clade_icpe")
+TINY_T = dict(data="procedural", image_size=64, batch_size=2, ndf=8, n_layers_d=3, num_d=2, lambda_vgg=0.0,
+              log_every=1, sample_every=2, checkpoint_every=2)
+
+
+def make_trainer(tmp_path, **train):
+    from miaobi_core.config import GeneratorConfig
+    from train.config import TrainConfig
+    from train.trainer import Trainer
+
+    return Trainer(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(tmp_path), **{**TINY_T, **train}))
+
+
+def snapshot(layer):
+    return {k: v.numpy().copy() for k, v in layer.state_dict().items()}

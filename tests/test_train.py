@@ -12,11 +12,10 @@ from miaobi_core.config import GeneratorConfig
 from train import losses
 from train.config import TrainConfig, parse_configs
 from train.data import ProceduralLandscapes, augment
-from train.trainer import Trainer, run
+from train.trainer import run
 
-TINY_G = dict(ngf=4, z_dim=8, spade_hidden=8, encoder_nef=4, norm="clade_icpe")
-TINY_T = dict(data="procedural", image_size=64, batch_size=2, ndf=8, n_layers_d=3, num_d=2, lambda_vgg=0.0,
-              log_every=1, sample_every=2, checkpoint_every=2)
+from tests.helpers import TINY_G, TINY_T, make_trainer, snapshot
+
 
 
 def t(values):
@@ -77,14 +76,6 @@ def test_augment_crops_label_and_photo_alike(palette):
     for k in np.unique(out_ids):
         mean = out_photo[out_ids == k].mean(axis=0)
         assert np.linalg.norm(mean - palette.colors[k]) < 90
-
-
-def make_trainer(tmp_path, **train):
-    return Trainer(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(tmp_path), **{**TINY_T, **train}))
-
-
-def snapshot(layer):
-    return {k: v.numpy().copy() for k, v in layer.state_dict().items()}
 
 
 def test_d_and_g_steps_update_only_their_own_parameters(tmp_path, monkeypatch):

@@ -45,6 +45,12 @@ class TrainConfig:
     vgg_weights: str = _h("a VGG19Features .pdparams file; none can be downloaded here", "")
     lambda_l1: float = _h("weight of L1 to the real photo (0 = off; helps on small compute)", 0.0)
     lambda_kld: float = _h("weight of the VAE's KL loss (with --use-vae)", 0.05)
+    student_ngf: int = _h("width of a slim student distilled online from the generator, OMGD-style (0 = none)", 0)
+    lambda_distill_l1: float = _h("weight of L1 between the student's and the teacher's pictures", 10.0)
+    lambda_distill_ssim: float = _h("weight of (1 - SSIM) between student and teacher, on the pictures and on "
+                                    "the tapped blocks' activations", 10.0)
+    init_from: str = _h("start the teacher (networks, optimizers, step) from this run folder's checkpoint; "
+                        "with --student-ngf this adds a new student to a trained teacher", "")
     ema_decay: float = _h("decay of the generator's exponential moving average (0 = no EMA)", 0.999)
     seed: int = _h("seed for data order, augmentation, z and initial weights", 0)
     threads: int = _h("CPU threads for paddle (0 = all cores)", 0)
@@ -52,6 +58,7 @@ class TrainConfig:
     sample_every: int = _h("steps between sample grids (label | generated | real)", 500)
     checkpoint_every: int = _h("steps between checkpoints", 500)
     export: str = _h("when training ends, write the EMA generator here as an inference checkpoint", "")
+    export_student: str = _h("when training ends, write the student's EMA here as an inference checkpoint", "")
     export_half: bool = _h("store exported weights as float16", True)
     dry_run: bool = _h("print the resolved config and exit", False)
 
@@ -64,6 +71,8 @@ class TrainConfig:
             raise ValueError("--data folder needs --label-dir")
         if self.steps < 0 or self.batch_size < 1 or self.image_size < 32:
             raise ValueError("steps >= 0, batch_size >= 1 and image_size >= 32 are required")
+        if self.student_ngf < 0 or (self.export_student and not self.student_ngf):
+            raise ValueError("--student-ngf must be >= 0, and --export-student needs a student")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("--ema-decay must lie in [0, 1)")
 

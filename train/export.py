@@ -18,6 +18,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", help="a run folder with config.json and checkpoint/")
     parser.add_argument("out_dir", help="where to write generator.json and generator.pdparams")
+    parser.add_argument("--student", action="store_true", help="export the distilled student instead of the teacher")
     parser.add_argument("--full-precision", action="store_true", help="store float32 instead of float16 weights")
     args = parser.parse_args(argv)
     configure_cpu()
@@ -30,8 +31,9 @@ def main(argv=None) -> int:
     train_cfg = dataclasses.replace(TrainConfig(**saved["train"]), run_dir=args.run_dir)
     trainer = Trainer(GeneratorConfig.from_dict(saved["generator"]), train_cfg)
     trainer.load_checkpoint()
-    trainer.export(args.out_dir, half=not args.full_precision)
-    print(f"exported step {trainer.step} of {args.run_dir} to {args.out_dir}")
+    trainer.export(args.out_dir, half=not args.full_precision, student=args.student)
+    print(f"exported {'the student' if args.student else 'the generator'} at step {trainer.step} of "
+          f"{args.run_dir} to {args.out_dir}")
     return 0
 
 

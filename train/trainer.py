@@ -26,6 +26,7 @@ from . import losses
 from .config import TrainConfig, configs_to_json
 from .data import BatchSampler, ProceduralLandscapes, ade20k_pairs, folder_pairs, pseudo_labelled
 from .discriminator import MultiscaleDiscriminator
+from .distill import Distillation
 
 CHECKPOINT = "checkpoint"  # inside run_dir
 SAMPLE_ROWS = 4
@@ -70,6 +71,10 @@ class Trainer:
                                            parameters=self.generator.parameters())
         self.opt_d = paddle.optimizer.Adam(cfg.lr_d, beta1=cfg.beta1, beta2=cfg.beta2,
                                            parameters=self.discriminator.parameters())
+        self.distillation = None
+        if cfg.student_ngf:
+            self.distillation = Distillation(self.generator, cfg.student_ngf, cfg.lr_g, (cfg.beta1, cfg.beta2),
+                                             cfg.lambda_distill_l1, cfg.lambda_distill_ssim, cfg.ema_decay > 0)
         self.sampler = BatchSampler(build_dataset(cfg, self.palette), cfg.batch_size, cfg.image_size, cfg.seed)
         self.step = 0
 
@@ -128,9 +133,13 @@ class Trainer:
         self.opt_d.step()
         self.opt_d.clear_grad()
 
-        self._update_ema(step)
         values = {k: float(v) for k, v in terms.items()}
         values.update(g_total=float(g_loss), d_hinge=float(d_loss), lr_scale=scale)
+        self._update_ema(self.ema, self.generator, step)
+        if self.distillation is not None:
+            # The teacher's forward pass above left its block activations in the distillation's taps.
+            values.update(self.distillation.step(segmap, z, fake, cfg.lr_g * scale))
+            self._update_ema(self.distillation.ema, self.distillation.student, step)
         return values
 
     def _discriminate(self, segmap, fake, real):
@@ -147,16 +156,16 @@ class Trainer:
             p.stop_gradient = frozen
 
     @paddle.no_grad()
-    def _update_ema(self, step: int):
-        if self.ema is None:
+    def _update_ema(self, ema: SPADEGenerator | None, generator: SPADEGenerator, step: int):
+        if ema is None:
             return
         # Warm-up: early on the average would mostly remember the random initial weights.
         decay = min(self.cfg.ema_decay, (1 + step) / (10 + step))
-        live = dict(self.generator.named_parameters())
-        for name, p in self.ema.named_parameters():
+        live = dict(generator.named_parameters())
+        for name, p in ema.named_parameters():
             p.set_value(decay * p + (1 - decay) * live[name])
-        live_buffers = dict(self.generator.named_buffers())
-        for name, b in self.ema.named_buffers():
+        live_buffers = dict(generator.named_buffers())
+        for name, b in ema.named_buffers():
             b.set_value(live_buffers[name])  # spectral-norm vectors and norm statistics follow the live net
 
     @property
@@ -165,18 +174,29 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
 
+    def _checkpoint_parts(self, teacher_only: bool = False) -> list[tuple[str, paddle.nn.Layer, tuple | None]]:
+        """(weights file, layer, (optimizer file, optimizer) or None) for everything a checkpoint holds."""
+        parts = [("generator.pdparams", self.generator, ("opt_g.pdopt", self.opt_g)),
+                 ("discriminator.pdparams", self.discriminator, ("opt_d.pdopt", self.opt_d))]
+        if self.ema is not None:
+            parts.append(("ema.pdparams", self.ema, None))
+        if self.distillation is not None and not teacher_only:
+            d = self.distillation
+            parts.append(("student.pdparams", d.trainable, ("opt_student.pdopt", d.optimizer)))
+            if d.ema is not None:
+                parts.append(("student_ema.pdparams", d.ema, None))
+        return parts
+
     def save_checkpoint(self):
         """Everything needed to resume, written to a temp folder then swapped in (a crash never corrupts it)."""
         final = self.run_dir / CHECKPOINT
         tmp = self.run_dir / (CHECKPOINT + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        paddle.save(self.generator.state_dict(), str(tmp / "generator.pdparams"))
-        paddle.save(self.discriminator.state_dict(), str(tmp / "discriminator.pdparams"))
-        paddle.save(_portable_optimizer_state(self.opt_g, self.generator), str(tmp / "opt_g.pdopt"))
-        paddle.save(_portable_optimizer_state(self.opt_d, self.discriminator), str(tmp / "opt_d.pdopt"))
-        if self.ema is not None:
-            paddle.save(self.ema.state_dict(), str(tmp / "ema.pdparams"))
+        for weights_file, layer, optimizer in self._checkpoint_parts():
+            paddle.save(layer.state_dict(), str(tmp / weights_file))
+            if optimizer is not None:
+                paddle.save(_portable_optimizer_state(optimizer[1], layer), str(tmp / optimizer[0]))
         (tmp / "state.json").write_text(json.dumps({"step": self.step}))
         old = self.run_dir / (CHECKPOINT + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -185,40 +205,50 @@ class Trainer:
         tmp.rename(final)
         shutil.rmtree(old, ignore_errors=True)
 
-    def load_checkpoint(self):
-        folder = self.run_dir / CHECKPOINT
+    def load_checkpoint(self, folder: str | Path | None = None, teacher_only: bool = False):
+        """Resume from run_dir's checkpoint, or with ``teacher_only`` start a new student beside another run's teacher."""
+        folder = Path(folder) if folder is not None else self.run_dir / CHECKPOINT
         if not (folder / "state.json").is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint in {folder}")
-        self.generator.set_state_dict(paddle.load(str(folder / "generator.pdparams")))
-        self.discriminator.set_state_dict(paddle.load(str(folder / "discriminator.pdparams")))
-        self.opt_g.set_state_dict(_local_optimizer_state(paddle.load(str(folder / "opt_g.pdopt")), self.generator))
-        self.opt_d.set_state_dict(_local_optimizer_state(paddle.load(str(folder / "opt_d.pdopt")), self.discriminator))
-        if self.ema is not None:
-            self.ema.set_state_dict(paddle.load(str(folder / "ema.pdparams")))
+            raise FileNotFoundError(f"no checkpoint in {folder}")
+        for weights_file, layer, optimizer in self._checkpoint_parts(teacher_only):
+            if not (folder / weights_file).is_file():
+                raise FileNotFoundError(f"{folder} has no {weights_file}: it was saved by a run with other settings")
+            layer.set_state_dict(paddle.load(str(folder / weights_file)))
+            if optimizer is not None:
+                optimizer[1].set_state_dict(_local_optimizer_state(paddle.load(str(folder / optimizer[0])), layer))
         self.step = json.loads((folder / "state.json").read_text())["step"]
 
-    def export(self, directory: str | Path, half: bool = True) -> Path:
-        """The EMA generator as an inference checkpoint the hub module and web app load."""
+    def export(self, directory: str | Path, half: bool = True, student: bool = False) -> Path:
+        """The EMA generator (or the distilled student's EMA) as an inference checkpoint the hub module loads."""
         metadata = {"image_size": self.cfg.image_size, "steps": self.step, "data": self.cfg.data,
                     "train_config": dataclasses.asdict(self.cfg)}
+        if student:
+            if self.distillation is None:
+                raise ValueError("this run trains no student (--student-ngf 0)")
+            metadata["distilled_from"] = self.gen_cfg.to_dict()
+            return save_generator(directory, self.distillation.inference_generator, half=half, metadata=metadata)
         return save_generator(directory, self.inference_generator, half=half, metadata=metadata)
 
     # ------------------------------------------------------------------ samples
 
     @paddle.no_grad()
     def save_samples(self):
-        """label | generated (EMA) | real, one row per fixed held-out pair, so runs can be compared by eye."""
+        """label | generated (EMA) | [student (EMA)] | real, one row per fixed held-out pair, to compare by eye."""
         sampler = BatchSampler(self.sampler.dataset, SAMPLE_ROWS, self.cfg.image_size, seed=12345, augment_data=False)
         labels, photos = sampler.batch(0)
         segmap, _ = to_tensors(labels, photos, self.gen_cfg.num_classes)
-        z = np.random.default_rng(0).standard_normal((SAMPLE_ROWS, self.gen_cfg.z_dim)).astype(np.float32)
-        generator = self.inference_generator
-        generator.eval()
-        fakes = to_uint8(generator(segmap, paddle.to_tensor(z)))
-        rows = [np.concatenate([self.palette.colorize(l), f, p], axis=1) for l, f, p in zip(labels, fakes, photos)]
+        z = paddle.to_tensor(np.random.default_rng(0).standard_normal((SAMPLE_ROWS, self.gen_cfg.z_dim)).astype(np.float32))
+        generators = [self.inference_generator]
+        if self.distillation is not None:
+            generators.append(self.distillation.inference_generator)
+        columns = [[self.palette.colorize(l) for l in labels]]
+        for generator in generators:
+            generator.eval()
+            columns.append(list(to_uint8(generator(segmap, z))))
+        columns.append(list(photos))
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.concatenate(rows, axis=0)).save(path)
+        Image.fromarray(np.concatenate([np.concatenate(row, axis=1) for row in zip(*columns)], axis=0)).save(path)
         return path
 
 
@@ -282,6 +312,8 @@ def run(gen_cfg: GeneratorConfig, cfg: TrainConfig) -> Trainer:
     trainer = Trainer(gen_cfg, cfg)
     if cfg.resume and (run_dir / CHECKPOINT).exists():
         trainer.load_checkpoint()
+    elif cfg.init_from:
+        trainer.load_checkpoint(Path(cfg.init_from) / CHECKPOINT, teacher_only=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(configs_to_json(gen_cfg, cfg) + "\n")
 
@@ -310,6 +342,9 @@ def run(gen_cfg: GeneratorConfig, cfg: TrainConfig) -> Trainer:
     bar.close()
     if stop.requested:
         print(f"stopped at step {trainer.step}; checkpoint saved, continue with --resume")
-    elif cfg.export:
-        trainer.export(cfg.export, half=cfg.export_half)
+    else:
+        if cfg.export:
+            trainer.export(cfg.export, half=cfg.export_half)
+        if cfg.export_student:
+            trainer.export(cfg.export_student, half=cfg.export_half, student=True)
     return trainer

@@ -1,0 +1,89 @@
+"""train/distill.py: SSIM, what a student step touches, imitation, checkpoints, init-from and export."""
+import json
+
+import numpy as np
+import paddle
+import pytest
+
+from miaobi_core.checkpoint import load_generator
+from miaobi_core.config import GeneratorConfig
+from train.config import TrainConfig
+from train.distill import ssim
+from train.export import main as export_main
+from train.trainer import run
+
+from tests.helpers import TINY_G, TINY_T, make_trainer, snapshot
+
+STUDENT = dict(student_ngf=2)
+
+
+def test_ssim_is_one_for_identical_maps_and_falls_with_noise():
+    paddle.seed(0)
+    a = paddle.rand([2, 3, 16, 16])
+    assert float(ssim(a, a)) == pytest.approx(1.0, abs=1e-5)
+    assert float(ssim(a, a + 0.3 * paddle.randn(a.shape))) < 0.8
+    assert float(ssim(a, paddle.rand(a.shape))) < 0.2
+
+
+def test_student_step_leaves_teacher_and_discriminator_alone(tmp_path, monkeypatch):
+    trainer = make_trainer(tmp_path, steps=10, **STUDENT)
+    distillation = trainer.distillation
+    assert distillation.student.cfg.ngf == 2 and distillation.student.cfg.z_dim == TINY_G["z_dim"]
+    monkeypatch.setattr(trainer.opt_g, "step", lambda: None)
+    monkeypatch.setattr(trainer.opt_d, "step", lambda: None)
+    g0, d0, s0 = snapshot(trainer.generator), snapshot(trainer.discriminator), snapshot(distillation.student)
+    values = trainer.train_step(0)
+    assert {"s_l1", "s_ssim"} <= set(values)
+    unchanged = lambda a, b: all(np.array_equal(v, b[k]) for k, v in a.items() if not k.endswith(("_u", "_v")))
+    assert unchanged(g0, snapshot(trainer.generator)) and unchanged(d0, snapshot(trainer.discriminator))
+    assert not unchanged(s0, snapshot(distillation.student))
+
+
+def test_student_learns_to_imitate_a_fixed_teacher(tmp_path, monkeypatch):
+    trainer = make_trainer(tmp_path, steps=40, lr_g=2e-3, batch_size=1, **STUDENT)
+    monkeypatch.setattr(trainer.opt_g, "step", lambda: None)  # the teacher stands still
+    monkeypatch.setattr(trainer.sampler, "batch", lambda step: trainer.sampler.__class__.batch(trainer.sampler, 0))
+    l1 = [trainer.train_step(step)["s_l1"] for step in range(40)]
+    assert np.mean(l1[-5:]) < 0.75 * np.mean(l1[:3])
+
+
+def test_resume_with_a_student_gives_identical_next_step_losses(tmp_path):
+    straight = make_trainer(tmp_path, steps=6, **STUDENT)
+    for step in range(2):
+        straight.train_step(step)
+        straight.step = step + 1
+    straight.save_checkpoint()
+    expected = straight.train_step(2)
+    resumed = make_trainer(tmp_path, steps=6, **STUDENT)
+    resumed.load_checkpoint()
+    assert resumed.train_step(2) == expected
+
+
+def test_init_from_adds_a_student_to_a_trained_teacher_and_exports_both(tmp_path):
+    teacher_run = tmp_path / "teacher"
+    run(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(teacher_run), steps=2, **TINY_T))
+    with pytest.raises(FileNotFoundError, match="student.pdparams"):
+        make_trainer(teacher_run, **STUDENT).load_checkpoint()  # a teacher-only checkpoint cannot resume a student
+
+    distilled = run(GeneratorConfig(**TINY_G),
+                    TrainConfig(run_dir=str(tmp_path / "omgd"), steps=4, init_from=str(teacher_run),
+                                export=str(tmp_path / "g"), export_student=str(tmp_path / "s"), **STUDENT, **TINY_T))
+    assert distilled.step == 4  # went on from the teacher's step 2
+    first = json.loads((tmp_path / "omgd/log.jsonl").read_text().splitlines()[0])
+    assert first["step"] == 3 and "s_ssim" in first
+    assert load_generator(tmp_path / "g").cfg.ngf == TINY_G["ngf"]
+    student = load_generator(tmp_path / "s")
+    assert student.cfg.ngf == 2
+    assert json.loads((tmp_path / "s/generator.json").read_text())["metadata"]["distilled_from"]["ngf"] == TINY_G["ngf"]
+    # label | teacher | student | real
+    from PIL import Image
+    assert Image.open(tmp_path / "omgd/samples/step_0000004.png").width == 4 * TINY_T["image_size"]
+    assert export_main([str(tmp_path / "omgd"), str(tmp_path / "s2"), "--student"]) == 0
+    assert load_generator(tmp_path / "s2").cfg.ngf == 2
+
+
+def test_student_settings_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="export-student"):
+        TrainConfig(run_dir=str(tmp_path), export_student="x")
+    with pytest.raises(ValueError, match="no student"):
+        make_trainer(tmp_path).export(tmp_path / "s", student=True)
