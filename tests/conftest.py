@@ -7,6 +7,7 @@ from pathlib import Path
 # (see miaobi_core/runtime.py), and a private PaddleHub home so tests never touch ~/.paddlehub.
 os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
 os.environ["HUB_HOME"] = tempfile.mkdtemp(prefix="miaobi-hub-home-")
+os.environ["MIAOBI_CACHE"] = tempfile.mkdtemp(prefix="miaobi-cache-")  # backend exports, per session
 # PaddleHub reports events to its server: aim that at a closed loopback port (as `make setup` does).
 (Path(os.environ["HUB_HOME"]) / "conf").mkdir()
 (Path(os.environ["HUB_HOME"]) / "conf" / "config.yaml").write_text(

@@ -109,6 +109,6 @@ def test_micro_batching_refuses_work_beyond_its_queue(checkpoint, scene_ids):
 
 def test_a_failing_batch_fails_its_callers_and_the_worker_lives_on(checkpoint, scene_ids):
     batched = Synthesizer(checkpoint, micro_batch=True)
-    with pytest.raises(ValueError):
+    with pytest.raises(TypeError):
         batched._batcher.submit(("not an array", None)).result(10)
     assert batched.generate([scene_ids], seeds=[1])[0].shape == (64, 64, 3)

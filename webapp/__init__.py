@@ -28,8 +28,9 @@ DEFAULTS = {
     "SAVE_DOODLES_DIR": None,  # keep children's drawings only when this names a folder
     "HUB_MODULE": "miaobi",
     "USE_GPU": False,
-    "MICRO_BATCH": True,
-    "RATE_LIMIT": "60 per minute",  # POST /predict per client address; None turns it off  # concurrent predictions share forward passes (see miaobi_core.synthesizer)
+    "MICRO_BATCH": True,  # concurrent predictions share forward passes (see miaobi_core.synthesizer)
+    "BACKEND": "auto",  # auto | paddle | paddle-jit | paddle-inference | onnxruntime (miaobi_core.backends)
+    "RATE_LIMIT": "60 per minute",  # POST /predict per client address; None turns it off
     "MODEL": None,  # an object with the hub module's generate(); loaded from HUB_MODULE when None
 }
 
@@ -60,7 +61,7 @@ def load_model(app: Flask):
 
     try:
         return hub.Module(name=app.config["HUB_MODULE"], use_gpu=app.config["USE_GPU"],
-                          micro_batch=app.config["MICRO_BATCH"])
+                          micro_batch=app.config["MICRO_BATCH"], backend=app.config["BACKEND"])
     except Exception as error:  # any failure here means no usable model: refuse to serve half-working
         raise RuntimeError(f"could not load the PaddleHub module {app.config['HUB_MODULE']!r} "
                            f"(run `make setup` to install it): {error}") from error

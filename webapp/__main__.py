@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep every drawing as a PNG in this folder (off by default: nothing is stored)")
     parser.add_argument("--micro-batch", action=argparse.BooleanOptionalAction, default=True,
                         help="let concurrent predictions share forward passes")
+    parser.add_argument("--backend", default="auto",
+                        choices=["auto", "paddle", "paddle-jit", "paddle-inference", "onnxruntime"],
+                        help="how to run the model; auto picks the fastest one whose pictures match paddle's")
     parser.add_argument("--use-gpu", action=argparse.BooleanOptionalAction, default=False, help="run the model on the GPU")
     parser.add_argument("--dev", action="store_true", help="Flask's debug server instead of waitress (development only)")
     return parser
@@ -45,7 +48,7 @@ def main(argv=None) -> int:
             "CORS_ORIGINS": args.cors_origins, "MAX_PENDING": args.max_pending,
             "MAX_CONTENT_LENGTH": args.max_request_bytes, "DEFAULT_SIZE": args.default_size,
             "SAVE_DOODLES_DIR": args.save_doodles_dir, "USE_GPU": args.use_gpu,
-            "MICRO_BATCH": args.micro_batch,
+            "MICRO_BATCH": args.micro_batch, "BACKEND": args.backend,
             "RATE_LIMIT": None if args.rate_limit.lower() == "none" else args.rate_limit,
         })
     except (RuntimeError, ValueError) as error:

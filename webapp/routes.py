@@ -55,7 +55,10 @@ def openapi():
 
 @api.get("/healthz")
 def healthz():
-    return jsonify(status="ok", model=current_app.config["HUB_MODULE"])
+    model = current_app.extensions["miaobi_model"]
+    describe = getattr(model, "describe", None)  # the hub module says which backend serves
+    return jsonify(status="ok", model=current_app.config["HUB_MODULE"],
+                   **({"serving": describe(current_app.config["USE_GPU"])} if describe else {}))
 
 
 @api.post("/predict")

@@ -9,6 +9,7 @@ the Python API (``generate``), the CLI (``hub run miaobi``) and serving
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
@@ -37,18 +38,28 @@ WEIGHTS = Path(__file__).with_name("weights")
 class Miaobi(paddle.nn.Layer):
     # A paddle.nn.Layer, because PaddleHub runs every method of other modules in static-graph
     # mode and leaves static mode switched on when a method raises (e.g. for a bad drawing).
-    def __init__(self, use_gpu: bool = False, micro_batch: bool = True, batch_wait_ms: float = 0.0):
+    def __init__(self, use_gpu: bool = False, micro_batch: bool = True, batch_wait_ms: float = 0.0,
+                 backend: str = "auto"):
         super(Miaobi, self).__init__()  # the name, not bare super(): @moduleinfo rebuilds the class
         self.palette = load_palette()
         self.limits = CodecLimits()
         self._synthesizers = {}
-        self._batching = {"micro_batch": micro_batch, "batch_wait_ms": batch_wait_ms}
+        # backend "auto": the fastest of paddle / paddle-jit / paddle-inference / onnxruntime that
+        # matches paddle's pictures (miaobi_core/backends.py); the first start converts, later ones reuse.
+        self._options = {"micro_batch": micro_batch, "batch_wait_ms": batch_wait_ms, "backend": backend}
         self._synthesizer(use_gpu)  # load now: a broken install fails at start-up, not on the first child
 
     def _synthesizer(self, use_gpu: bool) -> Synthesizer:
         if use_gpu not in self._synthesizers:
-            self._synthesizers[use_gpu] = Synthesizer(WEIGHTS, use_gpu=use_gpu, **self._batching)
+            self._synthesizers[use_gpu] = Synthesizer(WEIGHTS, use_gpu=use_gpu, **self._options)
         return self._synthesizers[use_gpu]
+
+    def describe(self, use_gpu: bool = False) -> dict:
+        """What is serving: the model's training steps and size, and the backend chosen (with every trial)."""
+        synthesizer = self._synthesizer(use_gpu)
+        return {"steps": synthesizer.info.get("metadata", {}).get("steps"), "native_size": synthesizer.native_size,
+                "backend": synthesizer.backend.name,
+                "backend_trials": [dataclasses.asdict(t) for t in synthesizer.backend_trials]}
 
     def _to_ids(self, item) -> np.ndarray:
         """A class-id array, a palette-coloured RGB(A) array, or a path to a PNG -> class ids."""

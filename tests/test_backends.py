@@ -1,0 +1,114 @@
+"""miaobi_core/backends.py: every exported backend matches paddle on real label maps; choosing falls back cleanly."""
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+
+from miaobi_core import backends
+from miaobi_core.backends import BACKENDS, PARITY_TOLERANCE, build_backend, choose_backend, onehot, probe_inputs
+from miaobi_core.checkpoint import load_generator, save_generator
+from miaobi_core.config import GeneratorConfig
+from miaobi_core.generator import SPADEGenerator, label_onehot
+from miaobi_core.synthesizer import Synthesizer
+
+SHIPPED = Path(__file__).resolve().parent.parent / "hub_module" / "miaobi" / "weights"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    paddle.seed(1)
+    generator = SPADEGenerator(GeneratorConfig(ngf=4, z_dim=8, norm="clade_icpe", attention="simam"))
+    folder = save_generator(tmp_path_factory.mktemp("tiny"), generator, metadata={"image_size": 64})
+    return folder, load_generator(folder)
+
+
+def test_numpy_onehot_matches_the_generators(palette):
+    ids = np.array([[[0, 3], [10, 255]]], np.uint8)
+    expected = label_onehot(paddle.to_tensor(ids.astype(np.int64)), palette.num_classes).numpy()
+    np.testing.assert_array_equal(onehot(ids, palette.num_classes), expected)
+
+
+def test_probes_are_real_label_maps_of_every_scene(palette):
+    segmap, z = probe_inputs(palette.num_classes, 128, 16)
+    assert segmap.shape == (4, palette.num_classes, 128, 128) and z.shape == (4, 16)
+    assert (segmap.sum(axis=1) == 1).all()
+    assert all(len(np.unique(m.argmax(axis=0))) >= 5 for m in segmap)
+
+
+@pytest.mark.parametrize("name", BACKENDS[1:])
+def test_exported_backends_match_paddle_on_the_shipped_model(name, tmp_path_factory):
+    generator = load_generator(SHIPPED)
+    segmap, z = probe_inputs(generator.cfg.num_classes, 128, generator.cfg.z_dim)
+    expected = backends.PaddleBackend(generator)(segmap, z)
+    backend = build_backend(name, generator, 128, use_gpu=False, folder=tmp_path_factory.getbasetemp() / "shipped")
+    assert np.abs(backend(segmap, z) - expected).max() <= PARITY_TOLERANCE
+    # batches of another size run too (the batch axis is dynamic)
+    assert np.abs(backend(segmap[:1], z[:1]) - expected[:1]).max() <= PARITY_TOLERANCE
+
+
+def test_auto_picks_a_passing_backend_and_reports_every_trial(tiny, tmp_path):
+    folder, generator = tiny
+    backend, trials = choose_backend(generator, 64, False, "auto", tmp_path)
+    assert [t.name for t in trials] == list(BACKENDS)
+    chosen = next(t for t in trials if t.name == backend.name)
+    assert chosen.ok and chosen.ms_per_probe == min(t.ms_per_probe for t in trials if t.ok)
+    assert all(t.max_abs_error <= PARITY_TOLERANCE for t in trials if t.ok)
+
+
+def test_a_broken_or_wrong_backend_is_skipped_by_auto_and_an_error_when_named(tiny, tmp_path, monkeypatch):
+    folder, generator = tiny
+
+    def build(name, *args):
+        if name == "onnxruntime":
+            raise ImportError("no onnxruntime here")
+        return lambda segmap, z: np.zeros((len(z), 3, 64, 64), np.float32)  # runs, but paints nothing
+
+    monkeypatch.setattr(backends, "build_backend", build)
+    backend, trials = choose_backend(generator, 64, False, "auto", tmp_path)
+    assert backend.name == "paddle"
+    by_name = {t.name: t for t in trials}
+    assert "no onnxruntime" in by_name["onnxruntime"].reason
+    assert by_name["paddle-jit"].reason == "output differs from paddle" and not by_name["paddle-jit"].ok
+    with pytest.raises(RuntimeError, match="onnxruntime could not run"):
+        choose_backend(generator, 64, False, "onnxruntime", tmp_path)
+    with pytest.raises(RuntimeError, match="differs from paddle"):
+        choose_backend(generator, 64, False, "paddle-jit", tmp_path)
+
+
+def test_unknown_backend_names_are_refused(tiny, tmp_path):
+    with pytest.raises(RuntimeError, match="unknown backend"):
+        choose_backend(tiny[1], 64, False, "tensorrt", tmp_path)
+
+
+def test_a_backend_failing_at_run_time_falls_back_to_paddle(tiny, scene_ids):
+    folder, _ = tiny
+    synthesizer = Synthesizer(folder, backend="onnxruntime")
+    expected = Synthesizer(folder, backend="paddle").generate([scene_ids], seeds=[2])[0]
+
+    def broken(segmap, z):
+        raise RuntimeError("onnxruntime lost its session")
+
+    broken.name = "onnxruntime"
+    synthesizer.backend = broken
+    picture = synthesizer.generate([scene_ids], seeds=[2])[0]
+    assert synthesizer.backend.name == "paddle"
+    assert np.abs(picture.astype(int) - expected).max() <= 1  # float rounding of one network built twice
+
+
+def test_exports_are_cached_per_checkpoint(tiny, tmp_path, monkeypatch):
+    folder, _ = tiny
+    monkeypatch.setenv("MIAOBI_CACHE", str(tmp_path / "cache"))
+    first = backends.export_folder(folder, 64)
+    assert first == backends.export_folder(folder, 64) and first.parent == tmp_path / "cache" / "exports"
+    assert first != backends.export_folder(folder, 128)
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("MIAOBI_CACHE", str(blocked))
+    assert backends.export_folder(folder, 64).is_dir()  # unwritable cache: a temporary folder instead
+
+
+def test_onnxruntime_on_gpu_needs_its_cuda_provider(tiny, tmp_path):
+    prefix = backends.export_static(tiny[1], 64, tmp_path)
+    with pytest.raises(RuntimeError, match="CUDA provider"):
+        backends.OnnxRuntimeBackend(prefix, use_gpu=True, threads=1)
