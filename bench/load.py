@@ -14,11 +14,10 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ import psutil
 import requests
 
 from .serving import example_drawing
-from .servers import free_port, wait_for
+from .servers import web_app
 
 REPO = Path(__file__).resolve().parent.parent
 INVALID = [
@@ -36,24 +35,6 @@ INVALID = [
     {"seed": 1},
     {"image": "x", "size": 99999},
 ]
-
-
-@contextmanager
-def web_app(extra_args: list[str]):
-    port = free_port()
-    with tempfile.TemporaryFile("w+") as log:
-        process = subprocess.Popen([sys.executable, "-m", "webapp", "--port", str(port), *extra_args], cwd=REPO,
-                                   stdout=log, stderr=subprocess.STDOUT)
-        try:
-            try:
-                wait_for(f"http://127.0.0.1:{port}/healthz", process)
-            except RuntimeError:
-                log.seek(0)
-                raise RuntimeError("the web app did not start:\n" + log.read()[-3000:]) from None
-            yield f"http://127.0.0.1:{port}", process.pid
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
 
 
 def run_load(url: str, clients: int, seconds: float, invalid_fraction: float, sizes: list[int]) -> dict:
@@ -103,6 +84,13 @@ def run_load(url: str, clients: int, seconds: float, invalid_fraction: float, si
             "mismatches": mismatches}
 
 
+def tree_rss_mb(process: psutil.Process | None) -> float:
+    """Resident memory of the supervisor and all its workers."""
+    if process is None:
+        return float("nan")
+    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -123,13 +111,14 @@ def main(argv=None) -> int:
         # All load comes from one address here, so the per-client rate limit is off for the test.
         server_args = ["--micro-batch" if mode == "on" else "--no-micro-batch", "--max-pending", "64",
                        "--rate-limit", "none"]
-        with (nullcontext((args.url, None)) if args.url else web_app(server_args)) as (url, pid):
-            memory = psutil.Process(pid) if pid else None
+        with (nullcontext((args.url, None)) if args.url else web_app(server_args)) as (url, process):
+            pid = process.pid if process else None
+            server = psutil.Process(pid) if pid else None
             for clients in args.clients:
                 run_load(url, clients, args.warmup_seconds, args.invalid_fraction, args.sizes)
-                before = memory.memory_info().rss / 2**20 if memory else float("nan")
+                before = tree_rss_mb(server)
                 result = run_load(url, clients, args.seconds, args.invalid_fraction, args.sizes)
-                after = memory.memory_info().rss / 2**20 if memory else float("nan")
+                after = tree_rss_mb(server)
                 statuses = ", ".join(f"{k}: {v}" for k, v in sorted(result["statuses"].items(), key=str))
                 print(f"| {mode} | {clients} | {result['requests']} | {result['rps']:.2f} | {result['p50']:.0f} | "
                       f"{result['p95']:.0f} | {result['p99']:.0f} | {statuses} | {len(result['mismatches'])} | "

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import requests
 
 HUB = Path(sys.executable).with_name("hub")
+REPO = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -27,7 +29,7 @@ def wait_for(url: str, process: subprocess.Popen, seconds: float = 180) -> None:
         try:
             requests.get(url, timeout=2)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # the supervisor's socket accepts before workers serve
             if process.poll() is not None:
                 raise RuntimeError(f"the server for {url} exited with code {process.returncode}")
             if time.monotonic() > deadline:
@@ -47,3 +49,34 @@ def hub_serving(port: int | None = None):
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def _wait_for_line(log, text: str, process: subprocess.Popen, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        log.seek(0)
+        if text in log.read():
+            return
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"no {text!r} from the server")
+        time.sleep(0.2)
+
+
+@contextmanager
+def web_app(extra_args: list[str], env: dict | None = None):
+    """``python -m webapp`` (supervisor and workers) on a free port; yields (base URL, supervisor process)."""
+    port = free_port()
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen([sys.executable, "-m", "webapp", "--port", str(port), *extra_args], cwd=REPO,
+                                   stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            try:
+                wait_for(f"http://127.0.0.1:{port}/healthz", process)
+                _wait_for_line(log, "worker(s) ready", process)  # all workers, not just the first
+            except RuntimeError:
+                log.seek(0)
+                raise RuntimeError("the web app did not start:\n" + log.read()[-3000:]) from None
+            yield f"http://127.0.0.1:{port}", process
+        finally:
+            process.terminate()
+            process.wait(timeout=60)

@@ -1,4 +1,9 @@
-"""``python -m webapp``: serve the painting page and API with waitress (a production WSGI server)."""
+"""``python -m webapp``: serve the painting page and API with waitress (a production WSGI server).
+
+The command starts a supervisor (``webapp/supervisor.py``) that runs
+``--workers`` waitress processes on one socket; each is this same command
+with ``--worker-fd``. ``--dev`` runs Flask's own server in one process instead.
+"""
 from __future__ import annotations
 
 import argparse
@@ -33,14 +38,25 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=["auto", "paddle", "paddle-jit", "paddle-inference", "onnxruntime"],
                         help="how to run the model; auto picks the fastest one whose pictures match paddle's")
     parser.add_argument("--use-gpu", action=argparse.BooleanOptionalAction, default=False, help="run the model on the GPU")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="server processes sharing the port; one that dies is replaced while the others serve")
+    parser.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)  # set by the supervisor for its workers
+    parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dev", action="store_true", help="Flask's debug server instead of waitress (development only)")
     return parser
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    configure_cpu()  # before paddle loads
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.dev and args.worker_fd is None:
+        from .supervisor import Supervisor
+
+        print(f"Miaobi is starting {args.workers} worker(s) at http://{args.host}:{args.port}/", flush=True)
+        return Supervisor(args.host, args.port, args.workers, argv).run()
+
+    configure_cpu()  # before paddle loads
     from . import create_app
 
     try:
@@ -54,13 +70,18 @@ def main(argv=None) -> int:
     except (RuntimeError, ValueError) as error:
         print(f"miaobi web app cannot start: {error}", file=sys.stderr)
         return 2
-    print(f"Miaobi is painting at http://{args.host}:{args.port}/", flush=True)
     if args.dev:
+        print(f"Miaobi is painting at http://{args.host}:{args.port}/ (development server)", flush=True)
         app.run(host=args.host, port=args.port, debug=False, threaded=True)
-    else:
-        from waitress import serve
+        return 0
+    import socket
 
-        serve(app, host=args.host, port=args.port, threads=args.threads, channel_timeout=30)
+    from waitress import serve
+
+    os.write(args.ready_fd, b"1")  # tells the supervisor this worker has its model and can serve
+    os.close(args.ready_fd)
+    # channel_timeout: a connection idle for 30 s (a client that stalls mid-request) is closed.
+    serve(app, sockets=[socket.socket(fileno=args.worker_fd)], threads=args.threads, channel_timeout=30)
     return 0
 
 

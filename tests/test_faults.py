@@ -1,0 +1,104 @@
+"""The real server under faults: a worker killed mid-request, slow clients, a model that will not load."""
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
+import pytest
+import requests
+
+from bench.servers import REPO, free_port, web_app
+from bench.serving import example_drawing
+
+SERVER_ARGS = ["--rate-limit", "none", "--max-pending", "16"]
+
+
+@pytest.fixture(scope="module")
+def drawing():
+    return example_drawing(256)
+
+
+def workers_of(supervisor: subprocess.Popen) -> list[int]:
+    return sorted(p.pid for p in psutil.Process(supervisor.pid).children())
+
+
+def wait_for_workers(supervisor, count: int, other_than: set, seconds: float = 180) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pids = workers_of(supervisor)
+        if len(pids) == count and not set(pids) & other_than:
+            return pids
+        time.sleep(0.2)
+    raise AssertionError(f"workers are {workers_of(supervisor)}, wanted {count} new ones")
+
+
+def predict(url, drawing, seed, timeout=180):
+    return requests.post(url + "/predict", json={"image": drawing, "seed": seed, "size": 256}, timeout=timeout)
+
+
+def test_a_killed_worker_is_replaced_and_the_others_keep_serving(hub_module_installed, drawing):
+    with web_app(SERVER_ARGS + ["--workers", "2"]) as (url, supervisor):
+        old = workers_of(supervisor)
+        assert len(old) == 2
+        with ThreadPoolExecutor(6) as pool:
+            in_flight = [pool.submit(predict, url, drawing, seed) for seed in range(6)]
+            time.sleep(0.3)
+            os.kill(old[0], 9)  # mid-request: six pictures are being painted by two workers
+            outcomes = []
+            for future in in_flight:
+                try:
+                    outcomes.append(future.result().status_code)
+                except requests.RequestException:
+                    outcomes.append("lost with the worker")
+        assert outcomes.count(200) >= 1  # the surviving worker answered its share
+        assert all(o in (200, "lost with the worker") for o in outcomes)
+        replaced = wait_for_workers(supervisor, 2, other_than={old[0]})
+        assert old[1] in replaced
+        answers = [predict(url, drawing, seed) for seed in range(4)]
+        assert [a.status_code for a in answers] == [200] * 4
+        assert [a.json()["seed"] for a in answers] == list(range(4))
+
+
+def test_with_one_worker_requests_wait_for_its_replacement_instead_of_failing(hub_module_installed, drawing):
+    with web_app(SERVER_ARGS + ["--workers", "1"]) as (url, supervisor):
+        (old,) = workers_of(supervisor)
+        os.kill(old, 9)
+        started = time.monotonic()
+        answer = predict(url, drawing, 7)  # queued in the supervisor's socket backlog meanwhile
+        assert answer.status_code == 200 and answer.json()["seed"] == 7
+        assert workers_of(supervisor) != [old]
+        print(f"answered {time.monotonic() - started:.1f} s after the only worker was killed")
+
+
+def test_slow_clients_do_not_block_others(hub_module_installed, drawing):
+    with web_app(SERVER_ARGS + ["--workers", "1", "--threads", "4"]) as (url, _):
+        port = int(url.rsplit(":", 1)[1])
+        slow = []
+        for _ in range(40):  # ten times the worker threads, each stuck in the middle of its headers
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{\"image\": \"")
+            slow.append(s)
+        try:
+            started = time.monotonic()
+            assert predict(url, drawing, 3, timeout=30).status_code == 200
+            assert requests.get(url + "/healthz", timeout=10).status_code == 200
+            assert time.monotonic() - started < 30
+        finally:
+            for s in slow:
+                s.close()
+
+
+def test_a_model_that_will_not_load_stops_start_up_with_a_clear_error(tmp_path):
+    env = dict(os.environ, HUB_HOME=str(tmp_path))  # a PaddleHub home without the module
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text("server: http://127.0.0.1:9\n")
+    port = free_port()
+    done = subprocess.run([sys.executable, "-m", "webapp", "--port", str(port)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert "cannot start" in done.stderr and "could not load the PaddleHub module 'miaobi'" in done.stderr
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)  # nothing half-working is left listening
