@@ -26,6 +26,16 @@ class Busy(InputError):
         super().__init__(message)
 
 
+class TimedOut(Busy):
+    """A picture waited or took longer than the server allows; the client may try again."""
+
+    code = "timeout"
+    status = 503
+
+    def __init__(self, message: str = "Painting took too long this time. Please try again."):
+        super().__init__(message)
+
+
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

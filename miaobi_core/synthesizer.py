@@ -17,7 +17,7 @@ import numpy as np
 import paddle
 from PIL import Image
 
-from .api import Busy
+from .api import Busy, TimedOut
 from .backends import PaddleBackend, choose_backend, export_folder, onehot
 from .checkpoint import load_generator, read_checkpoint_info
 from .codec import check_label_ids
@@ -76,6 +76,10 @@ class MicroBatcher:
                     batch.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
                 except queue.Empty:
                     break
+            # Callers that gave up (timed out) cancelled their futures; the rest are marked running.
+            batch = [(item, future) for item, future in batch if future.set_running_or_notify_cancel()]
+            if not batch:
+                continue
             try:
                 results = self._run_batch([item for item, _ in batch])
             except Exception as error:  # handed to every caller in the batch; the worker lives on
@@ -102,7 +106,8 @@ class Synthesizer:
         paddle.set_device(self.device)
 
     def __init__(self, checkpoint_dir: str | Path, *, use_gpu: bool = False, backend: str = "auto",
-                 max_batch: int = 8, micro_batch: bool = False, batch_wait_ms: float = 0.0, max_queue: int = 32):
+                 max_batch: int = 8, micro_batch: bool = False, batch_wait_ms: float = 0.0, max_queue: int = 32,
+                 timeout_s: float = 60.0):
         self.device = select_device(use_gpu)
         self.info = read_checkpoint_info(checkpoint_dir)
         # The size the model was trained at: other sizes are generated here and resized,
@@ -117,6 +122,7 @@ class Synthesizer:
                                                                folder)
         self.cfg = self.generator.cfg
         self.max_batch = max_batch
+        self.timeout_s = timeout_s  # for micro-batched pictures: a caller gives up waiting after this long
         # micro_batch: pictures asked for by concurrent threads share forward passes. With no wait,
         # requests that queue up while a batch runs form the next one, so a lone request is not delayed.
         self._batcher = (MicroBatcher(self._forward_items, max_batch, batch_wait_ms / 1000.0, max_queue)
@@ -147,7 +153,13 @@ class Synthesizer:
 
         items = [(self._to_native(m), z) for m, z in zip(label_maps, styles)]
         if self._batcher is not None:
-            pictures = [future.result() for future in [self._batcher.submit(item) for item in items]]
+            futures = [self._batcher.submit(item) for item in items]
+            try:
+                pictures = [future.result(timeout=self.timeout_s) for future in futures]
+            except TimeoutError:
+                for future in futures:
+                    future.cancel()  # still queued: the batcher skips it
+                raise TimedOut() from None
         else:
             pictures = [p for start in range(0, count, self.max_batch)
                         for p in self._forward_items(items[start:start + self.max_batch])]

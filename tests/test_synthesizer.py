@@ -112,3 +112,27 @@ def test_a_failing_batch_fails_its_callers_and_the_worker_lives_on(checkpoint, s
     with pytest.raises(TypeError):
         batched._batcher.submit(("not an array", None)).result(10)
     assert batched.generate([scene_ids], seeds=[1])[0].shape == (64, 64, 3)
+
+
+def test_a_caller_gives_up_after_its_timeout_and_its_picture_is_skipped(checkpoint, scene_ids):
+    from miaobi_core.api import TimedOut
+
+    slow = Synthesizer(checkpoint, micro_batch=True, timeout_s=0.2, backend="paddle")
+    painted = []
+    real_backend = slow.backend
+
+    def sluggish(segmap, z):
+        time.sleep(0.5)
+        painted.append(len(z))
+        return real_backend(segmap, z)
+
+    slow.backend = sluggish
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(slow.generate, [scene_ids], [1])
+        time.sleep(0.05)
+        second = pool.submit(slow.generate, [scene_ids], [2])  # queued behind the first, then abandoned
+        for future in (first, second):
+            with pytest.raises(TimedOut):
+                future.result()
+    time.sleep(0.7)
+    assert painted == [1]  # the abandoned picture was never painted

@@ -202,6 +202,23 @@ def test_a_model_that_cannot_load_stops_start_up_clearly(monkeypatch, capsys):
         raise OSError("weights/generator.pdparams is truncated")
 
     monkeypatch.setattr(paddlehub, "Module", broken)
-    assert main(["--port", "0"]) == 2
+    assert main(["--dev", "--port", "0"]) == 2  # in-process; tests/test_faults.py covers the supervised server
     error = capsys.readouterr().err
     assert "cannot start" in error and "could not load the PaddleHub module 'miaobi'" in error and "truncated" in error
+
+
+def test_a_picture_that_takes_too_long_is_a_503_to_retry(drawing):
+    from miaobi_core.api import TimedOut
+
+    class Stuck:
+        def generate(self, **kwargs):
+            raise TimedOut()
+
+    response = create_app({"MODEL": Stuck()}).test_client().post("/predict", json={"image": drawing})
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "timeout"
+
+
+def test_healthz_names_the_serving_backend(client):
+    serving = client.get("/healthz").get_json()["serving"]
+    assert serving["backend"] in {t["name"] for t in serving["backend_trials"] if t["ok"]}

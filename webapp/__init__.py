@@ -30,6 +30,7 @@ DEFAULTS = {
     "USE_GPU": False,
     "MICRO_BATCH": True,  # concurrent predictions share forward passes (see miaobi_core.synthesizer)
     "BACKEND": "auto",  # auto | paddle | paddle-jit | paddle-inference | onnxruntime (miaobi_core.backends)
+    "GENERATE_TIMEOUT_S": 60.0,  # a picture not painted by then is answered 503 (the client may retry)
     "RATE_LIMIT": "60 per minute",  # POST /predict per client address; None turns it off
     "MODEL": None,  # an object with the hub module's generate(); loaded from HUB_MODULE when None
 }
@@ -61,7 +62,8 @@ def load_model(app: Flask):
 
     try:
         return hub.Module(name=app.config["HUB_MODULE"], use_gpu=app.config["USE_GPU"],
-                          micro_batch=app.config["MICRO_BATCH"], backend=app.config["BACKEND"])
+                          micro_batch=app.config["MICRO_BATCH"], backend=app.config["BACKEND"],
+                          timeout_s=app.config["GENERATE_TIMEOUT_S"])
     except Exception as error:  # any failure here means no usable model: refuse to serve half-working
         raise RuntimeError(f"could not load the PaddleHub module {app.config['HUB_MODULE']!r} "
                            f"(run `make setup` to install it): {error}") from error

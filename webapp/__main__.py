@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", default="auto",
                         choices=["auto", "paddle", "paddle-jit", "paddle-inference", "onnxruntime"],
                         help="how to run the model; auto picks the fastest one whose pictures match paddle's")
+    parser.add_argument("--generate-timeout", type=float, default=60.0,
+                        help="seconds a picture may wait and take before the request gets 503")
     parser.add_argument("--use-gpu", action=argparse.BooleanOptionalAction, default=False, help="run the model on the GPU")
     parser.add_argument("--workers", type=int, default=2,
                         help="server processes sharing the port; one that dies is replaced while the others serve")
@@ -65,6 +67,7 @@ def main(argv=None) -> int:
             "MAX_CONTENT_LENGTH": args.max_request_bytes, "DEFAULT_SIZE": args.default_size,
             "SAVE_DOODLES_DIR": args.save_doodles_dir, "USE_GPU": args.use_gpu,
             "MICRO_BATCH": args.micro_batch, "BACKEND": args.backend,
+            "GENERATE_TIMEOUT_S": args.generate_timeout,
             "RATE_LIMIT": None if args.rate_limit.lower() == "none" else args.rate_limit,
         })
     except (RuntimeError, ValueError) as error:

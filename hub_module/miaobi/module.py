@@ -39,14 +39,15 @@ class Miaobi(paddle.nn.Layer):
     # A paddle.nn.Layer, because PaddleHub runs every method of other modules in static-graph
     # mode and leaves static mode switched on when a method raises (e.g. for a bad drawing).
     def __init__(self, use_gpu: bool = False, micro_batch: bool = True, batch_wait_ms: float = 0.0,
-                 backend: str = "auto"):
+                 backend: str = "auto", timeout_s: float = 60.0):
         super(Miaobi, self).__init__()  # the name, not bare super(): @moduleinfo rebuilds the class
         self.palette = load_palette()
         self.limits = CodecLimits()
         self._synthesizers = {}
         # backend "auto": the fastest of paddle / paddle-jit / paddle-inference / onnxruntime that
         # matches paddle's pictures (miaobi_core/backends.py); the first start converts, later ones reuse.
-        self._options = {"micro_batch": micro_batch, "batch_wait_ms": batch_wait_ms, "backend": backend}
+        self._options = {"micro_batch": micro_batch, "batch_wait_ms": batch_wait_ms, "backend": backend,
+                         "timeout_s": timeout_s}
         self._synthesizer(use_gpu)  # load now: a broken install fails at start-up, not on the first child
 
     def _synthesizer(self, use_gpu: bool) -> Synthesizer:
