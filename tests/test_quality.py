@@ -55,13 +55,16 @@ def test_tiny_end_to_end_evaluation(tmp_path, palette):
     folder = save_generator(tmp_path / "g", SPADEGenerator(GeneratorConfig(ngf=4, z_dim=8, norm="clade")),
                             metadata={"image_size": 64})
     pairs = quality.load_pairs(data, 64, 8, "pairs")
-    rows, pictures = quality.evaluate(Synthesizer(folder), segmenter, palette, pairs, pairs)
-    assert set(rows) == set(pictures) and len(rows) == 4
+    models = {"tiny": Synthesizer(folder), "tiny again": Synthesizer(folder)}
+    rows, pictures = quality.evaluate(models, segmenter, palette, pairs, pairs)
+    assert set(rows) == set(pictures) and len(rows) == 5
     assert rows["real held-out photos (reference)"]["FD"] == pytest.approx(0.0, abs=1e-6)
     assert all(0 <= m["mIoU"] <= 1 and np.isfinite(m["FJD"]) for m in rows.values())
     quality.write_report(tmp_path / "quality.md", rows, {"command": "x", "test_count": 8, "train_count": 8,
-                                                         "size": 64, "model": "tiny"})
-    assert "| shipped model |" in (tmp_path / "quality.md").read_text()
+                                                         "size": 64, "models": {"tiny": "a", "tiny again": "b"}})
+    report = (tmp_path / "quality.md").read_text()
+    assert "| tiny |" in report and "beats" in report
+    assert "tiny again vs tiny: worst relative loss over the four metrics 0.0% (within the 10% bar)" in report
     assert quality.doodle_grid(Synthesizer(folder), palette, 64, count=2).size == (3 * 68, 2 * 68)
 
 
@@ -69,5 +72,5 @@ def test_doodles_only_needs_no_data(tmp_path):
     paddle.seed(0)
     folder = save_generator(tmp_path / "g", SPADEGenerator(GeneratorConfig(ngf=4, z_dim=8, norm="clade")),
                             metadata={"image_size": 64})
-    assert quality.main(["--model", str(folder), "--out", str(tmp_path), "--doodles-only"]) == 0
+    assert quality.main(["--model", f"tiny={folder}", "--out", str(tmp_path), "--doodles-only"]) == 0
     assert (tmp_path / "quality_doodles.png").is_file() and not (tmp_path / "quality.md").exists()

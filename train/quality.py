@@ -1,7 +1,7 @@
 """Quality report on the held-out split: ``python -m train.quality`` writes docs/quality.md and an example grid.
 
 Methods compared, each painting every held-out label map:
-- the shipped generator (``hub_module/miaobi/weights``), one seed per map;
+- the shipped generator (``hub_module/miaobi/weights``) and any other ``--model``, one seed per map;
 - flat fill: every class region filled with that class's mean colour in training photos;
 - nearest neighbour: the training photo whose label map agrees with it on most pixels (at 32x32);
 - the real held-out photos, as the reference row.
@@ -133,24 +133,27 @@ def load_pairs(dataset, size: int, limit: int, desc: str):
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 
-def evaluate(synthesizer, segmenter, palette, train_pairs, test_pairs) -> tuple[dict, dict]:
-    """Metric rows per method, and the pictures each method painted."""
+FLAT, NEAREST, REAL = "flat fill (mean class colour)", "nearest-neighbour training photo", "real held-out photos (reference)"
+
+
+def evaluate(synthesizers: dict, segmenter, palette, train_pairs, test_pairs) -> tuple[dict, dict]:
+    """Metric rows per method (each model, the two baselines, the real photos) and the pictures each painted."""
     from .segmenter import pooled_features, predict_labels
 
     train_labels, train_photos = train_pairs
     test_labels, test_photos = test_pairs
     colours = mean_class_colours(train_labels, train_photos, palette.num_classes, palette.colors)
-    generated = []
-    for start in tqdm(range(0, len(test_labels), 8), desc="generate", unit="batch"):
-        chunk = test_labels[start:start + 8]
-        generated += synthesizer.generate(list(chunk), seeds=list(range(start, start + len(chunk))),
-                                          size=test_labels.shape[1])
-    pictures = {
-        "shipped model": np.stack(generated),
-        "flat fill (mean class colour)": flat_fill(test_labels, colours),
-        "nearest-neighbour training photo": train_photos[nearest_neighbours(test_labels, train_labels)],
-        "real held-out photos (reference)": test_photos,
-    }
+    pictures = {}
+    for name, synthesizer in synthesizers.items():
+        generated = []
+        for start in tqdm(range(0, len(test_labels), 8), desc=name, unit="batch"):
+            chunk = test_labels[start:start + 8]
+            generated += synthesizer.generate(list(chunk), seeds=list(range(start, start + len(chunk))),
+                                              size=test_labels.shape[1])
+        pictures[name] = np.stack(generated)
+    pictures[FLAT] = flat_fill(test_labels, colours)
+    pictures[NEAREST] = train_photos[nearest_neighbours(test_labels, train_labels)]
+    pictures[REAL] = test_photos
     real_features = pooled_features(segmenter, test_photos)
     histograms = class_histograms(test_labels, palette.num_classes)
     rows = {}
@@ -166,6 +169,27 @@ def evaluate(synthesizer, segmenter, palette, train_pairs, test_pairs) -> tuple[
     return rows, pictures
 
 
+def verdicts(rows: dict, models: list[str]) -> list[str]:
+    """The bars the project set, checked: each model against the baselines, a student against the first model."""
+    lines = []
+    for name in models:
+        m = rows[name]
+        for metric in ("FD", "FJD"):
+            beaten = [b for b in (FLAT, NEAREST) if m[metric] < rows[b][metric]]
+            lines.append(f"- {name}: {metric} {m[metric]:.2f} beats {len(beaten)} of 2 baselines "
+                         f"(flat {rows[FLAT][metric]:.2f}, nearest {rows[NEAREST][metric]:.2f})")
+        gap = 100 * (rows[FLAT]["mIoU"] - m["mIoU"])
+        lines.append(f"- {name}: mIoU {m['mIoU']:.3f} is {abs(gap):.1f} points {'below' if gap > 0 else 'above'} "
+                     f"flat fill's {rows[FLAT]['mIoU']:.3f}")
+    teacher = models[0]
+    for name in models[1:]:
+        worst = max((rows[name][k] - rows[teacher][k]) / rows[teacher][k] for k in ("FD", "FJD"))
+        worst = max(worst, *((rows[teacher][k] - rows[name][k]) / rows[teacher][k] for k in ("mIoU", "pixel accuracy")))
+        lines.append(f"- {name} vs {teacher}: worst relative loss over the four metrics {100 * worst:.1f}% "
+                     f"({'within' if worst <= 0.10 else 'outside'} the 10% bar)")
+    return lines
+
+
 def write_report(path: Path, rows: dict, info: dict) -> None:
     lines = [
         "# Quality report",
@@ -173,7 +197,8 @@ def write_report(path: Path, rows: dict, info: dict) -> None:
         f"Regenerate with `{info['command']}`.",
         "",
         f"Held-out pairs: {info['test_count']} pseudo-labelled test photos at {info['size']} px "
-        f"(baselines drawn from {info['train_count']} training pairs). Model: {info['model']}.",
+        f"(baselines drawn from {info['train_count']} training pairs). Models: "
+        + "; ".join(f"{name} = `{where}`" for name, where in info["models"].items()) + ".",
         "Metrics use the segmenter trained here on the pseudo-labels (not an ImageNet network; "
         "FD uses FID's formula in this segmenter's pooled bottleneck features, FJD adds each label map's class "
         "histogram). Lower FD/FJD is better; label fidelity is measured against the same noisy pseudo-labels.",
@@ -183,16 +208,33 @@ def write_report(path: Path, rows: dict, info: dict) -> None:
     ]
     for name, m in rows.items():
         lines.append(f"| {name} | {m['mIoU']:.3f} | {m['pixel accuracy']:.3f} | {m['FD']:.2f} | {m['FJD']:.2f} |")
-    lines += ["", "![label | shipped model | flat fill | nearest neighbour | real](quality_examples.png)", "",
-              "Hand-drawn-style doodles (few blobs, wobbly borders) painted by the shipped model, two seeds each:", "",
+    lines += ["", "## Against the bars", ""] + verdicts(rows, list(info["models"]))
+    columns = " | ".join(["label", *[n for n in rows]])
+    lines += ["", f"![{columns}](quality_examples.png)", "",
+              "Hand-drawn-style doodles (few blobs, wobbly borders) painted by the first model, two seeds each:", "",
               "![doodles](quality_doodles.png)", ""]
     path.write_text("\n".join(lines))
+
+
+def parse_models(values: list[str] | None) -> dict[str, str]:
+    """``NAME=PATH`` (or a bare PATH, named by its folder) -> {name: path}; default: the shipped model(s)."""
+    if not values:
+        values = ["shipped model=hub_module/miaobi/weights"]
+        if Path("hub_module/miaobi/student/generator.json").is_file():
+            values.append("distilled student=hub_module/miaobi/student")
+    models = {}
+    for value in values:
+        name, _, path = value.rpartition("=")
+        models[name or Path(path).name] = path
+    return models
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train.quality", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--model", default="hub_module/miaobi/weights", help="inference checkpoint to judge")
+    parser.add_argument("--model", action="append", metavar="[NAME=]PATH",
+                        help="inference checkpoint to judge; repeat to compare (the first is the reference a "
+                             "student is held to). Default: the shipped model, and the shipped student if any")
     parser.add_argument("--segmenter", default="docs/segmenter", help="from python -m train.segmenter")
     parser.add_argument("--data-root", default=os.path.expanduser("~/.cache/miaobi/pseudo_labels"))
     parser.add_argument("--test-limit", type=int, default=600, help="held-out pairs (0 = all)")
@@ -209,23 +251,25 @@ def main(argv=None) -> int:
     from .segmenter import load_segmenter
 
     palette = load_palette()
-    synthesizer = Synthesizer(args.model)
-    size = synthesizer.native_size
+    models = parse_models(args.model)
+    synthesizers = {name: Synthesizer(path) for name, path in models.items()}
+    first = next(iter(synthesizers.values()))
+    size = first.native_size
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    doodle_grid(synthesizer, palette, size).save(out / "quality_doodles.png")
+    doodle_grid(first, palette, size).save(out / "quality_doodles.png")
     if args.doodles_only:
         return 0
     train_pairs = load_pairs(pseudo_labelled(args.data_root, "train"), size, args.train_limit, "train pairs")
     test_pairs = load_pairs(pseudo_labelled(args.data_root, "test"), size, args.test_limit, "test pairs")
-    rows, pictures = evaluate(synthesizer, load_segmenter(args.segmenter), palette, train_pairs, test_pairs)
+    rows, pictures = evaluate(synthesizers, load_segmenter(args.segmenter), palette, train_pairs, test_pairs)
 
     picks = np.linspace(0, len(test_pairs[0]) - 1, 8).round().astype(int)
     grid([[palette.colorize(test_pairs[0][i])] + [images[i] for images in pictures.values()] for i in picks]
          ).save(out / "quality_examples.png")
     write_report(out / "quality.md", rows, {
         "command": "python -m train.quality " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "test_count": len(test_pairs[0]), "train_count": len(train_pairs[0]), "size": size, "model": args.model})
+        "test_count": len(test_pairs[0]), "train_count": len(train_pairs[0]), "size": size, "models": models})
     print((out / "quality.md").read_text())
     return 0
 
