@@ -40,7 +40,7 @@ def test_student_step_leaves_teacher_and_discriminator_alone(tmp_path, monkeypat
 
 
 def test_student_learns_to_imitate_a_fixed_teacher(tmp_path, monkeypatch):
-    trainer = make_trainer(tmp_path, steps=40, lr_g=2e-3, batch_size=1, **STUDENT)
+    trainer = make_trainer(tmp_path, steps=40, lr_student=2e-3, batch_size=1, **STUDENT)
     monkeypatch.setattr(trainer.opt_g, "step", lambda: None)  # the teacher stands still
     monkeypatch.setattr(trainer.sampler, "batch", lambda step: trainer.sampler.__class__.batch(trainer.sampler, 0))
     l1 = [trainer.train_step(step)["s_l1"] for step in range(40)]
@@ -68,7 +68,7 @@ def test_init_from_adds_a_student_to_a_trained_teacher_and_exports_both(tmp_path
     distilled = run(GeneratorConfig(**TINY_G),
                     TrainConfig(run_dir=str(tmp_path / "omgd"), steps=4, init_from=str(teacher_run),
                                 export=str(tmp_path / "g"), export_student=str(tmp_path / "s"), **STUDENT, **TINY_T))
-    assert distilled.step == 4  # went on from the teacher's step 2
+    assert distilled.step == 4 and distilled.student_born == 2  # went on from the teacher's step 2
     first = json.loads((tmp_path / "omgd/log.jsonl").read_text().splitlines()[0])
     assert first["step"] == 3 and "s_ssim" in first
     assert load_generator(tmp_path / "g").cfg.ngf == TINY_G["ngf"]
@@ -87,3 +87,13 @@ def test_student_settings_are_checked(tmp_path):
         TrainConfig(run_dir=str(tmp_path), export_student="x")
     with pytest.raises(ValueError, match="no student"):
         make_trainer(tmp_path).export(tmp_path / "s", student=True)
+
+
+def test_the_students_average_warms_up_from_its_birth(tmp_path):
+    trainer = make_trainer(tmp_path, steps=4000, **STUDENT)
+    trainer.student_born = 1000  # as if added to a teacher at step 1000
+    initial = snapshot(trainer.distillation.ema)
+    trainer.train_step(1000)  # the student's first step: its average moves 90% of the way, as a new run's does
+    live, ema = snapshot(trainer.distillation.student), snapshot(trainer.distillation.ema)
+    key = next(k for k in live if k.endswith("weight_orig") and not np.array_equal(live[k], initial[k]))
+    np.testing.assert_allclose(ema[key], 0.1 * initial[key] + 0.9 * live[key], rtol=1e-4, atol=1e-6)

@@ -46,6 +46,7 @@ class TrainConfig:
     lambda_l1: float = _h("weight of L1 to the real photo (0 = off; helps on small compute)", 0.0)
     lambda_kld: float = _h("weight of the VAE's KL loss (with --use-vae)", 0.05)
     student_ngf: int = _h("width of a slim student distilled online from the generator, OMGD-style (0 = none)", 0)
+    lr_student: float = _h("the student's learning rate (it imitates, so it can learn faster than the GAN)", 5e-4)
     lambda_distill_l1: float = _h("weight of L1 between the student's and the teacher's pictures", 10.0)
     lambda_distill_ssim: float = _h("weight of (1 - SSIM) between student and teacher, on the pictures and on "
                                     "the tapped blocks' activations", 10.0)

@@ -73,8 +73,9 @@ class Trainer:
                                            parameters=self.discriminator.parameters())
         self.distillation = None
         if cfg.student_ngf:
-            self.distillation = Distillation(self.generator, cfg.student_ngf, cfg.lr_g, (cfg.beta1, cfg.beta2),
+            self.distillation = Distillation(self.generator, cfg.student_ngf, cfg.lr_student, (cfg.beta1, cfg.beta2),
                                              cfg.lambda_distill_l1, cfg.lambda_distill_ssim, cfg.ema_decay > 0)
+        self.student_born = 0  # the step the student started at (later than 0 with --init-from)
         self.sampler = BatchSampler(build_dataset(cfg, self.palette), cfg.batch_size, cfg.image_size, cfg.seed)
         self.step = 0
 
@@ -138,8 +139,9 @@ class Trainer:
         self._update_ema(self.ema, self.generator, step)
         if self.distillation is not None:
             # The teacher's forward pass above left its block activations in the distillation's taps.
-            values.update(self.distillation.step(segmap, z, fake, cfg.lr_g * scale))
-            self._update_ema(self.distillation.ema, self.distillation.student, step)
+            values.update(self.distillation.step(segmap, z, fake, cfg.lr_student * scale))
+            # The student's average warms up from its own birth, not from the teacher's step count.
+            self._update_ema(self.distillation.ema, self.distillation.student, step - self.student_born)
         return values
 
     def _discriminate(self, segmap, fake, real):
@@ -197,7 +199,7 @@ class Trainer:
             paddle.save(layer.state_dict(), str(tmp / weights_file))
             if optimizer is not None:
                 paddle.save(_portable_optimizer_state(optimizer[1], layer), str(tmp / optimizer[0]))
-        (tmp / "state.json").write_text(json.dumps({"step": self.step}))
+        (tmp / "state.json").write_text(json.dumps({"step": self.step, "student_born": self.student_born}))
         old = self.run_dir / (CHECKPOINT + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if final.exists():
@@ -216,7 +218,9 @@ class Trainer:
             layer.set_state_dict(paddle.load(str(folder / weights_file)))
             if optimizer is not None:
                 optimizer[1].set_state_dict(_local_optimizer_state(paddle.load(str(folder / optimizer[0])), layer))
-        self.step = json.loads((folder / "state.json").read_text())["step"]
+        state = json.loads((folder / "state.json").read_text())
+        self.step = state["step"]
+        self.student_born = self.step if teacher_only else state.get("student_born", 0)
 
     def export(self, directory: str | Path, half: bool = True, student: bool = False) -> Path:
         """The EMA generator (or the distilled student's EMA) as an inference checkpoint the hub module loads."""
