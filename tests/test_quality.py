@@ -74,3 +74,20 @@ def test_doodles_only_needs_no_data(tmp_path):
                             metadata={"image_size": 64})
     assert quality.main(["--model", f"tiny={folder}", "--out", str(tmp_path), "--doodles-only"]) == 0
     assert (tmp_path / "quality_doodles.png").is_file() and not (tmp_path / "quality.md").exists()
+
+
+def test_layout_embedding_and_fjd_charge_a_wrong_layout():
+    labels = np.zeros((2, 8, 8), np.uint8)
+    labels[0, 4:] = 1  # top half class 0, bottom half class 1
+    labels[1, :, 4:] = 1  # left / right instead
+    labels[1, 0, 0] = 255  # ignored pixels count for no class
+    layout = quality.layout_embedding(labels, 2, grid=2)
+    np.testing.assert_allclose(layout[0], [1, 0, 1, 0, 0, 1, 0, 1])
+    np.testing.assert_allclose(layout[1], [15 / 16, 0, 0, 1, 1, 0, 0, 1])
+    rng = np.random.default_rng(0)
+    conditions = rng.random((300, 4))
+    real = np.hstack([conditions, rng.normal(size=(300, 4))])  # features that follow their layout
+    shuffled = real[rng.permutation(300)]  # the same pictures, for other layouts
+    assert quality.frechet_distance(shuffled, real) == pytest.approx(0, abs=1e-9)
+    assert quality.frechet_joint_distance(shuffled, real, conditions) > 0.1
+    assert quality.frechet_joint_distance(real, real, conditions) == pytest.approx(0, abs=1e-6)

@@ -12,10 +12,11 @@ as no ImageNet network can be had here:
   against the label map it was painted from (the SPADE paper's protocol);
 - FD: Frechet distance between the pooled segmenter features of the pictures
   and of the real held-out photos (FID's formula, not FID's network);
-- FJD: the same with each feature vector joined to its label map's class
-  histogram (Frechet Joint Distance, DeVries et al. 2019), which also charges a
-  picture for not matching its own label map: a retrieved real photo is
-  realistic but belongs to another layout.
+- FJD: the same with each feature vector joined to an embedding of the label
+  map it was painted from (class fractions in 4 x 4 cells, scaled to the
+  features' norm: Frechet Joint Distance, DeVries et al. 2019). It also
+  charges a picture for not matching its own label map: a retrieved real
+  photo is realistic, but of another layout.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from tqdm import tqdm
 from miaobi_core.runtime import configure_cpu
 
 RETRIEVAL_SIDE = 32
+LAYOUT_GRID = 4  # FJD's condition embedding: class fractions in 4 x 4 cells
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -56,9 +58,19 @@ def label_fidelity(predicted: np.ndarray, target: np.ndarray, num_classes: int) 
     return float((intersection[present] / union[present]).mean()), float(intersection.sum() / max(1, confusion.sum()))
 
 
-def class_histograms(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    flat = labels.reshape(len(labels), -1).astype(np.int64)
-    return np.stack([np.bincount(f[f < num_classes], minlength=num_classes) / f.size for f in flat])
+def layout_embedding(labels: np.ndarray, num_classes: int, grid: int = LAYOUT_GRID) -> np.ndarray:
+    """Each label map as its class fractions in a grid x grid layout of cells: where each class is, coarsely."""
+    n, height, width = labels.shape
+    cells = labels[:, :height - height % grid, :width - width % grid].reshape(
+        n, grid, height // grid, grid, width // grid).transpose(0, 1, 3, 2, 4).reshape(n, grid * grid, -1)
+    onehot = cells[..., None] == np.arange(num_classes)  # ignore ids match no class
+    return onehot.mean(axis=2).reshape(n, -1)
+
+
+def frechet_joint_distance(features, real_features, conditions) -> float:
+    """FJD (DeVries et al. 2019): FD of [image features, alpha * condition embedding], alpha balancing the norms."""
+    alpha = np.linalg.norm(real_features, axis=1).mean() / max(np.linalg.norm(conditions, axis=1).mean(), 1e-12)
+    return frechet_distance(np.hstack([features, alpha * conditions]), np.hstack([real_features, alpha * conditions]))
 
 
 def mean_class_colours(labels: np.ndarray, photos: np.ndarray, num_classes: int, fallback: np.ndarray) -> np.ndarray:
@@ -155,7 +167,7 @@ def evaluate(synthesizers: dict, segmenter, palette, train_pairs, test_pairs) ->
     pictures[NEAREST] = train_photos[nearest_neighbours(test_labels, train_labels)]
     pictures[REAL] = test_photos
     real_features = pooled_features(segmenter, test_photos)
-    histograms = class_histograms(test_labels, palette.num_classes)
+    conditions = layout_embedding(test_labels, palette.num_classes)
     rows = {}
     for name, images in pictures.items():
         miou, accuracy = label_fidelity(predict_labels(segmenter, images), test_labels, palette.num_classes)
@@ -163,8 +175,7 @@ def evaluate(synthesizers: dict, segmenter, palette, train_pairs, test_pairs) ->
         rows[name] = {
             "mIoU": miou, "pixel accuracy": accuracy,
             "FD": frechet_distance(features, real_features),
-            "FJD": frechet_distance(np.hstack([features, histograms * features.std()]),
-                                    np.hstack([real_features, histograms * real_features.std()])),
+            "FJD": frechet_joint_distance(features, real_features, conditions),
         }
     return rows, pictures
 
@@ -200,8 +211,8 @@ def write_report(path: Path, rows: dict, info: dict) -> None:
         f"(baselines drawn from {info['train_count']} training pairs). Models: "
         + "; ".join(f"{name} = `{where}`" for name, where in info["models"].items()) + ".",
         "Metrics use the segmenter trained here on the pseudo-labels (not an ImageNet network; "
-        "FD uses FID's formula in this segmenter's pooled bottleneck features, FJD adds each label map's class "
-        "histogram). Lower FD/FJD is better; label fidelity is measured against the same noisy pseudo-labels.",
+        "FD uses FID's formula in this segmenter's pooled bottleneck features, FJD joins each label map's "
+        "4 x 4 layout of class fractions, scaled to the features' norm). Lower FD/FJD is better; label fidelity is measured against the same noisy pseudo-labels.",
         "",
         "| method | mIoU | pixel accuracy | FD | FJD |",
         "|---|---:|---:|---:|---:|",
