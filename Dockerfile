@@ -5,8 +5,11 @@
 #   docker run --gpus all -p 8866:8866 miaobi .venv/bin/hub serving start -m miaobi -p 8866 --use_gpu
 #
 # It installs the project exactly as the README does (`make setup`), then swaps the CPU paddle
-# wheel for paddlepaddle-gpu of the same version, whose CUDA and cuDNN come as pip packages,
-# so a slim Python base suffices (the host needs the NVIDIA driver and container toolkit).
+# wheel for paddlepaddle-gpu of the same version. Since Paddle 3.0 the GPU wheels bring their own
+# CUDA runtime and cuDNN as pip packages (nvidia-*-cu12, matched to the wheel's cu126 build; see
+# PaddlePaddle/docs#7684), so the CUDA user space always matches paddle and a slim Python base
+# suffices; the host needs only an NVIDIA driver for CUDA 12.6 and the container toolkit.
+# The web app runs as a supervisor with --workers processes; each loads the model on the GPU.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE}
 
