@@ -109,17 +109,11 @@ def test_unicode_junk_and_giant_base64(client, palette, scene_ids):
     assert client.post("/predict", json={"image": base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()}).status_code == 400
 
 
-def test_short_atheris_run_finds_nothing(tmp_path, palette, scene_ids):
+def test_short_atheris_run_finds_nothing(tmp_path):
     corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    seeds = [encode_png(palette.colorize(scene_ids)), encode_png(scene_ids, palette.colors)]
-    for mode in ("L", "RGBA", "I;16"):
-        buffer = io.BytesIO()
-        Image.new(mode, (16, 16)).save(buffer, format="PNG")
-        seeds.append(buffer.getvalue())
-    for i, png in enumerate(seeds):  # first byte 0: the fuzz target reads the rest as raw PNG bytes
-        (corpus / f"seed{i}").write_bytes(b"\x00" + png)
+    corpus.mkdir()  # the script seeds it with valid PNGs
     result = subprocess.run([sys.executable, str(Path(__file__).with_name("fuzz_codec.py")), "-atheris_runs=3000",
                              "-rss_limit_mb=2048", str(corpus)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Done 3000" in result.stderr
+    assert len(list(corpus.iterdir())) > 5  # seeds, plus the inputs that reached new code
