@@ -13,8 +13,12 @@ export MKL_DEBUG_CPU_TYPE ?= 5
 
 .PHONY: run test setup browser
 
-$(VENV)/.installed: requirements.lock pyproject.toml
+# The venv's own pip and setuptools, pinned past their known advisories (python3 -m venv ships old ones).
+TOOLING := pip==26.3 setuptools==80.9.0
+
+$(VENV)/.installed: requirements.lock pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check $(TOOLING)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
