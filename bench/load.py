@@ -102,15 +102,19 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256], help="picture sizes to ask for")
     parser.add_argument("--batching", choices=["on", "off", "both"], default="on",
                         help="micro-batching in the started server (compare with 'both')")
+    parser.add_argument("--server-args", default="", help="more options for the started web app, e.g. "
+                        "'--workers 1 --backend paddle'")
     args = parser.parse_args(argv)
 
     modes = ["on", "off"] if args.batching == "both" else [args.batching]
+    print(f"server: python -m webapp {args.server_args or '(defaults)'}; sizes {args.sizes}; "
+          f"{args.invalid_fraction:.0%} invalid requests")
     print("| batching | clients | requests | req/s | p50 ms | p95 ms | p99 ms | answers by status | mismatched | RSS MB after warm-up -> end |")
     print("|---|---:|---:|---:|---:|---:|---:|---|---:|---|")
     for mode in modes:
         # All load comes from one address here, so the per-client rate limit is off for the test.
         server_args = ["--micro-batch" if mode == "on" else "--no-micro-batch", "--max-pending", "64",
-                       "--rate-limit", "none"]
+                       "--rate-limit", "none", *args.server_args.split()]
         with (nullcontext((args.url, None)) if args.url else web_app(server_args)) as (url, process):
             pid = process.pid if process else None
             server = psutil.Process(pid) if pid else None
