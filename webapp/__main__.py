@@ -84,7 +84,10 @@ def main(argv=None) -> int:
     os.write(args.ready_fd, b"1")  # tells the supervisor this worker has its model and can serve
     os.close(args.ready_fd)
     # channel_timeout: a connection idle for 30 s (a client that stalls mid-request) is closed.
-    serve(app, sockets=[socket.socket(fileno=args.worker_fd)], threads=args.threads, channel_timeout=30)
+    # max_request_body_size: waitress refuses oversized bodies itself instead of buffering them for Flask.
+    # connection_limit: idle or slow connections are cheap in waitress's event loop; allow many.
+    serve(app, sockets=[socket.socket(fileno=args.worker_fd)], threads=args.threads, channel_timeout=30,
+          max_request_body_size=args.max_request_bytes, connection_limit=1000)
     return 0
 
 
