@@ -73,7 +73,7 @@ def test_with_one_worker_requests_wait_for_its_replacement_instead_of_failing(hu
         print(f"answered {time.monotonic() - started:.1f} s after the only worker was killed")
 
 
-def test_slow_clients_do_not_block_others(hub_module_installed, drawing):
+def test_slow_clients_do_not_block_others_and_huge_bodies_are_refused_early(hub_module_installed, drawing):
     with web_app(SERVER_ARGS + ["--workers", "1", "--threads", "4"]) as (url, _):
         port = int(url.rsplit(":", 1)[1])
         slow = []
@@ -86,6 +86,11 @@ def test_slow_clients_do_not_block_others(hub_module_installed, drawing):
             assert predict(url, drawing, 3, timeout=30).status_code == 200
             assert requests.get(url + "/healthz", timeout=10).status_code == 200
             assert time.monotonic() - started < 30
+            # A body announced far beyond the limit is refused at once, before anything is buffered.
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as huge:
+                huge.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 500000000\r\n\r\n")
+                assert huge.recv(100).startswith(b"HTTP/1.1 413")
         finally:
             for s in slow:
                 s.close()
