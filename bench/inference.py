@@ -121,7 +121,7 @@ def run_cell(args, variant: str, backend: str, folder: Path, export_only: bool) 
 
 
 def print_table(rows: list[dict], sizes: list[int], batch: int) -> None:
-    head = (["variant", "backend", "params M", "GFLOPs@256", "max|diff|"]
+    head = (["variant", "backend", "params M", "GFLOPs@256", "max abs diff"]
             + [f"{k}@{s}" for s in sizes for k in ("p50 ms", "p95 ms")] + [f"img/s b{batch}", "peak RSS MB"])
     table = [head]
     for r in rows:
