@@ -107,3 +107,18 @@ def test_a_model_that_will_not_load_stops_start_up_with_a_clear_error(tmp_path):
     assert "cannot start" in done.stderr and "could not load the PaddleHub module 'miaobi'" in done.stderr
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2)  # nothing half-working is left listening
+
+
+def test_workers_get_their_share_of_cores_and_few_malloc_arenas(monkeypatch):
+    from webapp.supervisor import Supervisor
+
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MALLOC_ARENA_MAX"):
+        monkeypatch.delenv(name, raising=False)
+    supervisor = Supervisor("127.0.0.1", 0, workers=2, worker_argv=[])
+    try:
+        assert supervisor.env["MALLOC_ARENA_MAX"] == "2"
+        assert supervisor.env["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
+    finally:
+        supervisor.socket.close()
+    with pytest.raises(ValueError, match="workers"):
+        Supervisor("127.0.0.1", 0, workers=0, worker_argv=[])
