@@ -12,13 +12,11 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 from contextlib import nullcontext
-from pathlib import Path
 
 import numpy as np
 import psutil
@@ -27,7 +25,6 @@ import requests
 from .serving import example_drawing
 from .servers import web_app
 
-REPO = Path(__file__).resolve().parent.parent
 INVALID = [
     {"image": "not base64 at all"},
     {"image": "data:image/jpeg;base64,AAAA"},
@@ -116,8 +113,7 @@ def main(argv=None) -> int:
         server_args = ["--micro-batch" if mode == "on" else "--no-micro-batch", "--max-pending", "64",
                        "--rate-limit", "none", *args.server_args.split()]
         with (nullcontext((args.url, None)) if args.url else web_app(server_args)) as (url, process):
-            pid = process.pid if process else None
-            server = psutil.Process(pid) if pid else None
+            server = psutil.Process(process.pid) if process else None
             for clients in args.clients:
                 run_load(url, clients, args.warmup_seconds, args.invalid_fraction, args.sizes)
                 before = tree_rss_mb(server)

@@ -228,13 +228,9 @@ def write_report(path: Path, rows: dict, info: dict) -> None:
 
 
 def parse_models(values: list[str] | None) -> dict[str, str]:
-    """``NAME=PATH`` (or a bare PATH, named by its folder) -> {name: path}; default: the shipped model(s)."""
-    if not values:
-        values = ["shipped model=hub_module/miaobi/weights"]
-        if Path("hub_module/miaobi/student/generator.json").is_file():
-            values.append("distilled student=hub_module/miaobi/student")
+    """``NAME=PATH`` (or a bare PATH, named by its folder) -> {name: path}; default: the shipped model."""
     models = {}
-    for value in values:
+    for value in values or ["shipped model=hub_module/miaobi/weights"]:
         name, _, path = value.rpartition("=")
         models[name or Path(path).name] = path
     return models
@@ -245,7 +241,7 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--model", action="append", metavar="[NAME=]PATH",
                         help="inference checkpoint to judge; repeat to compare (the first is the reference a "
-                             "student is held to). Default: the shipped model, and the shipped student if any")
+                             "student is held to). Default: the shipped model")
     parser.add_argument("--segmenter", default="docs/segmenter", help="from python -m train.segmenter")
     parser.add_argument("--data-root", default=os.path.expanduser("~/.cache/miaobi/pseudo_labels"))
     parser.add_argument("--test-limit", type=int, default=600, help="held-out pairs (0 = all)")

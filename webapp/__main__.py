@@ -11,7 +11,10 @@ import logging
 import os
 import sys
 
+from miaobi_core.backends import BACKENDS
 from miaobi_core.runtime import configure_cpu
+
+from .supervisor import CANNOT_START
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--micro-batch", action=argparse.BooleanOptionalAction, default=True,
                         help="let concurrent predictions share forward passes")
     parser.add_argument("--backend", default="auto",
-                        choices=["auto", "paddle", "paddle-jit", "paddle-inference", "onnxruntime"],
+                        choices=["auto", *BACKENDS],
                         help="how to run the model; auto picks the fastest one whose pictures match paddle's")
     parser.add_argument("--generate-timeout", type=float, default=60.0,
                         help="seconds a picture may wait and take before the request gets 503")
@@ -72,7 +75,7 @@ def main(argv=None) -> int:
         })
     except (RuntimeError, ValueError) as error:
         print(f"miaobi web app cannot start: {error}", file=sys.stderr)
-        return 2
+        return CANNOT_START
     if args.dev:
         print(f"Miaobi is painting at http://{args.host}:{args.port}/ (development server)", flush=True)
         app.run(host=args.host, port=args.port, debug=False, threaded=True)
