@@ -112,3 +112,9 @@ def test_onnxruntime_on_gpu_needs_its_cuda_provider(tiny, tmp_path):
     prefix = backends.export_static(tiny[1], 64, tmp_path)
     with pytest.raises(RuntimeError, match="CUDA provider"):
         backends.OnnxRuntimeBackend(prefix, use_gpu=True, threads=1)
+
+
+def test_openvino_refuses_use_gpu_so_auto_keeps_to_cuda_backends(tiny, tmp_path):
+    prefix = backends.export_static(tiny[1], 64, tmp_path)
+    with pytest.raises(RuntimeError, match="Intel GPUs only"):
+        backends.OpenVinoBackend(prefix, use_gpu=True, threads=1)
