@@ -97,3 +97,35 @@ def test_the_students_average_warms_up_from_its_birth(tmp_path):
     live, ema = snapshot(trainer.distillation.student), snapshot(trainer.distillation.ema)
     key = next(k for k in live if k.endswith("weight_orig") and not np.array_equal(live[k], initial[k]))
     np.testing.assert_allclose(ema[key], 0.1 * initial[key] + 0.9 * live[key], rtol=1e-4, atol=1e-6)
+
+
+def test_a_frozen_teacher_only_teaches_and_its_weights_never_move(tmp_path, monkeypatch):
+    teacher_run = tmp_path / "teacher"
+    run(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(teacher_run), steps=2, **TINY_T))
+    trainer = make_trainer(tmp_path / "frozen", steps=10, freeze_teacher=True, **STUDENT)
+    trainer.load_checkpoint(teacher_run / "checkpoint", teacher_only=True)
+    ema_calls = []
+    trainer.ema.register_forward_post_hook(lambda layer, inputs, output: ema_calls.append(1))
+    monkeypatch.setattr(trainer.generator, "forward", lambda *args: pytest.fail("the GAN generator ran"))
+    frozen = [snapshot(layer) for layer in (trainer.generator, trainer.ema, trainer.discriminator)]
+    student = snapshot(trainer.distillation.student)
+    values = trainer.train_step(2)
+    assert set(values) == {"s_l1", "s_ssim", "lr_scale"} and ema_calls  # the student imitates the EMA users get
+    for before, layer in zip(frozen, (trainer.generator, trainer.ema, trainer.discriminator)):
+        after = snapshot(layer)
+        assert all(np.array_equal(v, after[k]) for k, v in before.items())
+    assert any(not np.array_equal(v, snapshot(trainer.distillation.student)[k]) for k, v in student.items())
+
+
+def test_freeze_teacher_runs_end_to_end_and_needs_a_student(tmp_path):
+    with pytest.raises(ValueError, match="--freeze-teacher"):
+        TrainConfig(run_dir=str(tmp_path), freeze_teacher=True)
+    teacher_run = tmp_path / "teacher"
+    run(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(teacher_run), steps=2, **TINY_T))
+    run(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(tmp_path / "s"), steps=4, init_from=str(teacher_run),
+                                               freeze_teacher=True, **STUDENT, **TINY_T))
+    lines = [json.loads(line) for line in (tmp_path / "s/log.jsonl").read_text().splitlines()]
+    assert lines and all("s_l1" in line and "g_total" not in line for line in lines)
+    before = paddle.load(str(teacher_run / "checkpoint/ema.pdparams"))
+    after = paddle.load(str(tmp_path / "s/checkpoint/ema.pdparams"))
+    assert all(np.array_equal(value.numpy(), after[key].numpy()) for key, value in before.items())

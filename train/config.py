@@ -50,6 +50,8 @@ class TrainConfig:
     lambda_distill_l1: float = _h("weight of L1 between the student's and the teacher's pictures", 10.0)
     lambda_distill_ssim: float = _h("weight of (1 - SSIM) between student and teacher, on the pictures and on "
                                     "the tapped blocks' activations", 10.0)
+    freeze_teacher: bool = _h("distil only: the teacher users get (the EMA generator) stays fixed, no GAN steps "
+                              "run, and each step trains just the student to imitate it (needs --student-ngf)", False)
     init_from: str = _h("start the teacher (networks, optimizers, step) from this run folder's checkpoint; "
                         "with --student-ngf this adds a new student to a trained teacher", "")
     ema_decay: float = _h("decay of the generator's exponential moving average (0 = no EMA)", 0.999)
@@ -74,6 +76,8 @@ class TrainConfig:
             raise ValueError("steps >= 0, batch_size >= 1 and image_size >= 32 are required")
         if self.student_ngf < 0 or (self.export_student and not self.student_ngf):
             raise ValueError("--student-ngf must be >= 0, and --export-student needs a student")
+        if self.freeze_teacher and not self.student_ngf:
+            raise ValueError("--freeze-teacher trains only a student: give --student-ngf")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("--ema-decay must lie in [0, 1)")
 

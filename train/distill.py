@@ -1,9 +1,11 @@
 """Online distillation in the spirit of OMGD (Ren et al., ICCV 2021): a slim student learns from the teacher.
 
-The teacher is the generator being trained adversarially; each step the
-student sees the same label map and z and is pulled towards the teacher's
-picture (L1 and SSIM) and towards the teacher's intermediate activations
-(SSIM after a learned 1x1 projection from the student's narrower channels).
+The teacher is the generator being trained adversarially, seen through its
+weight average (EMA): the network users get, and a steadier target than the
+live weights. Each step the student sees the same label map and z and is
+pulled towards the teacher's picture (L1 and SSIM) and towards the teacher's
+intermediate activations (SSIM after a learned 1x1 projection from the
+student's narrower channels).
 The student never meets the discriminator: as OMGD argues, a student that
 only imitates a still-improving teacher avoids the instability of a small
 GAN and follows the teacher's progress for free.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -275,7 +276,7 @@ def main(argv=None) -> int:
     grid([[palette.colorize(test_pairs[0][i])] + [images[i] for images in pictures.values()] for i in picks]
          ).save(out / "quality_examples.png")
     write_report(out / "quality.md", rows, {
-        "command": "python -m train.quality " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": shlex.join(["python", "-m", "train.quality", *(argv if argv is not None else sys.argv[1:])]),
         "test_count": len(test_pairs[0]), "train_count": len(train_pairs[0]), "size": size, "models": models})
     print((out / "quality.md").read_text())
     return 0

@@ -30,6 +30,7 @@ from .distill import Distillation
 
 CHECKPOINT = "checkpoint"  # inside run_dir
 SAMPLE_ROWS = 4
+PROGRESS_KEYS = ("g_total", "d_hinge", "s_l1", "s_ssim", "images_per_s")  # shown on the progress bar
 
 
 def build_dataset(cfg: TrainConfig, palette: Palette, split: str = "train"):
@@ -73,7 +74,9 @@ class Trainer:
                                            parameters=self.discriminator.parameters())
         self.distillation = None
         if cfg.student_ngf:
-            self.distillation = Distillation(self.generator, cfg.student_ngf, cfg.lr_student, (cfg.beta1, cfg.beta2),
+            # The student imitates the network users get (the EMA): a smoother target than the live generator,
+            # and the one its quality is judged against.
+            self.distillation = Distillation(self.inference_generator, cfg.student_ngf, cfg.lr_student, (cfg.beta1, cfg.beta2),
                                              cfg.lambda_distill_l1, cfg.lambda_distill_ssim, cfg.ema_decay > 0)
         self.student_born = 0  # the step the student started at (later than 0 with --init-from)
         self.sampler = BatchSampler(build_dataset(cfg, self.palette), cfg.batch_size, cfg.image_size, cfg.seed)
@@ -88,9 +91,12 @@ class Trainer:
             return 1.0
         return max(0.0, 1.0 - (step - start) / max(1.0, self.cfg.steps - start))
 
+    def noise(self, batch: int, rng: np.random.Generator) -> paddle.Tensor:
+        return paddle.to_tensor(rng.standard_normal((batch, self.gen_cfg.z_dim)).astype(np.float32))
+
     def sample_z(self, image: paddle.Tensor, rng: np.random.Generator):
         """z from the encoder (use_vae, reparameterised) or from N(0, 1); returns (z, mu, logvar)."""
-        noise = paddle.to_tensor(rng.standard_normal((image.shape[0], self.gen_cfg.z_dim)).astype(np.float32))
+        noise = self.noise(image.shape[0], rng)
         if not self.gen_cfg.use_vae:
             return noise, None, None
         mu, logvar = self.generator.encode(image)
@@ -102,6 +108,9 @@ class Trainer:
         segmap, real = to_tensors(labels, photos, self.gen_cfg.num_classes)
         rng = np.random.default_rng((cfg.seed, step, 1_000_003))
         scale = self.learning_rate_scale(step)
+        if cfg.freeze_teacher:
+            # z as users' requests draw it (never a style encoder's), since that is what the student must serve.
+            return {**self._distill(segmap, self.noise(segmap.shape[0], rng), scale, step), "lr_scale": scale}
         self.opt_g.set_lr(cfg.lr_g * scale)
         self.opt_d.set_lr(cfg.lr_d * scale)
         self.generator.train()
@@ -138,10 +147,16 @@ class Trainer:
         values.update(g_total=float(g_loss), d_hinge=float(d_loss), lr_scale=scale)
         self._update_ema(self.ema, self.generator, step)
         if self.distillation is not None:
-            # The teacher's forward pass above left its block activations in the distillation's taps.
-            values.update(self.distillation.step(segmap, z, fake, cfg.lr_student * scale))
-            # The student's average warms up from its own birth, not from the teacher's step count.
-            self._update_ema(self.distillation.ema, self.distillation.student, step - self.student_born)
+            values.update(self._distill(segmap, z, scale, step))
+        return values
+
+    def _distill(self, segmap, z, lr_scale: float, step: int) -> dict[str, float]:
+        """One student step towards the picture of the network users get, on the teacher's label map and z."""
+        with paddle.no_grad():
+            picture = self.inference_generator(segmap, z)  # also leaves its block activations in the taps
+        values = self.distillation.step(segmap, z, picture, self.cfg.lr_student * lr_scale)
+        # The student's average warms up from its own birth, not from the teacher's step count.
+        self._update_ema(self.distillation.ema, self.distillation.student, step - self.student_born)
         return values
 
     def _discriminate(self, segmap, fake, real):
@@ -337,8 +352,7 @@ def run(gen_cfg: GeneratorConfig, cfg: TrainConfig) -> Trainer:
                 log.flush()
                 for key, value in values.items():
                     writer.add_scalar(f"train/{key}", value, trainer.step)
-                bar.set_postfix(g=f"{values['g_total']:.3f}", d=f"{values['d_hinge']:.3f}",
-                                img_s=f"{values['images_per_s']:.2f}")
+                bar.set_postfix({key: f"{values[key]:.3f}" for key in PROGRESS_KEYS if key in values})
             if trainer.step % cfg.sample_every == 0 or trainer.step == cfg.steps:
                 trainer.save_samples()
             if trainer.step % cfg.checkpoint_every == 0 or trainer.step == cfg.steps or stop.requested:
