@@ -76,8 +76,9 @@ class Trainer:
         if cfg.student_ngf:
             # The student imitates the network users get (the EMA): a smoother target than the live generator,
             # and the one its quality is judged against.
-            self.distillation = Distillation(self.inference_generator, cfg.student_ngf, cfg.lr_student, (cfg.beta1, cfg.beta2),
-                                             cfg.lambda_distill_l1, cfg.lambda_distill_ssim, cfg.ema_decay > 0)
+            self.distillation = Distillation(self.inference_generator, cfg.student_ngf, cfg.lr_student,
+                                             (cfg.beta1, cfg.beta2), cfg.lambda_distill_l1, cfg.lambda_distill_ssim,
+                                             cfg.ema_decay > 0)
         self.student_born = 0  # the step the student started at (later than 0 with --init-from)
         self.sampler = BatchSampler(build_dataset(cfg, self.palette), cfg.batch_size, cfg.image_size, cfg.seed)
         self.step = 0
