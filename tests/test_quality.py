@@ -57,8 +57,9 @@ def test_tiny_end_to_end_evaluation(tmp_path, palette):
     pairs = quality.load_pairs(data, 64, 8, "pairs")
     models = {"tiny": Synthesizer(folder), "tiny again": Synthesizer(folder)}
     rows, pictures = quality.evaluate(models, segmenter, palette, pairs, pairs)
-    assert set(rows) == set(pictures) and len(rows) == 5
+    assert set(rows) == {*pictures, quality.OTHER_REAL} and len(rows) == 6
     assert rows["real held-out photos (reference)"]["FD"] == pytest.approx(0.0, abs=1e-6)
+    assert rows[quality.OTHER_REAL]["FD"] == pytest.approx(0.0, abs=1e-6)  # here the training pairs are the test pairs
     assert all(0 <= m["mIoU"] <= 1 and np.isfinite(m["FJD"]) for m in rows.values())
     quality.write_report(tmp_path / "quality.md", rows, {"command": "x", "test_count": 8, "train_count": 8,
                                                          "size": 64, "models": {"tiny": "a", "tiny again": "b"}})
