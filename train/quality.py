@@ -137,12 +137,17 @@ def doodle_grid(synthesizer, palette, size: int, count: int = 6) -> Image.Image:
     return grid([[palette.colorize(d), *p] for d, p in zip(doodles, painted)])
 
 
+def evenly_spread(length: int, count: int) -> np.ndarray:
+    """``count`` indices spread evenly over ``range(length)``, first and last included."""
+    return np.linspace(0, length - 1, count).round().astype(int)
+
+
 def load_pairs(dataset, size: int, limit: int, desc: str):
     from .data import center
 
     count = len(dataset) if not limit else min(limit, len(dataset))
     # An even spread over the split, so every scene class is represented when limited.
-    indices = np.linspace(0, len(dataset) - 1, count).round().astype(int)
+    indices = evenly_spread(len(dataset), count)
     pairs = [center(*dataset[int(i)], size) for i in tqdm(indices, desc=desc, unit="pair")]
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
@@ -172,7 +177,7 @@ def evaluate(synthesizers: dict, segmenter, palette, train_pairs, test_pairs) ->
     real_features = pooled_features(segmenter, test_photos)
     conditions = layout_embedding(test_labels, palette.num_classes)
     # How low FD goes for photos that are real but not the held-out ones: the floor any method can reach.
-    other_real = train_photos[np.linspace(0, len(train_photos) - 1, len(test_photos)).round().astype(int)]
+    other_real = train_photos[evenly_spread(len(train_photos), len(test_photos))]
     rows = {}
     for name, images in [*pictures.items(), (OTHER_REAL, other_real)]:
         miou, accuracy = label_fidelity(predict_labels(segmenter, images), test_labels, palette.num_classes)
@@ -276,7 +281,7 @@ def main(argv=None) -> int:
     test_pairs = load_pairs(pseudo_labelled(args.data_root, "test"), size, args.test_limit, "test pairs")
     rows, pictures = evaluate(synthesizers, load_segmenter(args.segmenter), palette, train_pairs, test_pairs)
 
-    picks = np.linspace(0, len(test_pairs[0]) - 1, 8).round().astype(int)
+    picks = evenly_spread(len(test_pairs[0]), 8)
     grid([[palette.colorize(test_pairs[0][i])] + [images[i] for images in pictures.values()] for i in picks]
          ).save(out / "quality_examples.png")
     write_report(out / "quality.md", rows, {
