@@ -1,4 +1,4 @@
-"""train/distill.py: SSIM, what a student step touches, imitation, checkpoints, init-from and export."""
+"""train/distill.py: SSIM, what a student step touches, imitation, checkpoints, init-from, export and pruning."""
 import json
 
 import numpy as np
@@ -7,8 +7,9 @@ import pytest
 
 from miaobi_core.checkpoint import load_generator
 from miaobi_core.config import GeneratorConfig
+from miaobi_core.generator import SPADEGenerator, label_onehot
 from train.config import TrainConfig
-from train.distill import ssim
+from train.distill import prune_into, ssim, student_config
 from train.export import main as export_main
 from train.trainer import run
 
@@ -129,3 +130,56 @@ def test_freeze_teacher_runs_end_to_end_and_needs_a_student(tmp_path):
     before = paddle.load(str(teacher_run / "checkpoint/ema.pdparams"))
     after = paddle.load(str(tmp_path / "s/checkpoint/ema.pdparams"))
     assert all(np.array_equal(value.numpy(), after[key].numpy()) for key, value in before.items())
+
+
+def _pruning_pair(teacher_cfg: dict, student_ngf: int):
+    paddle.seed(0)
+    teacher = SPADEGenerator(GeneratorConfig(**teacher_cfg))
+    student = SPADEGenerator(student_config(teacher.cfg, student_ngf))
+    segmap = label_onehot(paddle.to_tensor(np.random.default_rng(0).integers(0, 11, (2, 64, 64))), 11)
+    z = paddle.to_tensor(np.random.default_rng(1).standard_normal((2, TINY_G["z_dim"])).astype(np.float32))
+    return teacher, student, segmap, z
+
+
+@pytest.mark.parametrize("spectral_norm", [False, True])
+def test_pruning_to_the_full_width_keeps_the_teacher(spectral_norm):
+    teacher, student, segmap, z = _pruning_pair({**TINY_G, "spectral_norm": spectral_norm}, TINY_G["ngf"])
+    with paddle.no_grad():
+        for _ in range(50):  # converge the teacher's own power iteration, as training does
+            teacher(segmap, z)
+    teacher.eval()
+    prune_into(student, teacher)
+    student.eval()
+    # With spectral norm both sides divide by a power-iteration estimate of sigma, so they agree only closely.
+    np.testing.assert_allclose(student(segmap, z).numpy(), teacher(segmap, z).numpy(),
+                               atol=2e-2 if spectral_norm else 1e-5)
+
+
+def test_pruning_keeps_each_groups_strongest_channels():
+    teacher, student, _, _ = _pruning_pair({**TINY_G, "spectral_norm": False, "norm": "spade"}, 2)
+    trunk = teacher.fc.weight.shape[0]
+    with paddle.no_grad():  # make trunk channels 1, 3, 5, ... the strong ones in every writer
+        for layer in (teacher.fc, teacher.head_0.conv_1, teacher.G_middle_0.conv_1, teacher.G_middle_1.conv_1):
+            layer.weight.set_value(layer.weight * paddle.to_tensor([0.01, 1.0] * (trunk // 2)).reshape([-1, 1, 1, 1]))
+    prune_into(student, teacher)
+    strong = np.arange(1, trunk, 2)
+    np.testing.assert_array_equal(student.fc.weight.numpy(), teacher.fc.weight.numpy()[strong])
+    np.testing.assert_array_equal(student.head_0.conv_0.weight.numpy()[:, :, 1, 1].shape, (trunk // 2, trunk // 2))
+    np.testing.assert_array_equal(student.up_0.norm_0.mlp_gamma.weight.numpy(),
+                                  teacher.up_0.norm_0.mlp_gamma.weight.numpy()[strong])
+    np.testing.assert_array_equal(student.up_0.norm_0.mlp_shared[0].weight.numpy(),
+                                  teacher.up_0.norm_0.mlp_shared[0].weight.numpy())  # reads labels: kept whole
+
+
+def test_prune_student_starts_the_new_student_from_the_teacher(tmp_path):
+    with pytest.raises(ValueError, match="--prune-student"):
+        TrainConfig(run_dir=str(tmp_path), prune_student=True, student_ngf=2)
+    teacher_run = tmp_path / "teacher"
+    run(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(teacher_run), steps=2, export=str(tmp_path / "g"),
+                                               export_half=False, **TINY_T))
+    run(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(tmp_path / "s"), steps=2, init_from=str(teacher_run),
+                                               prune_student=True, export_student=str(tmp_path / "s0"),
+                                               export_half=False, **STUDENT, **TINY_T))
+    # No student step ran: the exported student is the pruned teacher, whose output layer's bias is kept whole.
+    teacher, student = load_generator(tmp_path / "g"), load_generator(tmp_path / "s0")
+    np.testing.assert_array_equal(student.conv_img.bias.numpy(), teacher.conv_img.bias.numpy())

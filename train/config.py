@@ -54,6 +54,8 @@ class TrainConfig:
                               "run, and each step trains just the student to imitate it (needs --student-ngf)", False)
     init_from: str = _h("start the teacher (networks, optimizers, step) from this run folder's checkpoint; "
                         "with --student-ngf this adds a new student to a trained teacher", "")
+    prune_student: bool = _h("begin the new student as the --init-from teacher's strongest channels (L1-norm filter "
+                             "pruning) instead of random weights", False)
     ema_decay: float = _h("decay of the generator's exponential moving average (0 = no EMA)", 0.999)
     seed: int = _h("seed for data order, augmentation, z and initial weights", 0)
     threads: int = _h("CPU threads for paddle (0 = all cores)", 0)
@@ -78,6 +80,8 @@ class TrainConfig:
             raise ValueError("--student-ngf must be >= 0, and --export-student needs a student")
         if self.freeze_teacher and not self.student_ngf:
             raise ValueError("--freeze-teacher trains only a student: give --student-ngf")
+        if self.prune_student and not (self.student_ngf and self.init_from):
+            raise ValueError("--prune-student starts a student from a trained teacher: give --student-ngf and --init-from")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("--ema-decay must lie in [0, 1)")
 

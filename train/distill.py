@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from miaobi_core.checkpoint import folded_state_dict
 from miaobi_core.generator import GeneratorConfig, SPADEGenerator
 
 # Residual blocks whose outputs the student imitates, coarse to fine.
@@ -99,6 +101,99 @@ class Distillation:
     @property
     def inference_generator(self) -> SPADEGenerator:
         return self.ema if self.ema is not None else self.student
+
+    def start_from(self, teacher: SPADEGenerator):
+        """Begin as the teacher's strongest channels (:func:`prune_into`) rather than random weights."""
+        prune_into(self.student, teacher)
+        if self.ema is not None:
+            self.ema.set_state_dict(self.student.state_dict())
+
+
+# --------------------------------------------------------------------------- pruning
+
+RESIDUAL_BLOCKS = ("head_0", "G_middle_0", "G_middle_1", "up_0", "up_1", "up_2", "up_3", "up_4")
+
+
+def _channel_groups(generator: SPADEGenerator) -> tuple[dict[str, tuple[str | None, str | None]], dict[str, str]]:
+    """Which channel group each layer's output and input dimensions index, and which layers write each group.
+
+    A group is a set of channels that must be kept or dropped together: the
+    trunk that identity shortcuts carry through head_0 .. G_middle_1, each
+    block's middle, and each widening block's output. Modulation layers read
+    their input's group (they make one gamma and beta per channel).
+    """
+    dims = {"fc": ("trunk", None)}
+    writers = {"fc": "trunk"}
+    stream = "trunk"
+    for name in RESIDUAL_BLOCKS:
+        block = getattr(generator, name, None)
+        if block is None:
+            continue
+        middle, out = f"{name}.middle", (f"{name}.out" if block.learned_shortcut else stream)
+        for norm, group in (("norm_0", stream), ("norm_1", middle), ("norm_s", stream)):
+            for table in ("gamma", "beta", "mlp_gamma", "mlp_beta"):  # CLADE's lookup tables, SPADE's last convs
+                dims[f"{name}.{norm}.{table}"] = (group, None)
+        dims.update({f"{name}.conv_0": (middle, stream), f"{name}.conv_1": (out, middle),
+                     f"{name}.conv_s": (out, stream)})
+        writers.update({f"{name}.conv_0": middle, f"{name}.conv_1": out, f"{name}.conv_s": out})
+        stream = out
+    dims["conv_img"] = (None, stream)
+    return dims, writers
+
+
+def prune_into(student: SPADEGenerator, teacher: SPADEGenerator):
+    """Fill a narrower student with the teacher's weights on its strongest channels.
+
+    L1-norm filter pruning (Li et al., ICLR 2017): in each channel group the
+    channels whose writing filters have the largest L1 norm survive, so the
+    student starts from the teacher's features instead of noise and
+    distillation only has to repair what the dropped channels carried.
+    Spectral-normalised student layers get the teacher's effective weights
+    and freshly converged power-iteration vectors.
+    """
+    source = {key: value.numpy() for key, value in folded_state_dict(teacher).items()}
+    target = student.state_dict()
+    dims, writers = _channel_groups(teacher)
+    scores: dict[str, np.ndarray] = {}
+    for layer, group in writers.items():
+        if layer + ".weight" not in source:
+            continue  # conv_s exists only in widening blocks
+        weight = source[layer + ".weight"]
+        norms = np.abs(weight).reshape(weight.shape[0], -1).sum(axis=1)
+        scores[group] = scores.get(group, 0) + norms / norms.mean()  # each writer gets an equal say
+    sizes = {group: next(target[key].shape[0] for key in (layer + ".weight", layer + ".weight_orig") if key in target)
+             for layer, group in writers.items() if layer + ".weight" in source}
+    keep = {group: np.sort(np.argsort(-score, kind="stable")[:sizes[group]]) for group, score in scores.items()}
+
+    state = {}
+    for key, value in target.items():
+        layer, name = key.rsplit(".", 1)
+        if name in ("weight_u", "weight_v"):
+            continue
+        weight = source[f"{layer}.{'weight' if name == 'weight_orig' else name}"]
+        out_group, in_group = dims.get(layer, (None, None))
+        if out_group is not None:
+            weight = weight[keep[out_group]]
+        if in_group is not None and weight.ndim > 1:
+            weight = weight[:, keep[in_group]]
+        if list(weight.shape) != list(value.shape):
+            raise ValueError(f"{key}: the teacher's {weight.shape} cannot be pruned to the student's {value.shape}")
+        state[key] = weight
+        if name == "weight_orig":
+            state[layer + ".weight_u"], state[layer + ".weight_v"] = _singular_vectors(weight)
+    student.set_state_dict(state)
+
+
+def _singular_vectors(weight: np.ndarray, iterations: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Converged power iteration (what spectral norm's u and v approach during training) for a new weight."""
+    matrix = weight.reshape(weight.shape[0], -1).astype(np.float64)
+    v = np.ones(matrix.shape[1]) / np.sqrt(matrix.shape[1])
+    for _ in range(iterations):
+        u = matrix @ v
+        u /= np.linalg.norm(u) + 1e-12
+        v = matrix.T @ u
+        v /= np.linalg.norm(v) + 1e-12
+    return u.astype(np.float32), v.astype(np.float32)
 
 
 def _block_channels(generator: SPADEGenerator, name: str) -> int:

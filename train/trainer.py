@@ -334,6 +334,8 @@ def run(gen_cfg: GeneratorConfig, cfg: TrainConfig) -> Trainer:
         trainer.load_checkpoint()
     elif cfg.init_from:
         trainer.load_checkpoint(Path(cfg.init_from) / CHECKPOINT, teacher_only=True)
+        if cfg.prune_student:
+            trainer.distillation.start_from(trainer.inference_generator)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(configs_to_json(gen_cfg, cfg) + "\n")
 
