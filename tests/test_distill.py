@@ -26,8 +26,9 @@ def test_ssim_is_one_for_identical_maps_and_falls_with_noise():
     assert float(ssim(a, paddle.rand(a.shape))) < 0.2
 
 
-def test_student_step_leaves_teacher_and_discriminator_alone(tmp_path, monkeypatch):
-    trainer = make_trainer(tmp_path, steps=10, **STUDENT)
+@pytest.mark.parametrize("lambda_distill_feat", [0.0, 1.0])
+def test_student_step_leaves_teacher_and_discriminator_alone(tmp_path, monkeypatch, lambda_distill_feat):
+    trainer = make_trainer(tmp_path, steps=10, lambda_distill_feat=lambda_distill_feat, **STUDENT)
     distillation = trainer.distillation
     assert distillation.student.cfg.ngf == 2 and distillation.student.cfg.z_dim == TINY_G["z_dim"]
     monkeypatch.setattr(trainer.opt_g, "step", lambda: None)
@@ -38,6 +39,8 @@ def test_student_step_leaves_teacher_and_discriminator_alone(tmp_path, monkeypat
     unchanged = lambda a, b: all(np.array_equal(v, b[k]) for k, v in a.items() if not k.endswith(("_u", "_v")))
     assert unchanged(g0, snapshot(trainer.generator)) and unchanged(d0, snapshot(trainer.discriminator))
     assert not unchanged(s0, snapshot(distillation.student))
+    assert ("s_feat" in values) == bool(lambda_distill_feat)
+    assert all(p.grad is None or not p.grad.abs().sum() for p in trainer.discriminator.parameters())
 
 
 def test_student_learns_to_imitate_a_fixed_teacher(tmp_path, monkeypatch):
@@ -100,10 +103,12 @@ def test_the_students_average_warms_up_from_its_birth(tmp_path):
     np.testing.assert_allclose(ema[key], 0.1 * initial[key] + 0.9 * live[key], rtol=1e-4, atol=1e-6)
 
 
-def test_a_frozen_teacher_only_teaches_and_its_weights_never_move(tmp_path, monkeypatch):
+@pytest.mark.parametrize("lambda_distill_feat", [0.0, 1.0])
+def test_a_frozen_teacher_only_teaches_and_its_weights_never_move(tmp_path, monkeypatch, lambda_distill_feat):
     teacher_run = tmp_path / "teacher"
     run(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(teacher_run), steps=2, **TINY_T))
-    trainer = make_trainer(tmp_path / "frozen", steps=10, freeze_teacher=True, **STUDENT)
+    trainer = make_trainer(tmp_path / "frozen", steps=10, freeze_teacher=True,
+                           lambda_distill_feat=lambda_distill_feat, **STUDENT)
     trainer.load_checkpoint(teacher_run / "checkpoint", teacher_only=True)
     ema_calls = []
     trainer.ema.register_forward_post_hook(lambda layer, inputs, output: ema_calls.append(1))
@@ -111,7 +116,11 @@ def test_a_frozen_teacher_only_teaches_and_its_weights_never_move(tmp_path, monk
     frozen = [snapshot(layer) for layer in (trainer.generator, trainer.ema, trainer.discriminator)]
     student = snapshot(trainer.distillation.student)
     values = trainer.train_step(2)
-    assert set(values) == {"s_l1", "s_ssim", "lr_scale"} and ema_calls  # the student imitates the EMA users get
+    expected = {"s_l1", "s_ssim", "lr_scale"} | ({"s_feat"} if lambda_distill_feat else set())
+    assert set(values) == expected and ema_calls  # the student imitates the EMA users get
+    # D judged the student (feature matching) without gathering gradients or moving its spectral-norm vectors.
+    assert all(p.grad is None for p in trainer.discriminator.parameters())
+    assert not any(p.stop_gradient for p in trainer.discriminator.parameters())
     for before, layer in zip(frozen, (trainer.generator, trainer.ema, trainer.discriminator)):
         after = snapshot(layer)
         assert all(np.array_equal(v, after[k]) for k, v in before.items())

@@ -50,6 +50,8 @@ class TrainConfig:
     lambda_distill_l1: float = _h("weight of L1 between the student's and the teacher's pictures", 10.0)
     lambda_distill_ssim: float = _h("weight of (1 - SSIM) between student and teacher, on the pictures and on "
                                     "the tapped blocks' activations", 10.0)
+    lambda_distill_feat: float = _h("weight of feature matching between the student's and the teacher's pictures "
+                                    "in the teacher's discriminator, used as a perceptual network (0 = off)", 0.0)
     freeze_teacher: bool = _h("distil only: the teacher users get (the EMA generator) stays fixed, no GAN steps "
                               "run, and each step trains just the student to imitate it (needs --student-ngf)", False)
     init_from: str = _h("start the teacher (networks, optimizers, step) from this run folder's checkpoint; "

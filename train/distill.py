@@ -6,12 +6,16 @@ live weights. Each step the student sees the same label map and z and is
 pulled towards the teacher's picture (L1 and SSIM) and towards the teacher's
 intermediate activations (SSIM after a learned 1x1 projection from the
 student's narrower channels).
-The student never meets the discriminator: as OMGD argues, a student that
+The student is never trained adversarially: as OMGD argues, a student that
 only imitates a still-improving teacher avoids the instability of a small
-GAN and follows the teacher's progress for free.
+GAN and follows the teacher's progress for free. It may, however, borrow the
+teacher's discriminator as a perceptual network (OMGD uses VGG, which cannot
+be had here): matching D's features of the teacher's picture charges the
+student for lost texture that L1 and SSIM barely see.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -22,8 +26,24 @@ import paddle.nn.functional as F
 from miaobi_core.checkpoint import folded_state_dict
 from miaobi_core.generator import GeneratorConfig, SPADEGenerator
 
+from .losses import feature_matching_loss
+
 # Residual blocks whose outputs the student imitates, coarse to fine.
 TAPPED_BLOCKS = ("G_middle_1", "up_0", "up_1", "up_2", "up_3")
+
+
+@contextlib.contextmanager
+def frozen(layer: nn.Layer):
+    """No gradients reach ``layer``'s weights inside the block (it can still pass gradients through)."""
+    params = layer.parameters()
+    before = [p.stop_gradient for p in params]
+    for p in params:
+        p.stop_gradient = True
+    try:
+        yield layer
+    finally:
+        for p, stop in zip(params, before):
+            p.stop_gradient = stop
 
 
 def student_config(teacher: GeneratorConfig, ngf: int) -> GeneratorConfig:
@@ -61,7 +81,8 @@ class Distillation:
     """The student, its EMA, the channel projections and their optimizer; one :meth:`step` per teacher step."""
 
     def __init__(self, teacher: SPADEGenerator, ngf: int, lr: float, betas: tuple[float, float],
-                 lambda_l1: float, lambda_ssim: float, with_ema: bool):
+                 lambda_l1: float, lambda_ssim: float, with_ema: bool,
+                 discriminator: nn.Layer | None = None, lambda_feat: float = 0.0):
         cfg = student_config(teacher.cfg, ngf)
         self.student = SPADEGenerator(cfg)
         self.ema = None
@@ -76,6 +97,8 @@ class Distillation:
         self.optimizer = paddle.optimizer.Adam(lr, beta1=betas[0], beta2=betas[1],
                                                parameters=self.trainable.parameters())
         self.lambda_l1, self.lambda_ssim = lambda_l1, lambda_ssim
+        self.discriminator = discriminator if lambda_feat > 0 else None
+        self.lambda_feat = lambda_feat
         self.teacher_taps = FeatureTaps(teacher)
         self.student_taps = FeatureTaps(self.student)
 
@@ -91,9 +114,16 @@ class Distillation:
         picture_ssim = ssim((picture + 1) / 2, (teacher_picture + 1) / 2)
         terms = {"s_l1": self.lambda_l1 * F.l1_loss(picture, teacher_picture),
                  "s_ssim": self.lambda_ssim * ((1 - picture_ssim) + (1 - feature_ssim))}
-        loss = sum(terms.values())
-        self.optimizer.set_lr(lr)
-        loss.backward()
+        with contextlib.ExitStack() as stack:
+            if self.discriminator is not None:
+                judge = stack.enter_context(frozen(self.discriminator))
+                judge.eval()  # its stored power-iteration vectors: judging the student must not change D
+                with paddle.no_grad():
+                    target = judge(segmap, teacher_picture)
+                terms["s_feat"] = self.lambda_feat * feature_matching_loss(target, judge(segmap, picture))
+            loss = sum(terms.values())
+            self.optimizer.set_lr(lr)
+            loss.backward()
         self.optimizer.step()
         self.optimizer.clear_grad()
         return {key: float(value) for key, value in terms.items()}

@@ -26,11 +26,11 @@ from . import losses
 from .config import TrainConfig, configs_to_json
 from .data import BatchSampler, ProceduralLandscapes, ade20k_pairs, folder_pairs, pseudo_labelled
 from .discriminator import MultiscaleDiscriminator
-from .distill import Distillation
+from .distill import Distillation, frozen
 
 CHECKPOINT = "checkpoint"  # inside run_dir
 SAMPLE_ROWS = 4
-PROGRESS_KEYS = ("g_total", "d_hinge", "s_l1", "s_ssim", "images_per_s")  # shown on the progress bar
+PROGRESS_KEYS = ("g_total", "d_hinge", "s_l1", "s_ssim", "s_feat", "images_per_s")  # shown on the progress bar
 
 
 def build_dataset(cfg: TrainConfig, palette: Palette, split: str = "train"):
@@ -78,7 +78,7 @@ class Trainer:
             # and the one its quality is judged against.
             self.distillation = Distillation(self.inference_generator, cfg.student_ngf, cfg.lr_student,
                                              (cfg.beta1, cfg.beta2), cfg.lambda_distill_l1, cfg.lambda_distill_ssim,
-                                             cfg.ema_decay > 0)
+                                             cfg.ema_decay > 0, self.discriminator, cfg.lambda_distill_feat)
         self.student_born = 0  # the step the student started at (later than 0 with --init-from)
         self.sampler = BatchSampler(build_dataset(cfg, self.palette), cfg.batch_size, cfg.image_size, cfg.seed)
         self.step = 0
@@ -118,24 +118,23 @@ class Trainer:
         self.discriminator.train()
 
         # Generator step. D's weights need no gradients here, which saves a third of D's backward.
-        self._freeze(self.discriminator, True)
-        z, mu, logvar = self.sample_z(real, rng)
-        fake = self.generator(segmap, z)
-        fake_out, real_out = self._discriminate(segmap, fake, real)
-        terms = {"g_gan": cfg.lambda_gan * losses.hinge_g_loss(fake_out)}
-        if cfg.lambda_feat > 0:
-            terms["g_feat"] = cfg.lambda_feat * losses.feature_matching_loss(real_out, fake_out)
-        if self.vgg is not None:
-            terms["g_vgg"] = cfg.lambda_vgg * losses.perceptual_loss(self.vgg, fake, real)
-        if cfg.lambda_l1 > 0:
-            terms["g_l1"] = cfg.lambda_l1 * paddle.nn.functional.l1_loss(fake, real)
-        if mu is not None:
-            terms["g_kld"] = cfg.lambda_kld * losses.kl_loss(mu, logvar)
-        g_loss = sum(terms.values())
-        g_loss.backward()
+        with frozen(self.discriminator):
+            z, mu, logvar = self.sample_z(real, rng)
+            fake = self.generator(segmap, z)
+            fake_out, real_out = self._discriminate(segmap, fake, real)
+            terms = {"g_gan": cfg.lambda_gan * losses.hinge_g_loss(fake_out)}
+            if cfg.lambda_feat > 0:
+                terms["g_feat"] = cfg.lambda_feat * losses.feature_matching_loss(real_out, fake_out)
+            if self.vgg is not None:
+                terms["g_vgg"] = cfg.lambda_vgg * losses.perceptual_loss(self.vgg, fake, real)
+            if cfg.lambda_l1 > 0:
+                terms["g_l1"] = cfg.lambda_l1 * paddle.nn.functional.l1_loss(fake, real)
+            if mu is not None:
+                terms["g_kld"] = cfg.lambda_kld * losses.kl_loss(mu, logvar)
+            g_loss = sum(terms.values())
+            g_loss.backward()
         self.opt_g.step()
         self.opt_g.clear_grad()
-        self._freeze(self.discriminator, False)
 
         # Discriminator step on the same fake, detached from G.
         fake_out, real_out = self._discriminate(segmap, fake.detach(), real)
@@ -167,11 +166,6 @@ class Trainer:
         fake_out = [[f[:batch] for f in scale] for scale in outputs]
         real_out = [[f[batch:] for f in scale] for scale in outputs]
         return fake_out, real_out
-
-    @staticmethod
-    def _freeze(layer: paddle.nn.Layer, frozen: bool):
-        for p in layer.parameters():
-            p.stop_gradient = frozen
 
     @paddle.no_grad()
     def _update_ema(self, ema: SPADEGenerator | None, generator: SPADEGenerator, step: int):
