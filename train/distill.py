@@ -183,16 +183,17 @@ def prune_into(student: SPADEGenerator, teacher: SPADEGenerator):
     """
     source = {key: value.numpy() for key, value in folded_state_dict(teacher).items()}
     target = student.state_dict()
+    student_layers = dict(student.named_sublayers())
     dims, writers = _channel_groups(teacher)
     scores: dict[str, np.ndarray] = {}
+    sizes: dict[str, int] = {}
     for layer, group in writers.items():
-        if layer + ".weight" not in source:
+        if layer not in student_layers:
             continue  # conv_s exists only in widening blocks
         weight = source[layer + ".weight"]
         norms = np.abs(weight).reshape(weight.shape[0], -1).sum(axis=1)
         scores[group] = scores.get(group, 0) + norms / norms.mean()  # each writer gets an equal say
-    sizes = {group: next(target[key].shape[0] for key in (layer + ".weight", layer + ".weight_orig") if key in target)
-             for layer, group in writers.items() if layer + ".weight" in source}
+        sizes[group] = student_layers[layer]._out_channels
     keep = {group: np.sort(np.argsort(-score, kind="stable")[:sizes[group]]) for group, score in scores.items()}
 
     state = {}
