@@ -127,6 +127,25 @@ def test_a_frozen_teacher_only_teaches_and_its_weights_never_move(tmp_path, monk
     assert any(not np.array_equal(v, snapshot(trainer.distillation.student)[k]) for k, v in student.items())
 
 
+def test_an_adversarial_student_trains_d_on_its_pictures_and_resumes_exactly(tmp_path):
+    with pytest.raises(ValueError, match="--lambda-distill-gan needs --freeze-teacher"):
+        TrainConfig(run_dir=str(tmp_path), lambda_distill_gan=1.0, **STUDENT)
+    settings = dict(steps=6, freeze_teacher=True, lambda_distill_gan=1.0, **STUDENT)
+    trainer = make_trainer(tmp_path, **settings)
+    teacher, discriminator = snapshot(trainer.ema), snapshot(trainer.discriminator)
+    values = trainer.train_step(0)
+    assert {"s_gan", "d_hinge"} <= set(values) and "s_feat" not in values
+    assert all(np.array_equal(v, snapshot(trainer.ema)[k]) for k, v in teacher.items())
+    assert any(not np.array_equal(v, snapshot(trainer.discriminator)[k]) for k, v in discriminator.items())
+    assert all(p.grad is None or not p.grad.abs().sum() for p in trainer.discriminator.parameters())
+    trainer.step = 1
+    trainer.save_checkpoint()
+    expected = trainer.train_step(1)
+    resumed = make_trainer(tmp_path, **settings)
+    resumed.load_checkpoint()
+    assert resumed.train_step(1) == expected
+
+
 def test_freeze_teacher_runs_end_to_end_and_needs_a_student(tmp_path):
     with pytest.raises(ValueError, match="--freeze-teacher"):
         TrainConfig(run_dir=str(tmp_path), freeze_teacher=True)

@@ -52,8 +52,11 @@ class TrainConfig:
                                     "the tapped blocks' activations", 10.0)
     lambda_distill_feat: float = _h("weight of feature matching between the student's and the teacher's pictures "
                                     "in the teacher's discriminator, used as a perceptual network (0 = off)", 0.0)
-    freeze_teacher: bool = _h("distil only: the teacher users get (the EMA generator) stays fixed, no GAN steps "
-                              "run, and each step trains just the student to imitate it (needs --student-ngf)", False)
+    lambda_distill_gan: float = _h("with --freeze-teacher: weight of a hinge adversarial loss for the student; the "
+                                   "discriminator then goes on training, on real photos vs the student's pictures "
+                                   "(0 = off)", 0.0)
+    freeze_teacher: bool = _h("distil only: the teacher users get (the EMA generator) stays fixed, its GAN steps "
+                              "stop, and each step trains just the student to imitate it (needs --student-ngf)", False)
     init_from: str = _h("start the teacher (networks, optimizers, step) from this run folder's checkpoint; "
                         "with --student-ngf this adds a new student to a trained teacher", "")
     prune_student: bool = _h("begin the new student as the --init-from teacher's strongest channels (L1-norm filter "
@@ -82,6 +85,8 @@ class TrainConfig:
             raise ValueError("--student-ngf must be >= 0, and --export-student needs a student")
         if self.freeze_teacher and not self.student_ngf:
             raise ValueError("--freeze-teacher trains only a student: give --student-ngf")
+        if self.lambda_distill_gan > 0 and not self.freeze_teacher:
+            raise ValueError("--lambda-distill-gan needs --freeze-teacher: while the teacher trains, D is its adversary")
         if self.prune_student and not (self.student_ngf and self.init_from):
             raise ValueError("--prune-student starts a student from a trained teacher: give --student-ngf and --init-from")
         if not 0.0 <= self.ema_decay < 1.0:

@@ -6,12 +6,16 @@ live weights. Each step the student sees the same label map and z and is
 pulled towards the teacher's picture (L1 and SSIM) and towards the teacher's
 intermediate activations (SSIM after a learned 1x1 projection from the
 student's narrower channels).
-The student is never trained adversarially: as OMGD argues, a student that
-only imitates a still-improving teacher avoids the instability of a small
-GAN and follows the teacher's progress for free. It may, however, borrow the
-teacher's discriminator as a perceptual network (OMGD uses VGG, which cannot
-be had here): matching D's features of the teacher's picture charges the
-student for lost texture that L1 and SSIM barely see.
+While the teacher trains, the student is never trained adversarially: as
+OMGD argues, a student that only imitates a still-improving teacher avoids
+the instability of a small GAN and follows the teacher's progress for free.
+It may borrow the teacher's discriminator as a perceptual network (OMGD uses
+VGG, which cannot be had here): matching D's features of the teacher's
+picture charges the student for lost texture that L1 and SSIM barely see.
+Once the teacher is frozen, D is free, and the student may also meet it as
+an adversary that goes on learning real photos vs the student's pictures
+(GAN Compression, Li et al., CVPR 2020): regression losses average texture
+away, and only an adversary asks for it back.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ import paddle.nn.functional as F
 from miaobi_core.checkpoint import folded_state_dict
 from miaobi_core.generator import GeneratorConfig, SPADEGenerator
 
-from .losses import feature_matching_loss
+from .losses import feature_matching_loss, hinge_g_loss
 
 # Residual blocks whose outputs the student imitates, coarse to fine.
 TAPPED_BLOCKS = ("G_middle_1", "up_0", "up_1", "up_2", "up_3")
@@ -82,7 +86,7 @@ class Distillation:
 
     def __init__(self, teacher: SPADEGenerator, ngf: int, lr: float, betas: tuple[float, float],
                  lambda_l1: float, lambda_ssim: float, with_ema: bool,
-                 discriminator: nn.Layer | None = None, lambda_feat: float = 0.0):
+                 discriminator: nn.Layer | None = None, lambda_feat: float = 0.0, lambda_gan: float = 0.0):
         cfg = student_config(teacher.cfg, ngf)
         self.student = SPADEGenerator(cfg)
         self.ema = None
@@ -97,13 +101,14 @@ class Distillation:
         self.optimizer = paddle.optimizer.Adam(lr, beta1=betas[0], beta2=betas[1],
                                                parameters=self.trainable.parameters())
         self.lambda_l1, self.lambda_ssim = lambda_l1, lambda_ssim
-        self.discriminator = discriminator if lambda_feat > 0 else None
-        self.lambda_feat = lambda_feat
+        self.discriminator = discriminator if lambda_feat > 0 or lambda_gan > 0 else None
+        self.lambda_feat, self.lambda_gan = lambda_feat, lambda_gan
         self.teacher_taps = FeatureTaps(teacher)
         self.student_taps = FeatureTaps(self.student)
 
-    def step(self, segmap: paddle.Tensor, z: paddle.Tensor, teacher_picture: paddle.Tensor, lr: float) -> dict:
-        """Call right after the teacher's forward pass on (segmap, z); returns the student's loss terms."""
+    def step(self, segmap: paddle.Tensor, z: paddle.Tensor, teacher_picture: paddle.Tensor,
+             lr: float) -> tuple[dict, paddle.Tensor]:
+        """Call right after the teacher's forward pass on (segmap, z); returns the loss terms and the student's picture."""
         targets = {name: feature.detach() for name, feature in self.teacher_taps.features.items()}
         teacher_picture = teacher_picture.detach()
         self.student.train()
@@ -118,15 +123,19 @@ class Distillation:
             if self.discriminator is not None:
                 judge = stack.enter_context(frozen(self.discriminator))
                 judge.eval()  # its stored power-iteration vectors: judging the student must not change D
-                with paddle.no_grad():
-                    target = judge(segmap, teacher_picture)
-                terms["s_feat"] = self.lambda_feat * feature_matching_loss(target, judge(segmap, picture))
+                verdict = judge(segmap, picture)
+                if self.lambda_feat > 0:
+                    with paddle.no_grad():
+                        target = judge(segmap, teacher_picture)
+                    terms["s_feat"] = self.lambda_feat * feature_matching_loss(target, verdict)
+                if self.lambda_gan > 0:
+                    terms["s_gan"] = self.lambda_gan * hinge_g_loss(verdict)
             loss = sum(terms.values())
             self.optimizer.set_lr(lr)
             loss.backward()
         self.optimizer.step()
         self.optimizer.clear_grad()
-        return {key: float(value) for key, value in terms.items()}
+        return {key: float(value) for key, value in terms.items()}, picture.detach()
 
     @property
     def inference_generator(self) -> SPADEGenerator:

@@ -30,7 +30,7 @@ from .distill import Distillation, frozen
 
 CHECKPOINT = "checkpoint"  # inside run_dir
 SAMPLE_ROWS = 4
-PROGRESS_KEYS = ("g_total", "d_hinge", "s_l1", "s_ssim", "s_feat", "images_per_s")  # shown on the progress bar
+PROGRESS_KEYS = ("g_total", "d_hinge", "s_l1", "s_ssim", "s_feat", "s_gan", "images_per_s")  # shown on the progress bar
 
 
 def build_dataset(cfg: TrainConfig, palette: Palette, split: str = "train"):
@@ -78,7 +78,8 @@ class Trainer:
             # and the one its quality is judged against.
             self.distillation = Distillation(self.inference_generator, cfg.student_ngf, cfg.lr_student,
                                              (cfg.beta1, cfg.beta2), cfg.lambda_distill_l1, cfg.lambda_distill_ssim,
-                                             cfg.ema_decay > 0, self.discriminator, cfg.lambda_distill_feat)
+                                             cfg.ema_decay > 0, self.discriminator, cfg.lambda_distill_feat,
+                                             cfg.lambda_distill_gan)
         self.student_born = 0  # the step the student started at (later than 0 with --init-from)
         self.sampler = BatchSampler(build_dataset(cfg, self.palette), cfg.batch_size, cfg.image_size, cfg.seed)
         self.step = 0
@@ -111,9 +112,11 @@ class Trainer:
         scale = self.learning_rate_scale(step)
         if cfg.freeze_teacher:
             # z as users' requests draw it (never a style encoder's), since that is what the student must serve.
-            return {**self._distill(segmap, self.noise(segmap.shape[0], rng), scale, step), "lr_scale": scale}
+            values, picture = self._distill(segmap, self.noise(segmap.shape[0], rng), scale, step)
+            if cfg.lambda_distill_gan > 0:
+                values["d_hinge"] = self._discriminator_step(segmap, picture, real, scale)
+            return {**values, "lr_scale": scale}
         self.opt_g.set_lr(cfg.lr_g * scale)
-        self.opt_d.set_lr(cfg.lr_d * scale)
         self.generator.train()
         self.discriminator.train()
 
@@ -136,28 +139,33 @@ class Trainer:
         self.opt_g.step()
         self.opt_g.clear_grad()
 
-        # Discriminator step on the same fake, detached from G.
-        fake_out, real_out = self._discriminate(segmap, fake.detach(), real)
+        d_hinge = self._discriminator_step(segmap, fake.detach(), real, scale)  # on the same fake, detached from G
+
+        values = {k: float(v) for k, v in terms.items()}
+        values.update(g_total=float(g_loss), d_hinge=d_hinge, lr_scale=scale)
+        self._update_ema(self.ema, self.generator, step)
+        if self.distillation is not None:
+            values.update(self._distill(segmap, z, scale, step)[0])
+        return values
+
+    def _discriminator_step(self, segmap, fake, real, lr_scale: float) -> float:
+        self.opt_d.set_lr(self.cfg.lr_d * lr_scale)
+        self.discriminator.train()
+        fake_out, real_out = self._discriminate(segmap, fake, real)
         d_loss = losses.hinge_d_loss(real_out, fake_out)
         d_loss.backward()
         self.opt_d.step()
         self.opt_d.clear_grad()
+        return float(d_loss)
 
-        values = {k: float(v) for k, v in terms.items()}
-        values.update(g_total=float(g_loss), d_hinge=float(d_loss), lr_scale=scale)
-        self._update_ema(self.ema, self.generator, step)
-        if self.distillation is not None:
-            values.update(self._distill(segmap, z, scale, step))
-        return values
-
-    def _distill(self, segmap, z, lr_scale: float, step: int) -> dict[str, float]:
+    def _distill(self, segmap, z, lr_scale: float, step: int) -> tuple[dict[str, float], paddle.Tensor]:
         """One student step towards the picture of the network users get, on the teacher's label map and z."""
         with paddle.no_grad():
             picture = self.inference_generator(segmap, z)  # also leaves its block activations in the taps
-        values = self.distillation.step(segmap, z, picture, self.cfg.lr_student * lr_scale)
+        values, student_picture = self.distillation.step(segmap, z, picture, self.cfg.lr_student * lr_scale)
         # The student's average warms up from its own birth, not from the teacher's step count.
         self._update_ema(self.distillation.ema, self.distillation.student, step - self.student_born)
-        return values
+        return values, student_picture
 
     def _discriminate(self, segmap, fake, real):
         # Fake and real in one batch, as SPADE does: one pass, shared instance-norm code path.
