@@ -160,6 +160,26 @@ def test_freeze_teacher_runs_end_to_end_and_needs_a_student(tmp_path):
     assert all(np.array_equal(value.numpy(), after[key].numpy()) for key, value in before.items())
 
 
+def test_an_exported_generator_can_be_the_frozen_teacher(tmp_path):
+    exported = tmp_path / "g"  # as shipped: spectral norm folded into plain weights
+    run(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(tmp_path / "teacher"), steps=2, export=str(exported),
+                                               export_half=False, **TINY_T))
+    folded = GeneratorConfig(**{**TINY_G, "spectral_norm": False})
+    student = dict(init_from=str(exported), prune_student=True, **STUDENT, **TINY_T)
+    with pytest.raises(ValueError, match="add --freeze-teacher"):
+        run(folded, TrainConfig(run_dir=str(tmp_path / "joint"), steps=2, **student))
+    with pytest.raises(ValueError, match="other settings.*'spectral_norm': False"):
+        run(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(tmp_path / "sn"), steps=2, freeze_teacher=True, **student))
+
+    trainer = run(folded, TrainConfig(run_dir=str(tmp_path / "s"), steps=2, freeze_teacher=True, lambda_distill_gan=1.0,
+                                      export=str(tmp_path / "g2"), export_half=False, **student))
+    assert trainer.student_born == 0 and trainer.step == 2
+    assert all("s_gan" in json.loads(line) for line in (tmp_path / "s/log.jsonl").read_text().splitlines())
+    # The teacher is the export, bit for bit, and stayed fixed.
+    before, after = (paddle.load(str(folder / "generator.pdparams")) for folder in (exported, tmp_path / "g2"))
+    assert before.keys() == after.keys() and all(np.array_equal(v.numpy(), after[k].numpy()) for k, v in before.items())
+
+
 def _pruning_pair(teacher_cfg: dict, student_ngf: int):
     paddle.seed(0)
     teacher = SPADEGenerator(GeneratorConfig(**teacher_cfg))

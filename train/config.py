@@ -58,7 +58,8 @@ class TrainConfig:
     freeze_teacher: bool = _h("distil only: the teacher users get (the EMA generator) stays fixed, its GAN steps "
                               "stop, and each step trains just the student to imitate it (needs --student-ngf)", False)
     init_from: str = _h("start the teacher (networks, optimizers, step) from this run folder's checkpoint; "
-                        "with --student-ngf this adds a new student to a trained teacher", "")
+                        "with --student-ngf this adds a new student to a trained teacher. An exported generator "
+                        "(e.g. hub_module/miaobi/weights) can be a --freeze-teacher teacher: D then starts anew", "")
     prune_student: bool = _h("begin the new student as the --init-from teacher's strongest channels (L1-norm filter "
                              "pruning) instead of random weights", False)
     ema_decay: float = _h("decay of the generator's exponential moving average (0 = no EMA)", 0.999)

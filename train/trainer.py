@@ -18,7 +18,7 @@ import paddle
 from PIL import Image
 from tqdm import tqdm
 
-from miaobi_core.checkpoint import save_generator
+from miaobi_core.checkpoint import CONFIG_NAME, load_generator, read_checkpoint_info, save_generator
 from miaobi_core.generator import GeneratorConfig, SPADEGenerator, label_onehot
 from miaobi_core.palette import Palette, load_palette
 
@@ -240,6 +240,27 @@ class Trainer:
         self.step = state["step"]
         self.student_born = self.step if teacher_only else state.get("student_born", 0)
 
+    def start_teacher_from(self, folder: Path):
+        """Begin from another run's teacher (its checkpoint), or from an exported generator as a frozen teacher.
+
+        An export holds only the weight average users get: no discriminator, no optimizer state, no live
+        weights. That is all a frozen teacher needs, and it lets a student be distilled from the shipped model
+        when its training run is gone; the discriminator then learns from scratch as the student's adversary.
+        """
+        if not (folder / CONFIG_NAME).is_file():
+            self.load_checkpoint(folder / CHECKPOINT, teacher_only=True)
+            return
+        if not self.cfg.freeze_teacher:
+            raise ValueError(f"--init-from {folder} is an exported generator (no discriminator or optimizer state): "
+                             "it can only be a frozen teacher; add --freeze-teacher")
+        exported = GeneratorConfig.from_dict(read_checkpoint_info(folder)["generator"])
+        if exported != self.gen_cfg:
+            differing = {k: v for k, v in exported.to_dict().items() if getattr(self.gen_cfg, k) != v}
+            raise ValueError(f"--init-from {folder} holds a generator with other settings; train with {differing}")
+        teacher = load_generator(folder).state_dict()
+        self.generator.set_state_dict(teacher)
+        self.inference_generator.set_state_dict(teacher)
+
     def export(self, directory: str | Path, half: bool = True, student: bool = False) -> Path:
         """The EMA generator (or the distilled student's EMA) as an inference checkpoint the hub module loads."""
         metadata = {"image_size": self.cfg.image_size, "steps": self.step, "data": self.cfg.data,
@@ -335,7 +356,7 @@ def run(gen_cfg: GeneratorConfig, cfg: TrainConfig) -> Trainer:
     if cfg.resume and (run_dir / CHECKPOINT).exists():
         trainer.load_checkpoint()
     elif cfg.init_from:
-        trainer.load_checkpoint(Path(cfg.init_from) / CHECKPOINT, teacher_only=True)
+        trainer.start_teacher_from(Path(cfg.init_from))
         if cfg.prune_student:
             trainer.distillation.start_from(trainer.inference_generator)
     run_dir.mkdir(parents=True, exist_ok=True)
