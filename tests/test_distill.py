@@ -77,6 +77,8 @@ def test_init_from_adds_a_student_to_a_trained_teacher_and_exports_both(tmp_path
     assert first["step"] == 3 and "s_ssim" in first
     assert load_generator(tmp_path / "g").cfg.ngf == TINY_G["ngf"]
     student = load_generator(tmp_path / "s")
+    steps = lambda folder: json.loads((folder / "generator.json").read_text())["metadata"]["steps"]
+    assert steps(tmp_path / "g") == 4 and steps(tmp_path / "s") == 2  # each network's own steps
     assert student.cfg.ngf == 2
     assert json.loads((tmp_path / "s/generator.json").read_text())["metadata"]["distilled_from"]["ngf"] == TINY_G["ngf"]
     # label | teacher | student | real
@@ -171,9 +173,12 @@ def test_an_exported_generator_can_be_the_frozen_teacher(tmp_path):
     with pytest.raises(ValueError, match="other settings.*'spectral_norm': False"):
         run(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(tmp_path / "sn"), steps=2, freeze_teacher=True, **student))
 
-    trainer = run(folded, TrainConfig(run_dir=str(tmp_path / "s"), steps=2, freeze_teacher=True, lambda_distill_gan=1.0,
-                                      export=str(tmp_path / "g2"), export_half=False, **student))
-    assert trainer.student_born == 0 and trainer.step == 2
+    trainer = run(folded, TrainConfig(run_dir=str(tmp_path / "s"), steps=3, freeze_teacher=True, lambda_distill_gan=1.0,
+                                      export=str(tmp_path / "g2"), export_half=False,
+                                      export_student=str(tmp_path / "s3"), **student))
+    assert trainer.student_born == 0 and trainer.step == 3
+    steps = lambda folder: json.loads((tmp_path / folder / "generator.json").read_text())["metadata"]["steps"]
+    assert steps("g2") == 2 and steps("s3") == 3  # the teacher's own steps, not the student run's
     assert all("s_gan" in json.loads(line) for line in (tmp_path / "s/log.jsonl").read_text().splitlines())
     # The teacher is the export, bit for bit, and stayed fixed.
     before, after = (paddle.load(str(folder / "generator.pdparams")) for folder in (exported, tmp_path / "g2"))

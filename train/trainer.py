@@ -81,6 +81,7 @@ class Trainer:
                                              cfg.ema_decay > 0, self.discriminator, cfg.lambda_distill_feat,
                                              cfg.lambda_distill_gan)
         self.student_born = 0  # the step the student started at (later than 0 with --init-from)
+        self.teacher_frozen_at = 0  # with --freeze-teacher: the training steps the teacher had when it stopped
         self.sampler = BatchSampler(build_dataset(cfg, self.palette), cfg.batch_size, cfg.image_size, cfg.seed)
         self.step = 0
 
@@ -217,7 +218,8 @@ class Trainer:
             paddle.save(layer.state_dict(), str(tmp / weights_file))
             if optimizer is not None:
                 paddle.save(_portable_optimizer_state(optimizer[1], layer), str(tmp / optimizer[0]))
-        (tmp / "state.json").write_text(json.dumps({"step": self.step, "student_born": self.student_born}))
+        (tmp / "state.json").write_text(json.dumps({"step": self.step, "student_born": self.student_born,
+                                                    "teacher_frozen_at": self.teacher_frozen_at}))
         old = self.run_dir / (CHECKPOINT + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if final.exists():
@@ -239,6 +241,7 @@ class Trainer:
         state = json.loads((folder / "state.json").read_text())
         self.step = state["step"]
         self.student_born = self.step if teacher_only else state.get("student_born", 0)
+        self.teacher_frozen_at = self.step if teacher_only else state.get("teacher_frozen_at", self.student_born)
 
     def start_teacher_from(self, folder: Path):
         """Begin from another run's teacher (its checkpoint), or from an exported generator as a frozen teacher.
@@ -253,17 +256,22 @@ class Trainer:
         if not self.cfg.freeze_teacher:
             raise ValueError(f"--init-from {folder} is an exported generator (no discriminator or optimizer state): "
                              "it can only be a frozen teacher; add --freeze-teacher")
-        exported = GeneratorConfig.from_dict(read_checkpoint_info(folder)["generator"])
+        info = read_checkpoint_info(folder)
+        exported = GeneratorConfig.from_dict(info["generator"])
         if exported != self.gen_cfg:
             differing = {k: v for k, v in exported.to_dict().items() if getattr(self.gen_cfg, k) != v}
             raise ValueError(f"--init-from {folder} holds a generator with other settings; train with {differing}")
         teacher = load_generator(folder).state_dict()
         self.generator.set_state_dict(teacher)
         self.inference_generator.set_state_dict(teacher)
+        self.teacher_frozen_at = info["metadata"].get("steps", 0)
 
     def export(self, directory: str | Path, half: bool = True, student: bool = False) -> Path:
         """The EMA generator (or the distilled student's EMA) as an inference checkpoint the hub module loads."""
-        metadata = {"image_size": self.cfg.image_size, "steps": self.step, "data": self.cfg.data,
+        # Each network's own training steps: a student's count from its birth, a frozen teacher's stop there.
+        steps = self.step - self.student_born if student else (
+            self.teacher_frozen_at if self.cfg.freeze_teacher else self.step)
+        metadata = {"image_size": self.cfg.image_size, "steps": steps, "data": self.cfg.data,
                     "train_config": dataclasses.asdict(self.cfg)}
         if student:
             if self.distillation is None:
