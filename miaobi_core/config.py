@@ -48,6 +48,10 @@ class GeneratorConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def differences(self, other: "GeneratorConfig") -> dict:
+        """The settings where ``other`` differs from this config, with ``other``'s values (for error messages)."""
+        return {k: v for k, v in other.to_dict().items() if getattr(self, k) != v}
+
     @classmethod
     def from_dict(cls, values: dict) -> "GeneratorConfig":
         known = {f.name for f in dataclasses.fields(cls)}

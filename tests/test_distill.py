@@ -185,6 +185,33 @@ def test_an_exported_generator_can_be_the_frozen_teacher(tmp_path):
     assert before.keys() == after.keys() and all(np.array_equal(v.numpy(), after[k].numpy()) for k, v in before.items())
 
 
+def test_an_exported_student_goes_on_training_where_it_stopped(tmp_path):
+    """A student's export is all that survives a lost run folder: a new run continues it, counting its steps."""
+    run(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(tmp_path / "teacher"), steps=2, export=str(tmp_path / "g"),
+                                               export_half=False, **TINY_T))
+    folded = GeneratorConfig(**{**TINY_G, "spectral_norm": False})
+    student = dict(init_from=str(tmp_path / "g"), freeze_teacher=True, **STUDENT, **TINY_T)
+    run(folded, TrainConfig(run_dir=str(tmp_path / "first"), steps=3, export_student=str(tmp_path / "s"),
+                            export_half=False, **student))
+    with pytest.raises(ValueError, match="no --prune-student"):
+        TrainConfig(run_dir=str(tmp_path), init_student_from="s", prune_student=True, **student)
+    with pytest.raises(ValueError, match="give --student-ngf and --init-from"):
+        TrainConfig(run_dir=str(tmp_path), init_student_from="s")
+    with pytest.raises(ValueError, match="other settings: {'ngf': 2}"):
+        run(folded, TrainConfig(run_dir=str(tmp_path / "wide"), steps=0, init_student_from=str(tmp_path / "s"),
+                                **{**student, "student_ngf": 3}))
+
+    # Zero more steps: the student comes back exactly as exported, with its 3 steps.
+    run(folded, TrainConfig(run_dir=str(tmp_path / "again"), steps=0, init_student_from=str(tmp_path / "s"),
+                            export_student=str(tmp_path / "s0"), export_half=False, **student))
+    before, after = (paddle.load(str(tmp_path / f / "generator.pdparams")) for f in ("s", "s0"))
+    assert all(np.array_equal(v.numpy(), after[k].numpy()) for k, v in before.items())
+    trainer = run(folded, TrainConfig(run_dir=str(tmp_path / "more"), steps=2, init_student_from=str(tmp_path / "s"),
+                                      export_student=str(tmp_path / "s2"), **student))
+    assert trainer.student_born == -3
+    assert json.loads((tmp_path / "s2/generator.json").read_text())["metadata"]["steps"] == 5
+
+
 def _pruning_pair(teacher_cfg: dict, student_ngf: int):
     paddle.seed(0)
     teacher = SPADEGenerator(GeneratorConfig(**teacher_cfg))

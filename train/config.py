@@ -62,6 +62,9 @@ class TrainConfig:
                         "(e.g. hub_module/miaobi/weights) can be a --freeze-teacher teacher: D then starts anew", "")
     prune_student: bool = _h("begin the new student as the --init-from teacher's strongest channels (L1-norm filter "
                              "pruning) instead of random weights", False)
+    init_student_from: str = _h("begin the new student as a student exported earlier (python -m train.export RUN OUT "
+                                "--student) and go on training it, e.g. when its run folder was lost with a machine; "
+                                "needs --init-from its teacher", "")
     ema_decay: float = _h("decay of the generator's exponential moving average (0 = no EMA)", 0.999)
     seed: int = _h("seed for data order, augmentation, z and initial weights", 0)
     threads: int = _h("CPU threads for paddle (0 = all cores)", 0)
@@ -90,6 +93,9 @@ class TrainConfig:
             raise ValueError("--lambda-distill-gan needs --freeze-teacher: while the teacher trains, D is its adversary")
         if self.prune_student and not (self.student_ngf and self.init_from):
             raise ValueError("--prune-student starts a student from a trained teacher: give --student-ngf and --init-from")
+        if self.init_student_from and (not (self.student_ngf and self.init_from) or self.prune_student):
+            raise ValueError("--init-student-from goes on with an exported student beside its teacher: give "
+                             "--student-ngf and --init-from, and no --prune-student")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("--ema-decay must lie in [0, 1)")
 

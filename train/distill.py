@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from miaobi_core.checkpoint import folded_state_dict
+from miaobi_core.checkpoint import folded_state_dict, load_generator, read_checkpoint_info
 from miaobi_core.generator import GeneratorConfig, SPADEGenerator
 
 from .losses import feature_matching_loss, hinge_g_loss
@@ -144,6 +145,23 @@ class Distillation:
     def start_from(self, teacher: SPADEGenerator):
         """Begin as the teacher's strongest channels (:func:`prune_into`) rather than random weights."""
         prune_into(self.student, teacher)
+        self._average_from_student()
+
+    def continue_from(self, folder: Path) -> int:
+        """Begin as an exported student (live weights and average alike); returns the steps it had trained.
+
+        An export holds only the student's weight average, so the live weights
+        restart from it and the optimizer and channel projections start afresh.
+        """
+        exported = load_generator(folder)
+        if exported.cfg != self.student.cfg:
+            raise ValueError(f"--init-student-from {folder} holds a student with other settings: "
+                             f"{self.student.cfg.differences(exported.cfg)}")
+        self.student.set_state_dict(exported.state_dict())
+        self._average_from_student()
+        return read_checkpoint_info(folder)["metadata"].get("steps", 0)
+
+    def _average_from_student(self):
         if self.ema is not None:
             self.ema.set_state_dict(self.student.state_dict())
 

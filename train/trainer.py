@@ -259,8 +259,8 @@ class Trainer:
         info = read_checkpoint_info(folder)
         exported = GeneratorConfig.from_dict(info["generator"])
         if exported != self.gen_cfg:
-            differing = {k: v for k, v in exported.to_dict().items() if getattr(self.gen_cfg, k) != v}
-            raise ValueError(f"--init-from {folder} holds a generator with other settings; train with {differing}")
+            raise ValueError(f"--init-from {folder} holds a generator with other settings; "
+                             f"train with {self.gen_cfg.differences(exported)}")
         teacher = load_generator(folder).state_dict()
         self.generator.set_state_dict(teacher)
         self.inference_generator.set_state_dict(teacher)
@@ -367,6 +367,9 @@ def run(gen_cfg: GeneratorConfig, cfg: TrainConfig) -> Trainer:
         trainer.start_teacher_from(Path(cfg.init_from))
         if cfg.prune_student:
             trainer.distillation.start_from(trainer.inference_generator)
+        elif cfg.init_student_from:
+            # Counted as born that many steps ago: its exports go on counting, its average needs no warm-up.
+            trainer.student_born = trainer.step - trainer.distillation.continue_from(Path(cfg.init_student_from))
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(configs_to_json(gen_cfg, cfg) + "\n")
 
