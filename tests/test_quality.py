@@ -66,7 +66,8 @@ def test_tiny_end_to_end_evaluation(tmp_path, palette):
     report = (tmp_path / "quality.md").read_text()
     assert "| tiny |" in report and "beats" in report
     assert "tiny again vs tiny: worst relative loss over the four metrics 0.0% (within the 10% bar)" in report
-    assert quality.doodle_grid(Synthesizer(folder), palette, 64, count=2).size == (3 * 68, 2 * 68)
+    assert "then the pictures of tiny, then of tiny again, with seeds 1 and 2:" in report
+    assert quality.doodle_grid([Synthesizer(folder)] * 2, palette, 64, count=2).size == (5 * 68, 2 * 68)
 
 
 def test_doodles_only_needs_no_data(tmp_path):

@@ -130,10 +130,10 @@ def grid(rows: list[list[np.ndarray]], gap: int = 4) -> Image.Image:
     return sheet
 
 
-def doodle_grid(synthesizer, palette, size: int, count: int = 6) -> Image.Image:
-    """Rows of (doodle | picture with seed 1 | picture with seed 2)."""
+def doodle_grid(synthesizers: list, palette, size: int, count: int = 6) -> Image.Image:
+    """Rows of (doodle | each model's pictures with seeds 1 and 2)."""
     doodles = wobbly_doodles(palette, count, size)
-    painted = [synthesizer.generate([d, d], seeds=[1, 2]) for d in doodles]
+    painted = [[picture for s in synthesizers for picture in s.generate([d, d], seeds=[1, 2])] for d in doodles]
     return grid([[palette.colorize(d), *p] for d, p in zip(doodles, painted)])
 
 
@@ -232,15 +232,21 @@ def write_report(path: Path, rows: dict, info: dict) -> None:
     lines += ["", "## Against the bars", ""] + verdicts(rows, list(info["models"]))
     columns = " | ".join(["label", *[n for n in rows if n != OTHER_REAL]])  # the grid's columns
     lines += ["", f"![{columns}](quality_examples.png)", "",
-              "Hand-drawn-style doodles (few blobs, wobbly borders) painted by the first model, two seeds each:", "",
+              "Hand-drawn-style doodles (few blobs, wobbly borders), then the pictures of "
+              + ", then of ".join(info["models"]) + ", with seeds 1 and 2:", "",
               "![doodles](quality_doodles.png)", ""]
     path.write_text("\n".join(lines))
 
 
+# Both generators users get; the first is the reference the student is held to.
+DEFAULT_MODELS = ["full model (GPU default)=hub_module/miaobi/weights",
+                  "distilled student (CPU default)=hub_module/miaobi/student"]
+
+
 def parse_models(values: list[str] | None) -> dict[str, str]:
-    """``NAME=PATH`` (or a bare PATH, named by its folder) -> {name: path}; default: the shipped model."""
+    """``NAME=PATH`` (or a bare PATH, named by its folder) -> {name: path}; default: both shipped models."""
     models = {}
-    for value in values or ["shipped model=hub_module/miaobi/weights"]:
+    for value in values or DEFAULT_MODELS:
         name, _, path = value.rpartition("=")
         models[name or Path(path).name] = path
     return models
@@ -251,7 +257,7 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--model", action="append", metavar="[NAME=]PATH",
                         help="inference checkpoint to judge; repeat to compare (the first is the reference a "
-                             "student is held to). Default: the shipped model")
+                             "student is held to). Default: both shipped models")
     parser.add_argument("--segmenter", default="docs/segmenter", help="from python -m train.segmenter")
     parser.add_argument("--data-root", default=os.path.expanduser("~/.cache/miaobi/pseudo_labels"))
     parser.add_argument("--test-limit", type=int, default=600, help="held-out pairs (0 = all)")
@@ -270,11 +276,10 @@ def main(argv=None) -> int:
     palette = load_palette()
     models = parse_models(args.model)
     synthesizers = {name: Synthesizer(path) for name, path in models.items()}
-    first = next(iter(synthesizers.values()))
-    size = first.native_size
+    size = next(iter(synthesizers.values())).native_size
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    doodle_grid(first, palette, size).save(out / "quality_doodles.png")
+    doodle_grid(list(synthesizers.values()), palette, size).save(out / "quality_doodles.png")
     if args.doodles_only:
         return 0
     train_pairs = load_pairs(pseudo_labelled(args.data_root, "train"), size, args.train_limit, "train pairs")
