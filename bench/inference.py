@@ -1,7 +1,7 @@
 """Generator variants x inference backends on this CPU, as one table: ``python -m bench.inference``.
 
-For each variant (the paper-size SPADE, the shipped model, the distilled
-student's architecture) and each backend (miaobi_core.backends): parameters, GFLOPs at 256,
+For each variant (the paper-size SPADE, the shipped full model, the shipped
+distilled student) and each backend (miaobi_core.backends): parameters, GFLOPs at 256,
 the largest difference from paddle's pictures on the parity probes, latency
 p50/p95 with batch 1 at 256x256 and 512x512, throughput with batch 8 at
 256x256, and peak resident memory. Each cell runs in its own process, so
@@ -15,7 +15,6 @@ Timings on a shared machine are noisy: compare within one run.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import resource
@@ -30,13 +29,12 @@ import numpy as np
 from miaobi_core.runtime import configure_cpu
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED = REPO / "hub_module" / "miaobi" / "weights"
+SHIPPED = REPO / "hub_module" / "miaobi"
 VARIANTS = ("paper-spade", "shipped", "student")
-STUDENT_NGF = 7  # the distilled student's width (train --student-ngf)
 
 
 def build_variant(name: str):
-    """(generator, description); random weights where only speed is measured."""
+    """(generator, description); random weights for the paper's network, whose speed alone is measured."""
     import paddle
 
     from miaobi_core.checkpoint import load_generator
@@ -50,13 +48,10 @@ def build_variant(name: str):
         generator.eval()
         return generator, "SPADE ngf 64 (random weights)"
     if name == "shipped":
-        return load_generator(SHIPPED), "shipped teacher"
+        return load_generator(SHIPPED / "weights"), "shipped full model (GPU default)"
     if name == "student":
-        # The student is not shipped (it misses the quality bar), so only its architecture is timed.
-        shipped = load_generator(SHIPPED).cfg
-        generator = SPADEGenerator(dataclasses.replace(shipped, ngf=STUDENT_NGF, spectral_norm=False))
-        generator.eval()
-        return generator, f"student ngf {STUDENT_NGF} (random weights)"
+        generator = load_generator(SHIPPED / "student")
+        return generator, f"shipped distilled student, ngf {generator.cfg.ngf} (CPU default)"
     raise ValueError(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
 
 

@@ -12,7 +12,8 @@ from miaobi_core.config import GeneratorConfig
 from miaobi_core.generator import SPADEGenerator, label_onehot
 from miaobi_core.synthesizer import Synthesizer
 
-SHIPPED = Path(__file__).resolve().parent.parent / "hub_module" / "miaobi" / "weights"
+SHIPPED = {variant: Path(__file__).resolve().parent.parent / "hub_module" / "miaobi" / folder
+           for variant, folder in (("full", "weights"), ("distilled", "student"))}
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +37,13 @@ def test_probes_are_real_label_maps_of_every_scene(palette):
     assert all(len(np.unique(m.argmax(axis=0))) >= 5 for m in segmap)
 
 
+@pytest.mark.parametrize("variant", SHIPPED)
 @pytest.mark.parametrize("name", BACKENDS[1:])
-def test_exported_backends_match_paddle_on_the_shipped_model(name, tmp_path_factory):
-    generator = load_generator(SHIPPED)
+def test_exported_backends_match_paddle_on_the_shipped_models(name, variant, tmp_path_factory):
+    generator = load_generator(SHIPPED[variant])
     segmap, z = probe_inputs(generator.cfg.num_classes, 128, generator.cfg.z_dim)
     expected = backends.PaddleBackend(generator)(segmap, z)
-    backend = build_backend(name, generator, 128, use_gpu=False, folder=tmp_path_factory.getbasetemp() / "shipped")
+    backend = build_backend(name, generator, 128, use_gpu=False, folder=tmp_path_factory.getbasetemp() / variant)
     assert np.abs(backend(segmap, z) - expected).max() <= PARITY_TOLERANCE
     # batches of another size run too (the batch axis is dynamic)
     assert np.abs(backend(segmap[:1], z[:1]) - expected[:1]).max() <= PARITY_TOLERANCE

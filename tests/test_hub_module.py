@@ -8,6 +8,7 @@ from PIL import Image
 
 from bench.servers import HUB, hub_serving
 from miaobi_core.codec import InputError, encode_png, png_to_b64
+from miaobi_core.variants import resolve_variant
 from tests.helpers import decode_b64_image, png_b64
 
 
@@ -21,6 +22,19 @@ def module(hub_module_installed):
 def test_module_metadata(module):
     assert module.name == "miaobi" and module.type == "image/gan"
     assert str(module.version).count(".") == 2
+
+
+def test_variant_auto_serves_the_student_on_cpu_and_full_is_there_to_choose(module, hub_module_installed, scene_ids):
+    import paddlehub as hub
+
+    assert resolve_variant("auto", use_gpu=True) == "full" and resolve_variant("auto", use_gpu=False) == "distilled"
+    assert module.describe()["variant"] == "distilled"
+    full = hub.Module(name="miaobi", variant="full", backend="paddle")
+    assert full.describe()["variant"] == "full"
+    assert full._synthesizer(False).cfg.ngf > module._synthesizer(False).cfg.ngf  # the student is the slim one
+    assert full.generate([scene_ids], seed=1)[0].shape == (64, 64, 3)
+    with pytest.raises(ValueError, match="choose one of auto, full, distilled"):
+        hub.Module(name="miaobi", variant="fast")
 
 
 def test_generate_accepts_ids_colours_and_paths(module, palette, scene_ids, tmp_path):

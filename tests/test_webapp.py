@@ -219,6 +219,21 @@ def test_a_picture_that_takes_too_long_is_a_503_to_retry(drawing):
     assert response.get_json()["error"]["code"] == "timeout"
 
 
-def test_healthz_names_the_serving_backend(client):
+def test_healthz_names_the_serving_variant_and_backend(client):
     serving = client.get("/healthz").get_json()["serving"]
+    assert serving["variant"] == "distilled"  # auto, on a CPU
     assert serving["backend"] in {t["name"] for t in serving["backend_trials"] if t["ok"]}
+
+
+def test_the_variant_setting_reaches_the_hub_module(monkeypatch):
+    import paddlehub as hub
+
+    from webapp.__main__ import build_parser
+
+    seen = {}
+    monkeypatch.setattr(hub, "Module", lambda **kwargs: seen.update(kwargs) or object())
+    create_app({"VARIANT": "full"})
+    assert seen["name"] == "miaobi" and seen["variant"] == "full"
+    assert build_parser().parse_args(["--variant", "distilled"]).variant == "distilled"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--variant", "fast"])

@@ -29,6 +29,7 @@ DEFAULTS = {
     "HUB_MODULE": "miaobi",
     "USE_GPU": False,
     "MICRO_BATCH": True,  # concurrent predictions share forward passes (see miaobi_core.synthesizer)
+    "VARIANT": "auto",  # auto | full | distilled: which generator (auto: the distilled student on CPU, full on GPU)
     "BACKEND": "auto",  # auto | paddle | paddle-jit | paddle-inference | onnxruntime (miaobi_core.backends)
     "GENERATE_TIMEOUT_S": 60.0,  # a picture not painted by then is answered 503 (the client may retry)
     "RATE_LIMIT": "60 per minute",  # POST /predict per client address; None turns it off
@@ -62,7 +63,8 @@ def load_model(app: Flask):
 
     try:
         return hub.Module(name=app.config["HUB_MODULE"], use_gpu=app.config["USE_GPU"],
-                          micro_batch=app.config["MICRO_BATCH"], backend=app.config["BACKEND"],
+                          micro_batch=app.config["MICRO_BATCH"], variant=app.config["VARIANT"],
+                          backend=app.config["BACKEND"],
                           timeout_s=app.config["GENERATE_TIMEOUT_S"])
     except Exception as error:  # any failure here means no usable model: refuse to serve half-working
         raise RuntimeError(f"could not load the PaddleHub module {app.config['HUB_MODULE']!r} "

@@ -13,6 +13,7 @@ import sys
 
 from miaobi_core.backends import BACKENDS
 from miaobi_core.runtime import configure_cpu
+from miaobi_core.variants import VARIANTS
 
 from .supervisor import CANNOT_START
 
@@ -37,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep every drawing as a PNG in this folder (off by default: nothing is stored)")
     parser.add_argument("--micro-batch", action=argparse.BooleanOptionalAction, default=True,
                         help="let concurrent predictions share forward passes")
+    parser.add_argument("--variant", default="auto", choices=VARIANTS,
+                        help="which generator: full, the distilled student (4.7x fewer GFLOPs), or auto "
+                             "(the student on CPU, full on GPU)")
     parser.add_argument("--backend", default="auto",
                         choices=["auto", *BACKENDS],
                         help="how to run the model; auto picks the fastest one whose pictures match paddle's")
@@ -69,7 +73,7 @@ def main(argv=None) -> int:
             "CORS_ORIGINS": args.cors_origins, "MAX_PENDING": args.max_pending,
             "MAX_CONTENT_LENGTH": args.max_request_bytes, "DEFAULT_SIZE": args.default_size,
             "SAVE_DOODLES_DIR": args.save_doodles_dir, "USE_GPU": args.use_gpu,
-            "MICRO_BATCH": args.micro_batch, "BACKEND": args.backend,
+            "MICRO_BATCH": args.micro_batch, "VARIANT": args.variant, "BACKEND": args.backend,
             "GENERATE_TIMEOUT_S": args.generate_timeout,
             "RATE_LIMIT": None if args.rate_limit.lower() == "none" else args.rate_limit,
         })

@@ -23,13 +23,14 @@ from miaobi_core.codec import (CodecLimits, InputError, check_label_ids, decode_
                                png_to_b64, png_to_rgba, snap_to_palette)
 from miaobi_core.palette import load_palette
 from miaobi_core.synthesizer import Synthesizer
+from miaobi_core.variants import DISTILLED, FULL, resolve_variant
 
-WEIGHTS = Path(__file__).with_name("weights")
+WEIGHTS = {FULL: Path(__file__).with_name("weights"), DISTILLED: Path(__file__).with_name("student")}
 
 
 @moduleinfo(
     name="miaobi",
-    version="1.0.0",
+    version="1.1.0",
     summary="Turns a child's palette-colour doodle (sky, mountain, lake, trees ...) into a landscape picture.",
     author="Miaobi team",
     author_email="",
@@ -39,8 +40,10 @@ class Miaobi(paddle.nn.Layer):
     # A paddle.nn.Layer, because PaddleHub runs every method of other modules in static-graph
     # mode and leaves static mode switched on when a method raises (e.g. for a bad drawing).
     def __init__(self, use_gpu: bool = False, micro_batch: bool = True, batch_wait_ms: float = 0.0,
-                 backend: str = "auto", timeout_s: float = 60.0):
+                 backend: str = "auto", timeout_s: float = 60.0, variant: str = "auto"):
         super(Miaobi, self).__init__()  # the name, not bare super(): @moduleinfo rebuilds the class
+        resolve_variant(variant, use_gpu)  # a misspelt variant fails here, before any loading
+        self.variant = variant
         self.palette = load_palette()
         self.limits = CodecLimits()
         self._synthesizers = {}
@@ -52,13 +55,15 @@ class Miaobi(paddle.nn.Layer):
 
     def _synthesizer(self, use_gpu: bool) -> Synthesizer:
         if use_gpu not in self._synthesizers:
-            self._synthesizers[use_gpu] = Synthesizer(WEIGHTS, use_gpu=use_gpu, **self._options)
+            weights = WEIGHTS[resolve_variant(self.variant, use_gpu)]
+            self._synthesizers[use_gpu] = Synthesizer(weights, use_gpu=use_gpu, **self._options)
         return self._synthesizers[use_gpu]
 
     def describe(self, use_gpu: bool = False) -> dict:
-        """What is serving: the model's training steps and size, and the backend chosen (with every trial)."""
+        """What is serving: which generator (its training steps, size), and the backend chosen (with every trial)."""
         synthesizer = self._synthesizer(use_gpu)
-        return {"steps": synthesizer.info.get("metadata", {}).get("steps"), "native_size": synthesizer.native_size,
+        return {"variant": resolve_variant(self.variant, use_gpu),
+                "steps": synthesizer.info.get("metadata", {}).get("steps"), "native_size": synthesizer.native_size,
                 "backend": synthesizer.backend.name,
                 "backend_trials": [dataclasses.asdict(t) for t in synthesizer.backend_trials]}
 
