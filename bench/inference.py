@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from miaobi_core.runtime import configure_cpu
+from miaobi_core.variants import DISTILLED, FOLDERS, FULL
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "hub_module" / "miaobi"
@@ -48,9 +49,9 @@ def build_variant(name: str):
         generator.eval()
         return generator, "SPADE ngf 64 (random weights)"
     if name == "shipped":
-        return load_generator(SHIPPED / "weights"), "shipped full model (GPU default)"
+        return load_generator(SHIPPED / FOLDERS[FULL]), "shipped full model (GPU default)"
     if name == "student":
-        generator = load_generator(SHIPPED / "student")
+        generator = load_generator(SHIPPED / FOLDERS[DISTILLED])
         return generator, f"shipped distilled student, ngf {generator.cfg.ngf} (CPU default)"
     raise ValueError(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 FULL, DISTILLED = "full", "distilled"
 VARIANTS = ("auto", FULL, DISTILLED)
+FOLDERS = {FULL: "weights", DISTILLED: "student"}  # each variant's weights folder inside hub_module/miaobi
 
 
 def resolve_variant(variant: str, use_gpu: bool) -> str:

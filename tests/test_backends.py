@@ -11,9 +11,10 @@ from miaobi_core.checkpoint import load_generator, save_generator
 from miaobi_core.config import GeneratorConfig
 from miaobi_core.generator import SPADEGenerator, label_onehot
 from miaobi_core.synthesizer import Synthesizer
+from miaobi_core.variants import FOLDERS
 
 SHIPPED = {variant: Path(__file__).resolve().parent.parent / "hub_module" / "miaobi" / folder
-           for variant, folder in (("full", "weights"), ("distilled", "student"))}
+           for variant, folder in FOLDERS.items()}
 
 
 @pytest.fixture(scope="module")

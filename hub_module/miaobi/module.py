@@ -23,9 +23,7 @@ from miaobi_core.codec import (CodecLimits, InputError, check_label_ids, decode_
                                png_to_b64, png_to_rgba, snap_to_palette)
 from miaobi_core.palette import load_palette
 from miaobi_core.synthesizer import Synthesizer
-from miaobi_core.variants import DISTILLED, FULL, resolve_variant
-
-WEIGHTS = {FULL: Path(__file__).with_name("weights"), DISTILLED: Path(__file__).with_name("student")}
+from miaobi_core.variants import FOLDERS, resolve_variant
 
 
 @moduleinfo(
@@ -55,7 +53,7 @@ class Miaobi(paddle.nn.Layer):
 
     def _synthesizer(self, use_gpu: bool) -> Synthesizer:
         if use_gpu not in self._synthesizers:
-            weights = WEIGHTS[resolve_variant(self.variant, use_gpu)]
+            weights = Path(__file__).with_name(FOLDERS[resolve_variant(self.variant, use_gpu)])
             self._synthesizers[use_gpu] = Synthesizer(weights, use_gpu=use_gpu, **self._options)
         return self._synthesizers[use_gpu]
 
