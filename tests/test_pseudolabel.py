@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from train.pseudolabel import label_photo, main
+from train.pseudolabel import label_photo, label_photo_v2, main
 
 SKYSEG = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "skyseg"
 
@@ -49,6 +49,41 @@ def test_unknown_scene_is_refused(palette):
         label_photo(two_band_photo(0, 0), sky_on_top(), "desert", palette)
 
 
+ADE = {"sky": 3, "building": 2, "tree": 5, "earth": 14, "mountain": 17, "water": 22, "sea": 27}
+
+
+def ade_two_band(top, bottom, size=60):
+    ids = np.zeros((size, size), np.uint8)
+    ids[: size // 2], ids[size // 2:] = ADE[top], ADE[bottom]
+    return ids
+
+
+@pytest.mark.parametrize("scene, bottom_colour, ade_bottom, expected", [
+    ("mountain", (120, 200, 60), "tree", "tree"),  # the segmenter knows trees from a green meadow
+    ("glacier", (250, 250, 252), "mountain", "snow"),  # it has no snow: the rules name white terrain
+    ("glacier", (250, 250, 252), "tree", "tree"),  # ... but never overrule a tree (snow-laden firs)
+    ("sea", (230, 205, 140), "earth", "sand"),  # no sand either: beige ground in a sea scene
+    ("glacier", (30, 110, 220), "water", "water"),  # a blue lake is not blue ice
+    ("sea", (20, 60, 160), "water", "sea"),  # lakes and sea follow the scene
+    ("mountain", (20, 60, 160), "sea", "water"),
+    ("sea", (20, 60, 160), "building", "sea"),  # classes outside the palette fall back to the rules
+])
+def test_labels_v2_merge_the_segmenter_with_the_rules(palette, scene, bottom_colour, ade_bottom, expected):
+    ids = label_photo_v2(two_band_photo((100, 170, 240), bottom_colour), sky_on_top(), ade_two_band("sky", ade_bottom),
+                         scene, palette)
+    assert (ids[:25] == palette.id_of("sky")).mean() > 0.95
+    assert (ids[35:] == palette.id_of(expected)).mean() > 0.95
+
+
+def test_labels_v2_take_the_segmenters_sky_where_it_reaches_the_top(palette):
+    no_sky = np.zeros((60, 60), np.float32)
+    ade = ade_two_band("sky", "mountain")
+    ade[50:, :10] = ADE["sky"]  # a lake's reflection the segmenter calls sky: not connected to the top
+    ids = label_photo_v2(two_band_photo((100, 170, 240), (90, 80, 70)), no_sky, ade, "mountain", palette)
+    assert (ids[:25] == palette.id_of("sky")).mean() > 0.95
+    assert not (ids[50:] == palette.id_of("sky")).any()
+
+
 @pytest.mark.skipif(not SKYSEG.is_dir(), reason="needs ../shared/models/skyseg")
 def test_the_command_labels_a_photo_folder(tmp_path, palette):
     rng = np.random.default_rng(0)
@@ -68,5 +103,7 @@ def test_the_command_labels_a_photo_folder(tmp_path, palette):
     assert label.mode == "P" and label.size == (150, 150)
     assert np.asarray(label).max() < palette.num_classes
     assert Image.open(tmp_path / "sheet.png").size[0] > 500
-    # sky probabilities are cached: a second run reuses them
+    # sky probabilities and the ADE20K segmenter's labels are cached, so the rules re-run in seconds
     assert len(list((out / "sky").rglob("*.png"))) == 8
+    assert len(list((out / "ade20k").rglob("*.png"))) == 8
+    assert manifest["version"] == 2 and set(manifest["ade20k_support"]) >= {"sky", "building", "field"}

@@ -1,7 +1,9 @@
 """Pseudo-label the landscape photos with our palette: ``python -m train.pseudolabel``.
 
 The photos carry a scene class (forest, glacier, mountain, sea) but no pixel
-labels. As the original project did with a segmentation model, we make them:
+labels. As the original project did with a segmentation model, we make them.
+
+Labels v1 (``--version 1``), colour rules:
 
 1. sky vs the rest from the shared ncnn sky network (cached, see skyseg.py);
 2. inside the sky, cloud (pale, unsaturated) vs clear sky;
@@ -12,6 +14,17 @@ labels. As the original project did with a segmentation model, we make them:
    high up and rock or dirt low down);
 4. a 7x7 majority vote, kept separately inside and outside the sky, removes
    speckle while leaving the sky line where the network put it.
+
+Labels v2 (the default) put the shared ADE20K segmenter (DeepLabV3+) in charge
+of what it knows (tree, plant, grass, field, earth, road, mountain, water, sea,
+sky) and keep the v1 rules for what it lacks: snow and ice, rock, sand and
+cloud, plus every pixel it calls something else (buildings, people, boats):
+
+- sky is the sky net's (v1), joined by the segmenter's sky where it reaches the top;
+- lakes vs sea follow the scene (the segmenter mixes them up);
+- snow, rock and sand from the colour rules replace land classes (mountain,
+  earth, grass) but never trees; on water only pale ice becomes snow;
+- the same majority vote smooths the result.
 
 Writes ``<out>/labels/<split>/<scene>/<id>.png`` (indexed PNGs whose pixel
 values are class ids and whose colours are the palette's), ``<out>/manifest.json``
@@ -44,12 +57,55 @@ TEXTURED = 0.07  # local 5x5 brightness std above which a pixel is too busy to b
 
 
 def label_photo(rgb: np.ndarray, sky_prob: np.ndarray, scene: str, palette: Palette) -> np.ndarray:
-    """One photo -> (H, W) uint8 class ids, by the rules in the module docstring."""
+    """Labels v1: one photo -> (H, W) uint8 class ids, by the colour rules in the module docstring."""
+    ids, sky = _colour_rules(rgb, sky_prob, scene, palette)
+    return _majority(ids, sky, palette)
+
+
+# Where the ADE20K segmenter sees land, the colour rules may say snow, rock or sand (classes it lacks);
+# where it sees water, only floating ice: blue lakes are not snow, grey waves are not rock.
+LAND, WATER = ("mountain", "dirt", "grass"), ("water", "sea")
+FROM_RULES = {"snow": LAND + WATER, "rock": LAND, "sand": LAND}
+
+
+def label_photo_v2(rgb: np.ndarray, sky_prob: np.ndarray, ade_ids: np.ndarray, scene: str,
+                   palette: Palette) -> np.ndarray:
+    """Labels v2: the ADE20K segmenter's classes merged with the sky net and the v1 rules (module docstring)."""
+    rules, sky = _colour_rules(rgb, sky_prob, scene, palette)
+    c = palette.id_of
+    ids = palette.ade20k_lut()[ade_ids]
+    unknown = ids == palette.ignore_id
+    ids[unknown] = rules[unknown]
+    if scene == "sea":
+        ids[ids == c("water")] = c("sea")
+    else:
+        ids[ids == c("sea")] = c("water")
+    hsv = _hsv(rgb)
+    ice = (hsv[2] > 0.68) & (hsv[1] < 0.3)
+    for name, under in FROM_RULES.items():
+        where = np.isin(ids, [c(n) for n in under]) & (rules == c(name))
+        ids[where & (np.isin(ids, [c(n) for n in LAND]) | ice)] = c(name)
+    # The segmenter's sky joins the sky net's where the two touch (gaps in a canopy, hazy horizons).
+    sky = _sky_from_top(sky | (ade_ids == ADE20K_SKY))
+    ids[sky] = np.where((hsv[1][sky] < 0.12) & (hsv[2][sky] > 0.55), c("cloud"), c("sky"))
+    return _majority(ids, sky, palette)
+
+
+ADE20K_SKY = 3
+
+
+def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hue in degrees, saturation, value in [0, 1])."""
+    hsv = np.asarray(Image.fromarray(rgb).convert("HSV"), np.float32) / 255.0
+    return hsv[..., 0] * 360.0, hsv[..., 1], hsv[..., 2]
+
+
+def _colour_rules(rgb: np.ndarray, sky_prob: np.ndarray, scene: str, palette: Palette) -> tuple[np.ndarray, np.ndarray]:
+    """(class ids by colour and position with sky and cloud filled in, the sky mask) before smoothing."""
     if scene not in SCENES:
         raise ValueError(f"unknown scene {scene!r}; expected one of {SCENES}")
     c = palette.id_of
-    hsv = np.asarray(Image.fromarray(rgb).convert("HSV"), np.float32) / 255.0
-    hue, sat, val = hsv[..., 0] * 360.0, hsv[..., 1], hsv[..., 2]
+    hue, sat, val = _hsv(rgb)
     height, width = val.shape
     y = np.broadcast_to(np.linspace(0.0, 1.0, height)[:, None], (height, width))
     # The sky net calls some textured ice walls and snowfields sky; real sky is smooth.
@@ -89,7 +145,7 @@ def label_photo(rgb: np.ndarray, sky_prob: np.ndarray, scene: str, palette: Pale
         ids[(ids == c("rock")) & (y >= 0.6)] = c("dirt")  # grey-brown forest floor and paths
 
     ids[sky] = np.where((sat[sky] < 0.12) & (val[sky] > 0.55), c("cloud"), c("sky"))
-    return _majority(ids, sky, palette)
+    return ids, sky
 
 
 def _sky_from_top(sky: np.ndarray) -> np.ndarray:
@@ -127,14 +183,56 @@ def _groups(photos):
     return list(groups.values())
 
 
-def _label_one(job):
-    photo, sky_path, label_path, scene = job
-    palette = load_palette()
+_ade20k = None  # one segmenter per worker process
+
+
+def ade20k_ids(rgb: np.ndarray, cache_path: Path) -> np.ndarray:
+    """The ADE20K segmenter's ids for a photo, cached as a PNG so the merge rules re-run in seconds."""
+    global _ade20k
+    if cache_path.is_file():
+        return np.asarray(Image.open(cache_path))
+    if _ade20k is None:
+        from .ade20k import ADE20KSegmenter
+
+        _ade20k = ADE20KSegmenter()
+    ids = _ade20k(rgb)
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_path.with_suffix(".tmp.png")
+    Image.fromarray(ids).save(tmp)
+    os.replace(tmp, cache_path)  # a killed run never leaves a half-written cache file
+    return ids
+
+
+def label_file(photo: Path, sky_path: Path, ade_path: Path, scene: str, version: int, palette: Palette) -> np.ndarray:
+    """Labels of one photo file by ``version`` (1 or 2) from its cached sky probabilities (and ADE20K ids)."""
     rgb = np.asarray(Image.open(photo).convert("RGB"))
-    ids = label_photo(rgb, load_sky_probability(Path(sky_path)), scene, palette)
+    sky = load_sky_probability(sky_path)
+    if version == 1:
+        return label_photo(rgb, sky, scene, palette)
+    return label_photo_v2(rgb, sky, ade20k_ids(rgb, ade_path), scene, palette)
+
+
+def _label_one(job):
+    photo, sky_path, ade_path, label_path, scene, version = job
+    palette = load_palette()
+    ids = label_file(Path(photo), Path(sky_path), Path(ade_path), scene, version, palette)
     Path(label_path).parent.mkdir(parents=True, exist_ok=True)
     Path(label_path).write_bytes(encode_png(ids, palette.colors))
     return np.bincount(ids.ravel(), minlength=palette.num_classes)
+
+
+SUPPORT_SHARE, SUPPORT_PHOTOS = 0.02, 300  # a class earns a palette entry on >= 2% of >= 300 training photos
+
+
+def palette_support(ade_paths: list[Path]) -> dict[str, int]:
+    """For every ADE20K class the segmenter knows: on how many of these photos it covers >= 2% of the pixels."""
+    from .ade20k import NAMES
+
+    counts = np.zeros(256, np.int64)
+    for path in tqdm(ade_paths, desc="palette support", unit="photo"):
+        ids = np.asarray(Image.open(path))
+        counts += np.bincount(ids.ravel(), minlength=256) >= SUPPORT_SHARE * ids.size
+    return {name: int(counts[k]) for k, name in sorted(NAMES.items(), key=lambda kv: -counts[kv[0]])}
 
 
 def contact_sheet(entries: list[dict], out_dir: Path, palette: Palette, per_scene: int = 4, tile: int = 128) -> Image.Image:
@@ -165,6 +263,8 @@ def main(argv=None) -> int:
     parser.add_argument("--skyseg", default="../shared/models/skyseg", help="folder with skyseg.param/.bin")
     parser.add_argument("--out", default=os.path.expanduser("~/.cache/miaobi/pseudo_labels"),
                         help="output folder (kept outside the repo: it is derived from photos we may not commit)")
+    parser.add_argument("--version", type=int, choices=(1, 2), default=2,
+                        help="1: sky net + colour rules; 2: the ADE20K segmenter merged with them")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
     parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS, help="which splits to label")
     parser.add_argument("--limit", type=int, default=0, help="label only the first N photos of each split/scene (0 = all)")
@@ -180,12 +280,19 @@ def main(argv=None) -> int:
     for split, scene, photo in photos:
         rel = photo.relative_to(data_root).with_suffix(".png")
         entries.append({"photo": str(photo.resolve()), "label": str(Path("labels") / rel), "split": split, "scene": scene})
-        jobs.append((str(photo), str(out / "sky" / rel), str(out / "labels" / rel), scene))
+        jobs.append((str(photo), str(out / "sky" / rel), str(out / "ade20k" / rel), str(out / "labels" / rel), scene,
+                     args.version))
     cache_sky_probabilities([(Path(j[0]), Path(j[1])) for j in jobs], Path(args.skyseg), args.workers)
     with Pool(args.workers) as pool:
         counts = sum(tqdm(pool.imap(_label_one, jobs, chunksize=32), total=len(jobs), desc="labels", unit="photo"))
     fractions = {name: round(float(n) / float(counts.sum()), 4) for name, n in zip(palette.names, counts)}
-    (out / "manifest.json").write_text(json.dumps({"class_fractions": fractions, "photos": entries}, indent=1))
+    manifest = {"version": args.version, "class_fractions": fractions}
+    if args.version == 2:
+        support = palette_support([Path(j[2]) for e, j in zip(entries, jobs) if e["split"] == "train"])
+        manifest["ade20k_support"] = support
+        print(f"training photos on which each ADE20K class covers >= {SUPPORT_SHARE:.0%} "
+              f"(a new palette class needs >= {SUPPORT_PHOTOS}):", json.dumps(support))
+    (out / "manifest.json").write_text(json.dumps({**manifest, "photos": entries}, indent=1))
     if args.contact_sheet:
         Path(args.contact_sheet).parent.mkdir(parents=True, exist_ok=True)
         contact_sheet(entries, out, palette).save(args.contact_sheet)

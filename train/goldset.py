@@ -1,0 +1,101 @@
+"""How good are the pseudo-labels? ``python -m train.goldset`` scores labels v1 and v2 on hand-made gold labels.
+
+There are no human pixel labels of these landscapes, so ``train/gold/labels.json``
+holds coarse polygons drawn by looking at 24 held-out test photos (6 per scene
+class). This rasterizes them and prints pixel accuracy and mIoU of each labelling
+version side by side, with the IoU of every class.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from miaobi_core.palette import Palette, load_palette
+
+GOLD = Path(__file__).with_name("gold") / "labels.json"
+
+
+def rasterize(regions: list, size: tuple[int, int], palette: Palette) -> np.ndarray:
+    """Polygons painted in order (later over earlier) -> (H, W) class ids; unpainted and 'ignore' -> ignore id."""
+    canvas = Image.new("L", size, palette.ignore_id)
+    draw = ImageDraw.Draw(canvas)
+    for name, polygon in regions:
+        value = palette.ignore_id if name == "ignore" else palette.id_of(name)
+        draw.polygon([tuple(point) for point in polygon], fill=value)
+    return np.asarray(canvas)
+
+
+def load_gold(data_root: Path, palette: Palette, path: Path = GOLD) -> list[tuple[Path, str, np.ndarray]]:
+    """(photo path, scene, gold class ids) for each annotated photo."""
+    gold = []
+    for entry in json.loads(path.read_text())["photos"]:
+        photo = data_root / entry["photo"]
+        with Image.open(photo) as image:
+            size = image.size
+        gold.append((photo, Path(entry["photo"]).parent.name, rasterize(entry["regions"], size, palette)))
+    return gold
+
+
+def confusion(predicted: np.ndarray, target: np.ndarray, num_classes: int) -> np.ndarray:
+    valid = target < num_classes
+    index = target[valid].astype(np.int64) * num_classes + predicted[valid].astype(np.int64)
+    return np.bincount(index, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def scores(matrix: np.ndarray) -> dict:
+    """Pixel accuracy, mIoU over classes present in gold or prediction, and each class's IoU (None if absent)."""
+    intersection = np.diag(matrix)
+    union = matrix.sum(0) + matrix.sum(1) - intersection
+    iou = [float(i / u) if u else None for i, u in zip(intersection, union)]
+    present = [v for v in iou if v is not None]
+    return {"pixel accuracy": float(intersection.sum() / max(1, matrix.sum())), "mIoU": float(np.mean(present)),
+            "IoU": iou}
+
+
+def evaluate(label_root: Path, data_root: Path, palette: Palette, versions=(1, 2)) -> dict[int, dict]:
+    """Scores of each labelling version against the gold labels (sky probabilities come from label_root's cache)."""
+    from .pseudolabel import label_file
+
+    matrices = {v: np.zeros((palette.num_classes,) * 2, np.int64) for v in versions}
+    for photo, scene, gold in load_gold(data_root, palette):
+        rel = photo.relative_to(data_root).with_suffix(".png")
+        sky = label_root / "sky" / rel
+        if not sky.is_file():
+            raise FileNotFoundError(f"{sky} is missing: run `python -m train.pseudolabel` first (it caches sky probabilities)")
+        for version in versions:
+            labels = label_file(photo, sky, label_root / "ade20k" / rel, scene, version, palette)
+            matrices[version] += confusion(labels, gold, palette.num_classes)
+    return {v: scores(m) for v, m in matrices.items()}
+
+
+def table(results: dict[int, dict], palette: Palette) -> str:
+    versions = list(results)
+    lines = ["| | " + " | ".join(f"labels v{v}" for v in versions) + " |", "|---|" + "---:|" * len(versions)]
+    for metric in ("pixel accuracy", "mIoU"):
+        lines.append(f"| **{metric}** | " + " | ".join(f"**{results[v][metric]:.3f}**" for v in versions) + " |")
+    for k, name in enumerate(palette.names):
+        cells = [results[v]["IoU"][k] for v in versions]
+        lines.append(f"| IoU {name} | " + " | ".join("-" if c is None else f"{c:.3f}" for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train.goldset", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data-root", default="../shared/data/landscapes")
+    parser.add_argument("--label-root", default=os.path.expanduser("~/.cache/miaobi/pseudo_labels"),
+                        help="python -m train.pseudolabel's output (its sky and ADE20K caches)")
+    args = parser.parse_args(argv)
+    palette = load_palette()
+    print(table(evaluate(Path(args.label_root), Path(args.data_root), palette), palette))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
