@@ -37,6 +37,38 @@ def test_flat_fill_and_nearest_neighbour(palette):
     assert quality.nearest_neighbours(labels[::-1], labels).tolist() == [1, 0]
 
 
+def test_oracle_flat_fill_uses_each_photos_own_colours():
+    labels = np.array([[[0, 0, 1, 1]]], np.uint8)
+    photos = np.array([[[[10, 0, 0], [30, 0, 0], [0, 100, 0], [0, 200, 0]]]], np.uint8)
+    assert quality.oracle_flat_fill(labels, photos)[0, 0].tolist() == [[20, 0, 0]] * 2 + [[0, 150, 0]] * 2
+
+
+def test_ade20k_label_fidelity_counts_only_classes_it_knows(palette):
+    sky, snow, tree = palette.id_of("sky"), palette.id_of("snow"), palette.id_of("tree")
+    target = np.array([[sky, sky, snow, tree]])
+    ade = np.array([[3, 5, 17, 2]])  # sky, tree, mountain (on snow: not judged), building (not in the palette)
+    # sky: 1 right of 2 painted, +1 predicted on a tree -> 1/2; tree: 0/(1 + 1 wrong) -> 0
+    assert quality.ade20k_label_fidelity(ade, target, palette) == pytest.approx((1 / 2 + 0) / 2)
+
+
+class ColourJudges:
+    """Stand-ins for the pretrained judges: mean colours as features, 'sky' everywhere as segmentation."""
+
+    def features(self, images):
+        return np.concatenate([images.mean(axis=(1, 2)), images.std(axis=(1, 2))], axis=1).astype(np.float64)
+
+    def segment(self, images):
+        return np.full(images.shape[:3], 3, np.uint8)
+
+
+@pytest.mark.skipif(not (quality.Path("../shared/models/mobilenet_v2").is_dir()), reason="needs ../shared/models")
+def test_independent_judges_load_the_shared_networks():
+    judges = quality.IndependentJudges()
+    pictures = np.random.default_rng(0).integers(0, 255, (2, 64, 64, 3)).astype(np.uint8)
+    assert judges.features(pictures).shape == (2, 1280)
+    assert judges.segment(pictures).shape == (2, 64, 64)
+
+
 def test_wobbly_doodles_are_few_big_blobs(palette):
     doodles = quality.wobbly_doodles(palette, 3, 64)
     assert doodles.shape == (3, 64, 64)
@@ -44,7 +76,7 @@ def test_wobbly_doodles_are_few_big_blobs(palette):
 
 
 def test_tiny_end_to_end_evaluation(tmp_path, palette):
-    data = ProceduralLandscapes(palette, size=64, length=8)
+    data = ProceduralLandscapes(palette, size=64, length=16)
     segmenter = train_segmenter(data, palette.num_classes, steps=3, image_size=64, batch_size=4, width=4, seed=0,
                                 ignore_id=palette.ignore_id)
     save_segmenter(tmp_path / "seg", segmenter, {})
@@ -54,18 +86,23 @@ def test_tiny_end_to_end_evaluation(tmp_path, palette):
     paddle.seed(0)
     folder = save_generator(tmp_path / "g", SPADEGenerator(GeneratorConfig(ngf=4, z_dim=8, norm="clade")),
                             metadata={"image_size": 64})
-    pairs = quality.load_pairs(data, 64, 8, "pairs")
+    train_pairs, test_pairs = quality.load_pairs(data, 64, 16, "pairs"), quality.load_pairs(data, 64, 8, "pairs")
     models = {"tiny": Synthesizer(folder), "tiny again": Synthesizer(folder)}
-    rows, pictures = quality.evaluate(models, segmenter, palette, pairs, pairs)
-    assert set(rows) == {*pictures, quality.OTHER_REAL} and len(rows) == 6
-    assert rows["real held-out photos (reference)"]["FD"] == pytest.approx(0.0, abs=1e-6)
-    assert rows[quality.OTHER_REAL]["FD"] == pytest.approx(0.0, abs=1e-6)  # here the training pairs are the test pairs
-    assert all(0 <= m["mIoU"] <= 1 and np.isfinite(m["FJD"]) for m in rows.values())
-    quality.write_report(tmp_path / "quality.md", rows, {"command": "x", "test_count": 8, "train_count": 8,
-                                                         "size": 64, "models": {"tiny": "a", "tiny again": "b"}})
+    with pytest.raises(ValueError, match="two disjoint draws"):
+        quality.evaluate(models, segmenter, palette, test_pairs, test_pairs, ColourJudges())
+    rows, pictures, floor = quality.evaluate(models, segmenter, palette, train_pairs, test_pairs, ColourJudges())
+    assert set(rows) == {*pictures, quality.OTHER_REAL} and len(rows) == 7
+    real = rows["real held-out photos (reference)"]
+    assert real["FD"] == pytest.approx(0.0, abs=1e-6) and real["FD-MNv2"] == pytest.approx(0.0, abs=1e-6)
+    assert floor["first draw"] == rows[quality.OTHER_REAL]["FD-MNv2"] and np.isfinite(floor["second draw"])
+    assert all(0 <= m["mIoU"] <= 1 and 0 <= m["ADE mIoU"] <= 1 and np.isfinite(m["FJD"]) for m in rows.values())
+    quality.write_report(tmp_path / "quality.md", rows, {"command": "x", "test_count": 8, "train_count": 16,
+                                                         "size": 64, "models": {"tiny": "a", "tiny again": "b"},
+                                                         "floor": floor})
     report = (tmp_path / "quality.md").read_text()
-    assert "| tiny |" in report and "beats" in report
-    assert "tiny again vs tiny: worst relative loss over the four metrics 0.0% (within the 10% bar)" in report
+    assert "| tiny |" in report and "beats" in report and "| FD-MNv2 | ADE mIoU |" in report
+    assert "tiny again vs tiny: worst relative loss over the six metrics 0.0% (within the 10% bar)" in report
+    assert "of the gap from oracle flat fill" in report
     assert "then the pictures of tiny, then of tiny again, with seeds 1 and 2:" in report
     assert quality.doodle_grid([Synthesizer(folder)] * 2, palette, 64, count=2).size == (5 * 68, 2 * 68)
 

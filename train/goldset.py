@@ -18,6 +18,8 @@ from PIL import Image, ImageDraw
 
 from miaobi_core.palette import Palette, load_palette
 
+from .quality import confusion
+
 GOLD = Path(__file__).with_name("gold") / "labels.json"
 
 
@@ -40,12 +42,6 @@ def load_gold(data_root: Path, palette: Palette, path: Path = GOLD) -> list[tupl
             size = image.size
         gold.append((photo, Path(entry["photo"]).parent.name, rasterize(entry["regions"], size, palette)))
     return gold
-
-
-def confusion(predicted: np.ndarray, target: np.ndarray, num_classes: int) -> np.ndarray:
-    valid = target < num_classes
-    index = target[valid].astype(np.int64) * num_classes + predicted[valid].astype(np.int64)
-    return np.bincount(index, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 
 def scores(matrix: np.ndarray) -> dict:

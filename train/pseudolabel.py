@@ -20,7 +20,8 @@ of what it knows (tree, plant, grass, field, earth, road, mountain, water, sea,
 sky) and keep the v1 rules for what it lacks: snow and ice, rock, sand and
 cloud, plus every pixel it calls something else (buildings, people, boats):
 
-- sky is the sky net's (v1), joined by the segmenter's sky where it reaches the top;
+- sky is the sky net's (v1) less what the segmenter sees as ground (snowfields,
+  ice), joined by the segmenter's sky where it reaches the top;
 - lakes vs sea follow the scene (the segmenter mixes them up);
 - snow, rock and sand from the colour rules replace land classes (mountain,
   earth, grass) but never trees; on water only pale ice becomes snow;
@@ -85,13 +86,17 @@ def label_photo_v2(rgb: np.ndarray, sky_prob: np.ndarray, ade_ids: np.ndarray, s
     for name, under in FROM_RULES.items():
         where = np.isin(ids, [c(n) for n in under]) & (rules == c(name))
         ids[where & (np.isin(ids, [c(n) for n in LAND]) | ice)] = c(name)
-    # The segmenter's sky joins the sky net's where the two touch (gaps in a canopy, hazy horizons).
+    # The sky net takes bright snow and ice for sky; where the segmenter sees open ground there, it wins.
+    # Trees it does not overrule: the sky net draws the gaps in a canopy finer than the segmenter.
+    sky &= ~np.isin(ade_ids, ADE20K_GROUND)
+    # The segmenter's sky joins the sky net's where it reaches the top (hazy horizons).
     sky = _sky_from_top(sky | (ade_ids == ADE20K_SKY))
     ids[sky] = np.where((hsv[1][sky] < 0.12) & (hsv[2][sky] > 0.55), c("cloud"), c("sky"))
     return _majority(ids, sky, palette)
 
 
 ADE20K_SKY = 3
+ADE20K_GROUND = (4, 7, 10, 14, 17, 22, 27, 30)  # floor, road, grass, earth, mountain, water, sea, field
 
 
 def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
