@@ -35,33 +35,44 @@ def shipped_arguments() -> list[str]:
     return args
 
 
-def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    steps = 5
-    if "--bench-steps" in argv:
-        i = argv.index("--bench-steps")
-        steps = int(argv[i + 1])
-        del argv[i:i + 2]
+def bench_steps(argv: list[str], default: int) -> tuple[list[str], int]:
+    """(the trainer's options, N) from a command line that may hold ``--bench-steps N``."""
+    argv = list(argv)
+    if "--bench-steps" not in argv:
+        return argv, default
+    i = argv.index("--bench-steps")
+    return argv[:i] + argv[i + 2:], int(argv[i + 1])
+
+
+def warm_trainer(argv: list[str], run_dir: str):
+    """A Trainer for the shipped settings overridden by ``argv``, on procedural data, one step warmed up."""
     from miaobi_core.palette import load_palette
     from train.config import parse_configs
 
+    gen_cfg, cfg = parse_configs(shipped_arguments() + argv + ["--run-dir", run_dir, "--data", "procedural"],
+                                 load_palette().num_classes)
+    configure_cpu(cfg.threads)
+    from train.trainer import Trainer
+
+    trainer = Trainer(gen_cfg, cfg)
+    trainer.train_step(0)  # first-call allocations
+    return trainer
+
+
+def main(argv=None) -> int:
+    argv, steps = bench_steps(sys.argv[1:] if argv is None else argv, 5)
     with tempfile.TemporaryDirectory() as run_dir:
-        gen_cfg, cfg = parse_configs(shipped_arguments() + argv + ["--run-dir", run_dir, "--data", "procedural"],
-                                     load_palette().num_classes)
-        configure_cpu(cfg.threads)
+        trainer = warm_trainer(argv, run_dir)
         import paddle
 
-        from train.trainer import Trainer
-
-        trainer = Trainer(gen_cfg, cfg)
-        trainer.train_step(0)  # warm-up: first-call allocations
+        gen_cfg, cfg = trainer.gen_cfg, trainer.cfg
         started = time.perf_counter()
         for step in range(1, steps + 1):
             trainer.train_step(step)
         seconds = (time.perf_counter() - started) / steps
     g_params = sum(p.size for p in trainer.generator.parameters()) / 1e6
     d_params = sum(p.size for p in trainer.discriminator.parameters()) / 1e6
-    print(f"| setting | value |\n|---|---|")
+    print("| setting | value |\n|---|---|")
     for key, value in [("norm", gen_cfg.norm), ("ngf", gen_cfg.ngf), ("z_dim", gen_cfg.z_dim),
                        ("use_vae", gen_cfg.use_vae), ("attention", gen_cfg.attention),
                        ("image_size", cfg.image_size), ("batch_size", cfg.batch_size), ("ndf", cfg.ndf),

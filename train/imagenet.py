@@ -19,7 +19,6 @@ downloaded and nothing from ``../shared/models`` is copied into the repository.
 from __future__ import annotations
 
 import argparse
-import os
 import struct
 import sys
 from pathlib import Path
@@ -437,7 +436,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"no photos under {args.data_root}/test/<scene>/")
     picks = np.linspace(0, len(paths) - 1, min(args.count, len(paths))).round().astype(int)
     photos = [np.asarray(Image.open(paths[i]).convert("RGB")) for i in picks]
-    print(f"| port | photos | top-1 agreement | pooled cosine, mean | pooled cosine, worst |\n|---|---:|---:|---:|---:|")
+    print("| port | photos | top-1 agreement | pooled cosine, mean | pooled cosine, worst |\n|---|---:|---:|---:|---:|")
     for name, r in check_ports(photos).items():
         print(f"| {name} | {r['count']} | {100 * r['top1_agreement']:.1f}% | {r['cosine_mean']:.4f} | {r['cosine_min']:.4f} |")
     return 0

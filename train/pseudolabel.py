@@ -48,6 +48,7 @@ from tqdm import tqdm
 from miaobi_core.codec import encode_png
 from miaobi_core.palette import Palette, load_palette
 
+from .ade20k import MODEL as ADE20K_MODEL
 from .skyseg import cache_sky_probabilities, load_sky_probability
 
 SCENES = ("forest", "glacier", "mountain", "sea")
@@ -91,7 +92,7 @@ def label_photo_v2(rgb: np.ndarray, sky_prob: np.ndarray, ade_ids: np.ndarray, s
     sky &= ~np.isin(ade_ids, ADE20K_GROUND)
     # The segmenter's sky joins the sky net's where it reaches the top (hazy horizons).
     sky = _sky_from_top(sky | (ade_ids == ADE20K_SKY))
-    ids[sky] = np.where((hsv[1][sky] < 0.12) & (hsv[2][sky] > 0.55), c("cloud"), c("sky"))
+    ids[sky] = _sky_or_cloud(hsv[1][sky], hsv[2][sky], palette)
     return _majority(ids, sky, palette)
 
 
@@ -149,8 +150,13 @@ def _colour_rules(rgb: np.ndarray, sky_prob: np.ndarray, scene: str, palette: Pa
         ids[(ids == c("snow")) & (y < 0.6)] = c("sky")  # bright gaps in the canopy the sky net missed
         ids[(ids == c("rock")) & (y >= 0.6)] = c("dirt")  # grey-brown forest floor and paths
 
-    ids[sky] = np.where((sat[sky] < 0.12) & (val[sky] > 0.55), c("cloud"), c("sky"))
+    ids[sky] = _sky_or_cloud(sat[sky], val[sky], palette)
     return ids, sky
+
+
+def _sky_or_cloud(sat: np.ndarray, val: np.ndarray, palette: Palette) -> np.ndarray:
+    """Inside the sky: pale, unsaturated pixels are cloud."""
+    return np.where((sat < 0.12) & (val > 0.55), palette.id_of("cloud"), palette.id_of("sky"))
 
 
 def _sky_from_top(sky: np.ndarray) -> np.ndarray:
@@ -191,7 +197,7 @@ def _groups(photos):
 _ade20k = None  # one segmenter per worker process
 
 
-def ade20k_ids(rgb: np.ndarray, cache_path: Path) -> np.ndarray:
+def ade20k_ids(rgb: np.ndarray, cache_path: Path, model: Path = ADE20K_MODEL) -> np.ndarray:
     """The ADE20K segmenter's ids for a photo, cached as a PNG so the merge rules re-run in seconds."""
     global _ade20k
     if cache_path.is_file():
@@ -199,7 +205,7 @@ def ade20k_ids(rgb: np.ndarray, cache_path: Path) -> np.ndarray:
     if _ade20k is None:
         from .ade20k import ADE20KSegmenter
 
-        _ade20k = ADE20KSegmenter()
+        _ade20k = ADE20KSegmenter(model)
     ids = _ade20k(rgb)
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache_path.with_suffix(".tmp.png")
@@ -208,19 +214,20 @@ def ade20k_ids(rgb: np.ndarray, cache_path: Path) -> np.ndarray:
     return ids
 
 
-def label_file(photo: Path, sky_path: Path, ade_path: Path, scene: str, version: int, palette: Palette) -> np.ndarray:
+def label_file(photo: Path, sky_path: Path, ade_path: Path, scene: str, version: int, palette: Palette,
+               ade_model: Path = ADE20K_MODEL) -> np.ndarray:
     """Labels of one photo file by ``version`` (1 or 2) from its cached sky probabilities (and ADE20K ids)."""
     rgb = np.asarray(Image.open(photo).convert("RGB"))
     sky = load_sky_probability(sky_path)
     if version == 1:
         return label_photo(rgb, sky, scene, palette)
-    return label_photo_v2(rgb, sky, ade20k_ids(rgb, ade_path), scene, palette)
+    return label_photo_v2(rgb, sky, ade20k_ids(rgb, ade_path, ade_model), scene, palette)
 
 
 def _label_one(job):
-    photo, sky_path, ade_path, label_path, scene, version = job
+    photo, sky_path, ade_path, label_path, scene, version, ade_model = job
     palette = load_palette()
-    ids = label_file(Path(photo), Path(sky_path), Path(ade_path), scene, version, palette)
+    ids = label_file(Path(photo), Path(sky_path), Path(ade_path), scene, version, palette, Path(ade_model))
     Path(label_path).parent.mkdir(parents=True, exist_ok=True)
     Path(label_path).write_bytes(encode_png(ids, palette.colors))
     return np.bincount(ids.ravel(), minlength=palette.num_classes)
@@ -266,6 +273,7 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data-root", default="../shared/data/landscapes", help="photos: <root>/<split>/<scene>/*.jpg")
     parser.add_argument("--skyseg", default="../shared/models/skyseg", help="folder with skyseg.param/.bin")
+    parser.add_argument("--ade20k", default=str(ADE20K_MODEL), help="the ADE20K segmenter's TFLite file (labels v2)")
     parser.add_argument("--out", default=os.path.expanduser("~/.cache/miaobi/pseudo_labels"),
                         help="output folder (kept outside the repo: it is derived from photos we may not commit)")
     parser.add_argument("--version", type=int, choices=(1, 2), default=2,
@@ -286,7 +294,7 @@ def main(argv=None) -> int:
         rel = photo.relative_to(data_root).with_suffix(".png")
         entries.append({"photo": str(photo.resolve()), "label": str(Path("labels") / rel), "split": split, "scene": scene})
         jobs.append((str(photo), str(out / "sky" / rel), str(out / "ade20k" / rel), str(out / "labels" / rel), scene,
-                     args.version))
+                     args.version, args.ade20k))
     cache_sky_probabilities([(Path(j[0]), Path(j[1])) for j in jobs], Path(args.skyseg), args.workers)
     with Pool(args.workers) as pool:
         counts = sum(tqdm(pool.imap(_label_one, jobs, chunksize=32), total=len(jobs), desc="labels", unit="photo"))

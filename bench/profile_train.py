@@ -1,0 +1,69 @@
+"""Where a training step's time goes: ``python -m bench.profile_train [train options] [--bench-steps N]``.
+
+Takes the same options as ``python -m train`` (default: the shipped model's settings, as
+``python -m bench.train``), runs N full steps on procedural data under paddle's profiler and
+prints two tables: the step's parts (data, generator, discriminator, backward, optimizers, EMA)
+by wall clock, and paddle's operator summary.
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections import defaultdict
+
+from .train import bench_steps, warm_trainer
+
+
+def timed(clock: dict, name: str, function):
+    """``function`` that also adds its wall-clock seconds to clock[name]."""
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            clock[name] += time.perf_counter() - started
+    return wrapper
+
+
+def instrument(trainer, clock: dict) -> None:
+    """Time the step's parts where Trainer.train_step calls them; the rest (losses, Python) is what remains."""
+    import paddle
+
+    for name, owner, attribute in [("data", trainer.sampler, "batch"),
+                                   ("generator forward", trainer.generator, "forward"),
+                                   ("discriminator forwards (G and D steps)", trainer.discriminator, "forward"),
+                                   ("G optimizer", trainer.opt_g, "step"), ("D optimizer", trainer.opt_d, "step"),
+                                   ("EMA", trainer, "_update_ema")]:
+        setattr(owner, attribute, timed(clock, name, getattr(owner, attribute)))
+    paddle.Tensor.backward = timed(clock, "backward (G through D, then D)", paddle.Tensor.backward)
+
+
+def main(argv=None) -> int:
+    argv, steps = bench_steps(sys.argv[1:] if argv is None else argv, 3)
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = warm_trainer(argv, run_dir)
+        import paddle.profiler as profiler
+
+        gen_cfg, cfg = trainer.gen_cfg, trainer.cfg
+        clock = defaultdict(float)
+        instrument(trainer, clock)
+        started = time.perf_counter()
+        with profiler.Profiler(targets=[profiler.ProfilerTarget.CPU]) as prof:
+            for step in range(1, steps + 1):
+                trainer.train_step(step)
+                prof.step()
+        total = time.perf_counter() - started
+    clock["the rest (losses, Python, profiler)"] = total - sum(clock.values())
+    print(f"{steps} steps, batch {cfg.batch_size}, {cfg.image_size} px, norm {gen_cfg.norm}, ngf {gen_cfg.ngf}: "
+          f"{total / steps:.3f} s a step (profiled)\n")
+    print("| part | s / step | share |\n|---|---:|---:|")
+    for name, seconds in clock.items():
+        print(f"| {name} | {seconds / steps:.3f} | {100 * seconds / total:.1f}% |")
+    print()
+    prof.summary(sorted_by=profiler.SortedKeys.CPUTotal, op_detail=False, thread_sep=False, time_unit="ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
