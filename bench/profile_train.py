@@ -26,8 +26,9 @@ def timed(clock: dict, name: str, function):
     return wrapper
 
 
-def instrument(trainer, clock: dict) -> None:
-    """Time the step's parts where Trainer.train_step calls them; the rest (losses, Python) is what remains."""
+def instrument(trainer, clock: dict):
+    """Time the step's parts where Trainer.train_step calls them; the rest (losses, Python) is what remains.
+    Returns paddle's own ``Tensor.backward``, to put back afterwards (it is patched for every tensor)."""
     import paddle
 
     for name, owner, attribute in [("data", trainer.sampler, "batch"),
@@ -36,7 +37,9 @@ def instrument(trainer, clock: dict) -> None:
                                    ("G optimizer", trainer.opt_g, "step"), ("D optimizer", trainer.opt_d, "step"),
                                    ("EMA", trainer, "_update_ema")]:
         setattr(owner, attribute, timed(clock, name, getattr(owner, attribute)))
-    paddle.Tensor.backward = timed(clock, "backward (G through D, then D)", paddle.Tensor.backward)
+    original = paddle.Tensor.backward
+    paddle.Tensor.backward = timed(clock, "backward (G through D, then D)", original)
+    return original
 
 
 def main(argv=None) -> int:
@@ -46,14 +49,20 @@ def main(argv=None) -> int:
         import paddle.profiler as profiler
 
         gen_cfg, cfg = trainer.gen_cfg, trainer.cfg
+        import paddle
+
         clock = defaultdict(float)
-        instrument(trainer, clock)
-        started = time.perf_counter()
-        with profiler.Profiler(targets=[profiler.ProfilerTarget.CPU]) as prof:
-            for step in range(1, steps + 1):
-                trainer.train_step(step)
-                prof.step()
-        total = time.perf_counter() - started
+        backward = instrument(trainer, clock)
+        try:
+            started = time.perf_counter()
+            # No trace files: only the summary is wanted (the default writes ./profiler_log/).
+            with profiler.Profiler(targets=[profiler.ProfilerTarget.CPU], on_trace_ready=lambda _: None) as prof:
+                for step in range(1, steps + 1):
+                    trainer.train_step(step)
+                    prof.step()
+            total = time.perf_counter() - started
+        finally:
+            paddle.Tensor.backward = backward
     clock["the rest (losses, Python, profiler)"] = total - sum(clock.values())
     print(f"{steps} steps, batch {cfg.batch_size}, {cfg.image_size} px, norm {gen_cfg.norm}, ngf {gen_cfg.ngf}: "
           f"{total / steps:.3f} s a step (profiled)\n")
