@@ -8,7 +8,6 @@ by wall clock, and paddle's operator summary.
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from collections import defaultdict
 
@@ -44,8 +43,7 @@ def instrument(trainer, clock: dict):
 
 def main(argv=None) -> int:
     argv, steps = bench_steps(sys.argv[1:] if argv is None else argv, 3)
-    with tempfile.TemporaryDirectory() as run_dir:
-        trainer = warm_trainer(argv, run_dir)
+    with warm_trainer(argv) as trainer:
         import paddle.profiler as profiler
 
         gen_cfg, cfg = trainer.gen_cfg, trainer.cfg

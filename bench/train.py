@@ -11,6 +11,7 @@ import json
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from miaobi_core.runtime import configure_cpu
@@ -44,25 +45,27 @@ def bench_steps(argv: list[str], default: int) -> tuple[list[str], int]:
     return argv[:i] + argv[i + 2:], int(argv[i + 1])
 
 
-def warm_trainer(argv: list[str], run_dir: str):
-    """A Trainer for the shipped settings overridden by ``argv``, on procedural data, one step warmed up."""
+@contextmanager
+def warm_trainer(argv: list[str]):
+    """A Trainer for the shipped settings overridden by ``argv``, on procedural data, one step warmed up,
+    its run folder a temporary one."""
     from miaobi_core.palette import load_palette
     from train.config import parse_configs
 
-    gen_cfg, cfg = parse_configs(shipped_arguments() + argv + ["--run-dir", run_dir, "--data", "procedural"],
-                                 load_palette().num_classes)
-    configure_cpu(cfg.threads)
-    from train.trainer import Trainer
+    with tempfile.TemporaryDirectory() as run_dir:
+        gen_cfg, cfg = parse_configs(shipped_arguments() + argv + ["--run-dir", run_dir, "--data", "procedural"],
+                                     load_palette().num_classes)
+        configure_cpu(cfg.threads)
+        from train.trainer import Trainer
 
-    trainer = Trainer(gen_cfg, cfg)
-    trainer.train_step(0)  # first-call allocations
-    return trainer
+        trainer = Trainer(gen_cfg, cfg)
+        trainer.train_step(0)  # first-call allocations
+        yield trainer
 
 
 def main(argv=None) -> int:
     argv, steps = bench_steps(sys.argv[1:] if argv is None else argv, 5)
-    with tempfile.TemporaryDirectory() as run_dir:
-        trainer = warm_trainer(argv, run_dir)
+    with warm_trainer(argv) as trainer:
         import paddle
 
         gen_cfg, cfg = trainer.gen_cfg, trainer.cfg

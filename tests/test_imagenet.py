@@ -33,7 +33,7 @@ def test_squeezenet_port_matches_ncnn(pictures):
 
 @needs_models
 def test_mobilenet_v2_port_matches_litert(pictures):
-    path = MODELS / "mobilenet_v2" / imagenet.MOBILENET_V2_FILE.name
+    path = MODELS / imagenet.MOBILENET_V2
     mobile = imagenet.resized(pictures, imagenet.MOBILENET_V2_SIZE)
     port = imagenet.port_outputs(imagenet.load_mobilenet_v2(path), imagenet.mobilenet_v2_input(mobile))
     reference = imagenet.mobilenet_v2_reference(mobile, path)

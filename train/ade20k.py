@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-MODEL = Path("../shared/models/ade20k_deeplab/deeplabv3_mnv2_ade20k_int8.tflite")
+FILE = "ade20k_deeplab/deeplabv3_mnv2_ade20k_int8.tflite"  # inside the shared models folder
+MODEL = Path("../shared/models") / FILE
 INPUT_SIZE = 512
 
 # ADE20K objectInfo150 ids (1-based) of the file's 31 classes; 0 is "anything else".
@@ -43,6 +44,3 @@ class ADE20KSegmenter:
         self.interpreter.invoke()
         ids = self.interpreter.get_tensor(self.output)[0].astype(np.uint8)
         return np.asarray(Image.fromarray(ids).resize((width, height), Image.NEAREST))
-
-    def many(self, images: np.ndarray) -> np.ndarray:
-        return np.stack([self(image) for image in images])

@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 from miaobi_core.palette import Palette, load_palette
 
-from .quality import confusion
+from .quality import class_iou, confusion, pixel_accuracy
 
 GOLD = Path(__file__).with_name("gold") / "labels.json"
 
@@ -46,12 +46,9 @@ def load_gold(data_root: Path, palette: Palette, path: Path = GOLD) -> list[tupl
 
 def scores(matrix: np.ndarray) -> dict:
     """Pixel accuracy, mIoU over classes present in gold or prediction, and each class's IoU (None if absent)."""
-    intersection = np.diag(matrix)
-    union = matrix.sum(0) + matrix.sum(1) - intersection
-    iou = [float(i / u) if u else None for i, u in zip(intersection, union)]
-    present = [v for v in iou if v is not None]
-    return {"pixel accuracy": float(intersection.sum() / max(1, matrix.sum())), "mIoU": float(np.mean(present)),
-            "IoU": iou}
+    iou = class_iou(matrix)
+    return {"pixel accuracy": pixel_accuracy(matrix), "mIoU": float(np.nanmean(iou)),
+            "IoU": [None if np.isnan(v) else float(v) for v in iou]}
 
 
 def evaluate(label_root: Path, data_root: Path, palette: Palette, versions=(1, 2)) -> dict[int, dict]:

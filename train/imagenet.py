@@ -30,7 +30,8 @@ import paddle.nn.functional as F
 
 MODELS = Path("../shared/models")
 SQUEEZENET_DIR = MODELS / "squeezenet"
-MOBILENET_V2_FILE = MODELS / "mobilenet_v2" / "tf2_mobilenet_v2_1.0_224_ptq.tflite"
+MOBILENET_V2 = "mobilenet_v2/tf2_mobilenet_v2_1.0_224_ptq.tflite"  # inside the shared models folder
+MOBILENET_V2_FILE = MODELS / MOBILENET_V2
 
 SQUEEZENET_SIZE = 227
 SQUEEZENET_BGR_MEAN = (104.0, 117.0, 123.0)
@@ -334,9 +335,8 @@ def _fill(convolutions: list, weights: list[tuple[np.ndarray, np.ndarray]], sour
     for conv, (weight, bias) in zip(convolutions, weights):
         if list(conv.weight.shape) != list(weight.shape):
             raise ValueError(f"{source}: weight of shape {weight.shape} for a layer of shape {conv.weight.shape}")
-        dtype = np.float64 if conv.weight.dtype == paddle.float64 else np.float32
-        conv.weight.set_value(weight.astype(dtype))
-        conv.bias.set_value(bias.astype(dtype))
+        conv.weight.set_value(weight.astype(np.float32))
+        conv.bias.set_value(bias.astype(np.float32))
 
 
 def _frozen(net: nn.Layer) -> nn.Layer:

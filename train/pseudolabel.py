@@ -60,7 +60,7 @@ TEXTURED = 0.07  # local 5x5 brightness std above which a pixel is too busy to b
 
 def label_photo(rgb: np.ndarray, sky_prob: np.ndarray, scene: str, palette: Palette) -> np.ndarray:
     """Labels v1: one photo -> (H, W) uint8 class ids, by the colour rules in the module docstring."""
-    ids, sky = _colour_rules(rgb, sky_prob, scene, palette)
+    ids, sky = _colour_rules(_hsv(rgb), sky_prob, scene, palette)
     return _majority(ids, sky, palette)
 
 
@@ -73,7 +73,8 @@ FROM_RULES = {"snow": LAND + WATER, "rock": LAND, "sand": LAND}
 def label_photo_v2(rgb: np.ndarray, sky_prob: np.ndarray, ade_ids: np.ndarray, scene: str,
                    palette: Palette) -> np.ndarray:
     """Labels v2: the ADE20K segmenter's classes merged with the sky net and the v1 rules (module docstring)."""
-    rules, sky = _colour_rules(rgb, sky_prob, scene, palette)
+    hsv = _hsv(rgb)
+    rules, sky = _colour_rules(hsv, sky_prob, scene, palette)
     c = palette.id_of
     ids = palette.ade20k_lut()[ade_ids]
     unknown = ids == palette.ignore_id
@@ -82,7 +83,6 @@ def label_photo_v2(rgb: np.ndarray, sky_prob: np.ndarray, ade_ids: np.ndarray, s
         ids[ids == c("water")] = c("sea")
     else:
         ids[ids == c("sea")] = c("water")
-    hsv = _hsv(rgb)
     ice = (hsv[2] > 0.68) & (hsv[1] < 0.3)
     for name, under in FROM_RULES.items():
         where = np.isin(ids, [c(n) for n in under]) & (rules == c(name))
@@ -106,12 +106,13 @@ def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return hsv[..., 0] * 360.0, hsv[..., 1], hsv[..., 2]
 
 
-def _colour_rules(rgb: np.ndarray, sky_prob: np.ndarray, scene: str, palette: Palette) -> tuple[np.ndarray, np.ndarray]:
+def _colour_rules(hsv: tuple[np.ndarray, np.ndarray, np.ndarray], sky_prob: np.ndarray, scene: str,
+                  palette: Palette) -> tuple[np.ndarray, np.ndarray]:
     """(class ids by colour and position with sky and cloud filled in, the sky mask) before smoothing."""
     if scene not in SCENES:
         raise ValueError(f"unknown scene {scene!r}; expected one of {SCENES}")
     c = palette.id_of
-    hue, sat, val = _hsv(rgb)
+    hue, sat, val = hsv
     height, width = val.shape
     y = np.broadcast_to(np.linspace(0.0, 1.0, height)[:, None], (height, width))
     # The sky net calls some textured ice walls and snowfields sky; real sky is smooth.

@@ -64,13 +64,21 @@ def confusion(predicted: np.ndarray, target: np.ndarray, num_classes: int) -> np
     return np.bincount(index, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 
+def class_iou(matrix: np.ndarray) -> np.ndarray:
+    """Each class's IoU from a confusion matrix; NaN for a class in neither target nor prediction."""
+    intersection = np.diag(matrix).astype(np.float64)
+    union = matrix.sum(0) + matrix.sum(1) - intersection
+    return np.divide(intersection, union, out=np.full(len(union), np.nan), where=union > 0)
+
+
+def pixel_accuracy(matrix: np.ndarray) -> float:
+    return float(np.trace(matrix) / max(1, matrix.sum()))
+
+
 def label_fidelity(predicted: np.ndarray, target: np.ndarray, num_classes: int) -> tuple[float, float]:
     """(mIoU over classes present in either, pixel accuracy); pixels with ignore ids are left out."""
     matrix = confusion(predicted, target, num_classes)
-    intersection = np.diag(matrix)
-    union = matrix.sum(0) + matrix.sum(1) - intersection
-    present = union > 0
-    return float((intersection[present] / union[present]).mean()), float(intersection.sum() / max(1, matrix.sum()))
+    return float(np.nanmean(class_iou(matrix))), pixel_accuracy(matrix)
 
 
 def ade20k_label_fidelity(ade_ids: np.ndarray, target: np.ndarray, palette) -> float:
@@ -84,22 +92,18 @@ def ade20k_label_fidelity(ade_ids: np.ndarray, target: np.ndarray, palette) -> f
     predicted = palette.ade20k_lut()[ade_ids]
     predicted = np.where(predicted == palette.ignore_id, outside, predicted)
     matrix = confusion(predicted, np.where(np.isin(target, known), target, 255), palette.num_classes + 1)
-    intersection = np.diag(matrix)[known]
-    union = (matrix.sum(0) + matrix.sum(1))[known] - intersection
-    return float((intersection[union > 0] / union[union > 0]).mean())
+    return float(np.nanmean(class_iou(matrix)[known]))
 
 
 class IndependentJudges:
     """The networks nobody here trained: MobileNetV2 for FD-MNv2, the ADE20K segmenter for ADE mIoU."""
 
     def __init__(self, models: str | Path = "../shared/models"):
-        from .ade20k import ADE20KSegmenter
-        from .imagenet import load_mobilenet_v2
+        from . import ade20k, imagenet
 
         models = Path(models)
-        self.mobilenet = load_mobilenet_v2(models / "mobilenet_v2" / "tf2_mobilenet_v2_1.0_224_ptq.tflite")
-        self.ade20k = ADE20KSegmenter(models / "ade20k_deeplab" / "deeplabv3_mnv2_ade20k_int8.tflite",
-                                      threads=os.cpu_count() or 1)
+        self.mobilenet = imagenet.load_mobilenet_v2(models / imagenet.MOBILENET_V2)
+        self.ade20k = ade20k.ADE20KSegmenter(models / ade20k.FILE, threads=os.cpu_count() or 1)
 
     def features(self, images: np.ndarray, batch: int = 32) -> np.ndarray:
         """(N, 1280) MobileNetV2 pooled features of (N, H, W, 3) uint8 pictures (resized to 224 px)."""
