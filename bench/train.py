@@ -1,22 +1,31 @@
-"""Training throughput on this machine: ``python -m bench.train [train options] [--bench-steps N]``.
+"""Training throughput on this machine: ``python -m bench.train [train options] [--bench-steps N] [--against REV]``.
 
 Takes the same options as ``python -m train`` (default: the shipped model's
-settings from hub_module/miaobi/weights/generator.json) and times full steps
-(one D step + one G step) on procedural data, which costs the same per pixel
-as real photos. Prints the configuration and images/second.
+settings from hub_module/miaobi/weights/generator.json) and runs ``python -m
+train`` as a user would (data-parallel processes and all) for N steps on
+procedural data, which costs the same per pixel as real photos. Prints the
+configuration and images/second over the steps after the first logged ones
+(start-up and first-call allocations excluded).
+
+``--against REV`` first runs the same command in a git worktree of that
+revision (the code before a change), so both figures come from one run on
+one machine; options that revision does not know must be left out.
 """
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from miaobi_core.runtime import configure_cpu
 
-SHIPPED = Path(__file__).resolve().parent.parent / "hub_module" / "miaobi" / "weights" / "generator.json"
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED = REPO / "hub_module" / "miaobi" / "weights" / "generator.json"
+WARM_STEPS = 2  # logged steps left out of the rate: imports, allocations, the first samples
 
 
 def shipped_arguments() -> list[str]:
@@ -36,13 +45,19 @@ def shipped_arguments() -> list[str]:
     return args
 
 
+def take_option(argv: list[str], flag: str, default):
+    """(argv without ``flag VALUE``, VALUE or default)."""
+    argv = list(argv)
+    if flag not in argv:
+        return argv, default
+    i = argv.index(flag)
+    return argv[:i] + argv[i + 2:], argv[i + 1]
+
+
 def bench_steps(argv: list[str], default: int) -> tuple[list[str], int]:
     """(the trainer's options, N) from a command line that may hold ``--bench-steps N``."""
-    argv = list(argv)
-    if "--bench-steps" not in argv:
-        return argv, default
-    i = argv.index("--bench-steps")
-    return argv[:i] + argv[i + 2:], int(argv[i + 1])
+    argv, steps = take_option(argv, "--bench-steps", default)
+    return argv, int(steps)
 
 
 @contextmanager
@@ -63,26 +78,57 @@ def warm_trainer(argv: list[str]):
         yield trainer
 
 
-def main(argv=None) -> int:
-    argv, steps = bench_steps(sys.argv[1:] if argv is None else argv, 5)
-    with warm_trainer(argv) as trainer:
-        import paddle
+def images_per_second(code: Path, argv: list[str], steps: int) -> tuple[float, dict]:
+    """Steady training throughput of ``python -m train`` run from the folder ``code``, and its resolved config."""
+    with tempfile.TemporaryDirectory() as run_dir:
+        command = [sys.executable, "-m", "train", *shipped_arguments(), *argv, "--data", "procedural",
+                   "--run-dir", run_dir, "--steps", str(steps + WARM_STEPS), "--log-every", "1",
+                   "--sample-every", str(10 ** 9), "--checkpoint-every", str(10 ** 9)]
+        subprocess.run(command, cwd=code, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        rows = [json.loads(line) for line in (Path(run_dir) / "log.jsonl").read_text().splitlines()]
+        config = json.loads((Path(run_dir) / "config.json").read_text())
+    batch = config["train"]["batch_size"]
+    # Each row's images_per_s covers every step so far; the difference of two rows' clocks is the steady rate.
+    clock = {row["step"]: row["step"] * batch / row["images_per_s"] for row in rows}
+    first, last = WARM_STEPS, steps + WARM_STEPS
+    return (last - first) * batch / (clock[last] - clock[first]), config
 
-        gen_cfg, cfg = trainer.gen_cfg, trainer.cfg
-        started = time.perf_counter()
-        for step in range(1, steps + 1):
-            trainer.train_step(step)
-        seconds = (time.perf_counter() - started) / steps
-    g_params = sum(p.size for p in trainer.generator.parameters()) / 1e6
-    d_params = sum(p.size for p in trainer.discriminator.parameters()) / 1e6
-    print("| setting | value |\n|---|---|")
-    for key, value in [("norm", gen_cfg.norm), ("ngf", gen_cfg.ngf), ("z_dim", gen_cfg.z_dim),
-                       ("use_vae", gen_cfg.use_vae), ("attention", gen_cfg.attention),
-                       ("image_size", cfg.image_size), ("batch_size", cfg.batch_size), ("ndf", cfg.ndf),
-                       ("num_d", cfg.num_d), ("G params (M)", f"{g_params:.2f}"), ("D params (M)", f"{d_params:.2f}"),
-                       ("threads", cfg.threads or "all"), ("paddle", paddle.__version__),
-                       ("seconds / step", f"{seconds:.3f}"), ("images / second", f"{cfg.batch_size / seconds:.2f}")]:
-        print(f"| {key} | {value} |")
+
+@contextmanager
+def worktree(revision: str):
+    """A temporary checkout of ``revision`` beside this one."""
+    with tempfile.TemporaryDirectory() as parent:
+        folder = Path(parent) / "code"
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(folder), revision], check=True)
+        try:
+            yield folder
+        finally:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(folder)], check=True)
+
+
+def main(argv=None) -> int:
+    argv, steps = bench_steps(sys.argv[1:] if argv is None else argv, 8)
+    argv, against = take_option(argv, "--against", None)
+    results = []
+    if against:
+        with worktree(against) as code:
+            results.append((f"before ({against})", *images_per_second(code, argv, steps)))
+    if "--processes" not in argv:  # the default spreads ranks over the cores: show one process too
+        results.append(("now, one process", *images_per_second(REPO, argv + ["--processes", "1"], steps)))
+    results.append(("now", *images_per_second(REPO, argv, steps)))
+    from train.parallel import processes_for
+
+    _, _, config = results[-1]
+    gen, train = config["generator"], config["train"]
+    print(f"{steps} steps after {WARM_STEPS} warm-up steps; norm {gen['norm']}, ngf {gen['ngf']}, "
+          f"batch {train['batch_size']} at {train['image_size']} px, D ndf {train['ndf']} x {train['n_layers_d']} "
+          f"layers x {train['num_d']} scales\n")
+    print("| code | processes | images / second | seconds / step | speed-up |\n|---|---:|---:|---:|---:|")
+    for name, rate, cfg in results:
+        # What "auto" chose (no GPU here): one process per core that splits the batch.
+        processes = cfg["train"].get("processes", 1) or processes_for(cfg["train"]["batch_size"], os.cpu_count() or 1)
+        print(f"| {name} | {processes} | {rate:.2f} | {cfg['train']['batch_size'] / rate:.3f} | "
+              f"{rate / results[0][1]:.2f}x |")
     return 0
 
 

@@ -25,12 +25,13 @@ def label_onehot(label_ids: paddle.Tensor, num_classes: int) -> paddle.Tensor:
     return onehot[..., :num_classes].transpose([0, 3, 1, 2])
 
 
-def intra_class_positions(onehot: paddle.Tensor) -> paddle.Tensor:
-    """ICPE (CLADE, Tan et al.): each pixel's offset from its class region's centre.
+def intra_class_offsets(onehot: paddle.Tensor) -> paddle.Tensor:
+    """ICPE (CLADE, Tan et al.): each pixel's offset from its class region's centre, in its class's channels.
 
-    Returns (B, 2, H, W) with x and y offsets scaled to [-1, 1] by the region's
-    half-extent, so a generator can shade a lake's middle differently from its shore.
-    Computed per class (we have no instance maps).
+    Returns (B, 2 * num_classes, H, W): the x offsets, then the y offsets, each
+    in the channel of the pixel's class (zero elsewhere) and scaled to [-1, 1]
+    by the region's half-extent, so a generator can shade a lake's middle
+    differently from its shore. Computed per class (we have no instance maps).
     """
     _, _, height, width = onehot.shape
     # arange and max rather than linspace and amax: the ops paddle2onnx can export.
@@ -41,32 +42,32 @@ def intra_class_positions(onehot: paddle.Tensor) -> paddle.Tensor:
     for coords in (xs, ys):
         centre = (onehot * coords).sum(axis=[2, 3], keepdim=True) / area
         delta = (coords - centre) * onehot
-        extent = delta.abs().max(axis=[2, 3], keepdim=True).clip(min=1e-6)
-        offsets.append((delta / extent).sum(axis=1, keepdim=True))  # one class per pixel
+        offsets.append(delta / delta.abs().max(axis=[2, 3], keepdim=True).clip(min=1e-6))
     return paddle.concat(offsets, axis=1)
 
 
-def _resize_nearest(x: paddle.Tensor, size) -> paddle.Tensor:
-    return x if list(x.shape[2:]) == list(size) else F.interpolate(x, size=size, mode="nearest")
-
-
 class LabelPyramid:
-    """The label map (and, for CLADE-ICPE, its position map) at each resolution a forward pass needs.
+    """What the normalisation layers read from the label map, at each resolution a forward pass needs.
 
-    Every normalisation layer at the same resolution shares one nearest-neighbour
-    resize instead of redoing it (three per residual block).
+    ``at(size)`` is the one-hot map, followed for CLADE-ICPE by its intra-class
+    offsets (:func:`intra_class_offsets`). The block sizes divide the label
+    map's by powers of two, so nearest-neighbour downsampling is a strided
+    slice, done once per size and shared by every layer at that size. Nothing
+    here needs gradients.
     """
 
     def __init__(self, segmap: paddle.Tensor, with_positions: bool):
-        self.segmap = segmap
-        self.positions = intra_class_positions(segmap) if with_positions else None
-        self._cache = {}
+        full = paddle.concat([segmap, intra_class_offsets(segmap)], axis=1) if with_positions else segmap
+        self.height, self.width = segmap.shape[2:]
+        self._cache = {(self.height, self.width): full}
 
-    def at(self, size) -> tuple[paddle.Tensor, paddle.Tensor | None]:
+    def at(self, size) -> paddle.Tensor:
         key = tuple(size)
         if key not in self._cache:
-            positions = None if self.positions is None else _resize_nearest(self.positions, key)
-            self._cache[key] = (_resize_nearest(self.segmap, key), positions)
+            step = self.height // key[0]
+            if key[0] * step != self.height or key[1] * step != self.width:
+                raise ValueError(f"a {key[0]}x{key[1]} block does not divide the {self.height}x{self.width} label map")
+            self._cache[key] = self._cache[(self.height, self.width)][:, :, ::step, ::step]
         return self._cache[key]
 
 
@@ -95,19 +96,26 @@ class SPADE(nn.Layer):
 
     def forward(self, x, labels: LabelPyramid):
         normalized = self.param_free_norm(x)
-        actv = self.mlp_shared(labels.at(x.shape[2:])[0])
+        actv = self.mlp_shared(labels.at(x.shape[2:]))
         # 1 + gamma: an untrained layer starts as the identity modulation.
         return normalized * (1 + self.mlp_gamma(actv)) + self.mlp_beta(actv)
 
 
 class CLADE(nn.Layer):
-    """Class-adaptive normalisation: gamma/beta looked up per class, no convolutions.
+    """Class-adaptive normalisation: gamma/beta looked up per class, no convolutions over space.
 
-    The lookup is a bias-free 1x1 convolution of the one-hot map, i.e. each
-    class's row of a (num_classes, channels) table. With ``positional`` (ICPE)
-    the looked-up values are scaled per pixel by a 1x1 convolution of the
-    intra-class position map, which restores some of SPADE's spatial detail
-    at a tiny cost.
+    ``gamma`` and ``beta`` hold a (channels, num_classes) table each, stored as
+    bias-free 1x1 convolutions. With ``positional`` (ICPE) the looked-up values
+    are scaled per pixel by ``1 + a``, where ``a`` is a linear function of the
+    pixel's intra-class offset (``gamma_position``, ``beta_position``), which
+    restores some of SPADE's spatial detail at a tiny cost.
+
+    Because a pixel's one-hot vector has a single 1, ``table . onehot * (1 + w . offset + b)``
+    equals one 1x1 convolution of [onehot, onehot * x_offset, onehot * y_offset]
+    with the kernel [table * (1 + b), table * w_x, table * w_y]. That is how it is
+    computed: the kernel is composed from the small tables, and the full-size
+    maps see one convolution instead of a convolution and a broadcast multiply
+    (which is several times slower than a same-shape one on paddle's CPU kernels).
     """
 
     def __init__(self, channels: int, num_classes: int, param_free_norm: str, positional: bool):
@@ -120,13 +128,17 @@ class CLADE(nn.Layer):
             self.gamma_position = nn.Conv2D(2, 1, 1)
             self.beta_position = nn.Conv2D(2, 1, 1)
 
+    def kernel(self, table: nn.Conv2D, position: nn.Conv2D | None) -> paddle.Tensor:
+        if position is None:
+            return table.weight
+        w = position.weight.reshape([2])
+        return paddle.concat([table.weight * (1 + position.bias), table.weight * w[0], table.weight * w[1]], axis=1)
+
     def forward(self, x, labels: LabelPyramid):
         normalized = self.param_free_norm(x)
-        segmap, positions = labels.at(x.shape[2:])
-        gamma, beta = self.gamma(segmap), self.beta(segmap)
-        if self.positional:
-            gamma = gamma * (1 + self.gamma_position(positions))
-            beta = beta * (1 + self.beta_position(positions))
+        segmap = labels.at(x.shape[2:])
+        gamma = F.conv2d(segmap, self.kernel(self.gamma, self.gamma_position if self.positional else None))
+        beta = F.conv2d(segmap, self.kernel(self.beta, self.beta_position if self.positional else None))
         return normalized * (1 + gamma) + beta
 
 
@@ -137,8 +149,13 @@ def make_modulation(cfg: GeneratorConfig, channels: int) -> nn.Layer:
 
 
 def leaky_relu(x: paddle.Tensor) -> paddle.Tensor:
-    """LeakyReLU(0.2) as max(x, 0.2x): the same values, but paddle2onnx exports F.leaky_relu's slope wrongly."""
-    return paddle.maximum(x, 0.2 * x)
+    """LeakyReLU(0.2).
+
+    When traced for export it is written max(x, 0.2x), the same values, because paddle2onnx exports
+    F.leaky_relu's slope wrongly; eagerly it is paddle's own kernel, which trains twice as fast as the
+    maximum and its gradient. The backend parity check compares the two.
+    """
+    return F.leaky_relu(x, 0.2) if paddle.in_dynamic_mode() else paddle.maximum(x, 0.2 * x)
 
 
 def simam(x: paddle.Tensor, e_lambda: float = 1e-4) -> paddle.Tensor:
@@ -231,8 +248,13 @@ class SPADEGenerator(nn.Layer):
 
     @staticmethod
     def up(x):
-        # An explicit size, not scale_factor: paddle2onnx cannot read the scale attribute paddle writes.
-        return F.interpolate(x, size=[x.shape[2] * 2, x.shape[3] * 2], mode="nearest")
+        """Nearest-neighbour 2x upsampling, as a transposed convolution that copies each pixel into a 2x2 block.
+
+        The same values as F.interpolate(mode="nearest"), but paddle's CPU interpolation kernels took 50 ms
+        (forward and backward) for a 4x32x64x64 map where this takes 6.
+        """
+        channels = x.shape[1]
+        return F.conv2d_transpose(x, paddle.ones([channels, 1, 2, 2], dtype=x.dtype), stride=2, groups=channels)
 
     def forward(self, segmap: paddle.Tensor, z: paddle.Tensor) -> paddle.Tensor:
         cfg = self.cfg
@@ -246,7 +268,7 @@ class SPADEGenerator(nn.Layer):
 
         sh, sw = height // cfg.size_multiple, width // cfg.size_multiple
         z_map = z.reshape([batch, cfg.z_dim, 1, 1]).expand([batch, cfg.z_dim, sh, sw])
-        x = self.fc(paddle.concat([labels.at([sh, sw])[0], z_map], axis=1))
+        x = self.fc(paddle.concat([labels.at([sh, sw])[:, :cfg.num_classes], z_map], axis=1))
 
         x = self.head_0(x, labels)
         x = self.up(x)

@@ -46,7 +46,7 @@ def test_student_step_leaves_teacher_and_discriminator_alone(tmp_path, monkeypat
 def test_student_learns_to_imitate_a_fixed_teacher(tmp_path, monkeypatch):
     trainer = make_trainer(tmp_path, steps=40, lr_student=2e-3, batch_size=1, **STUDENT)
     monkeypatch.setattr(trainer.opt_g, "step", lambda: None)  # the teacher stands still
-    monkeypatch.setattr(trainer.sampler, "batch", lambda step: trainer.sampler.__class__.batch(trainer.sampler, 0))
+    monkeypatch.setattr(trainer.sampler, "batch", lambda step, part: trainer.sampler.__class__.batch(trainer.sampler, 0, part))
     l1 = [trainer.train_step(step)["s_l1"] for step in range(40)]
     assert np.mean(l1[-5:]) < 0.75 * np.mean(l1[:3])
 

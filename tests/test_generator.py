@@ -8,11 +8,17 @@ import pytest
 
 from miaobi_core.checkpoint import load_generator, save_generator
 from miaobi_core.config import GeneratorConfig
-from miaobi_core.generator import SPADEGenerator, intra_class_positions, label_onehot, simam
+from miaobi_core.generator import CLADE, LabelPyramid, SPADEGenerator, intra_class_offsets, label_onehot, simam
 
 
 def tiny(**overrides) -> GeneratorConfig:
     return GeneratorConfig(**{"ngf": 4, "z_dim": 8, "spade_hidden": 8, "encoder_nef": 4, **overrides})
+
+
+def intra_class_positions(onehot):
+    """(B, 2, H, W): each pixel's x and y offsets, gathered from its class's channels."""
+    x_offsets, y_offsets = np.split(intra_class_offsets(onehot).numpy(), 2, axis=1)
+    return paddle.to_tensor(np.concatenate([x_offsets.sum(1, keepdims=True), y_offsets.sum(1, keepdims=True)], axis=1))
 
 
 def run(generator, ids, seed=0):
@@ -154,3 +160,46 @@ def test_static_graph_export_matches_dygraph(tmp_path, batch):
     z = paddle.to_tensor(np.random.default_rng(0).standard_normal((2, 8)).astype(np.float32))
     with paddle.no_grad():
         np.testing.assert_allclose(loaded(segmap.numpy(), z.numpy()), generator(segmap, z).numpy(), atol=1e-5)
+
+
+def test_upsampling_is_nearest_neighbour_in_value_and_gradient():
+    x = paddle.to_tensor(np.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(np.float32), stop_gradient=False)
+    up = SPADEGenerator.up(x)
+    np.testing.assert_array_equal(up.numpy(), paddle.nn.functional.interpolate(x, size=[8, 10], mode="nearest").numpy())
+    (up * paddle.arange(up.size, dtype="float32").reshape(up.shape)).sum().backward()
+    expected = np.arange(up.size, dtype=np.float32).reshape(up.shape).reshape(2, 3, 4, 2, 5, 2).sum(axis=(3, 5))
+    np.testing.assert_array_equal(x.grad.numpy(), expected)
+
+
+def test_clade_icpe_composed_kernel_equals_lookup_times_position_scale():
+    """The composed 1x1 convolution computes table[class] * (1 + w . offset + b) pixel by pixel (the paper's form)."""
+    paddle.seed(0)
+    layer = CLADE(6, 5, "instance", positional=True)
+    for p in layer.parameters():
+        p.set_value(paddle.randn(p.shape))
+    ids = np.random.default_rng(1).integers(0, 6, (2, 16, 16))  # 5 = ignored: no class, no modulation
+    segmap = label_onehot(paddle.to_tensor(ids), 5)
+    pyramid = LabelPyramid(segmap, with_positions=True)
+    for size in (16, 8, 4):
+        step = 16 // size
+        got = paddle.nn.functional.conv2d(pyramid.at([size, size]), layer.kernel(layer.gamma, layer.gamma_position))
+        positions = intra_class_positions(segmap)[:, :, ::step, ::step]
+        expected = layer.gamma(segmap[:, :, ::step, ::step]) * (1 + layer.gamma_position(positions))
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_label_pyramid_refuses_sizes_that_do_not_divide_the_map():
+    pyramid = LabelPyramid(label_onehot(paddle.zeros([1, 12, 12], dtype="int64"), 3), with_positions=False)
+    assert pyramid.at([6, 6]).shape == [1, 3, 6, 6]
+    with pytest.raises(ValueError, match="does not divide"):
+        pyramid.at([5, 5])
+
+
+def test_leaky_relu_traced_for_export_equals_the_eager_kernel():
+    from miaobi_core.generator import leaky_relu
+
+    x = np.linspace(-3, 3, 61, dtype=np.float32).reshape(1, 61)
+    eager = leaky_relu(paddle.to_tensor(x)).numpy()
+    traced = paddle.jit.to_static(leaky_relu, input_spec=[paddle.static.InputSpec([1, 61], "float32")], full_graph=True)
+    np.testing.assert_allclose(traced(paddle.to_tensor(x)).numpy(), eager, rtol=1e-6)
+    np.testing.assert_allclose(eager, np.where(x > 0, x, 0.2 * x), rtol=1e-6)

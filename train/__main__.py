@@ -1,4 +1,6 @@
 """``python -m train [options]``: train the generator; ``python -m train --help`` lists every option."""
+import os
+import signal
 import sys
 
 from miaobi_core.palette import load_palette
@@ -12,10 +14,35 @@ def main(argv=None) -> int:
     if cfg.dry_run:
         print(configs_to_json(gen_cfg, cfg))
         return 0
-    configure_cpu(cfg.threads)  # before paddle loads: MKL reads its CPU-type switch once
-    from .trainer import run
+    from .parallel import launched, processes_for
 
-    run(gen_cfg, cfg)
+    # Under paddle.distributed.launch this process is one rank already; otherwise the ranks start here.
+    cores = os.cpu_count() or 1
+    processes = 1 if launched() else cfg.processes or processes_for(cfg.batch_size, cores)
+    # Before paddle loads (OpenMP reads its thread count then, MKL its CPU-type switch); the ranks inherit it.
+    configure_cpu(cfg.threads or max(1, cores // processes))
+    import paddle
+
+    if not (cfg.processes or launched()) and paddle.device.cuda.device_count() > 0:
+        processes = processes_for(cfg.batch_size, paddle.device.cuda.device_count())
+    from .trainer import run, run_rank
+
+    if processes == 1:
+        run(gen_cfg, cfg)
+    else:
+        print(f"training in {processes} data-parallel processes, {cfg.batch_size // processes} pairs each per step")
+        ranks = paddle.distributed.spawn(run_rank, args=(gen_cfg, cfg), nprocs=processes, join=False)
+
+        def forward(signum, frame):
+            # A stop sent to this process alone (kill, a job scheduler) must reach the ranks, which then save.
+            for rank in ranks.processes:
+                if rank.is_alive():
+                    os.kill(rank.pid, signum)
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, forward)
+        while not ranks.join():
+            pass
     return 0
 
 

@@ -67,7 +67,10 @@ class TrainConfig:
                                 "needs --init-from its teacher", "")
     ema_decay: float = _h("decay of the generator's exponential moving average (0 = no EMA)", 0.999)
     seed: int = _h("seed for data order, augmentation, z and initial weights", 0)
-    threads: int = _h("CPU threads for paddle (0 = all cores)", 0)
+    processes: int = _h("data-parallel processes on this machine, each training on its share of every batch "
+                        "(0 = one per GPU, or per CPU core on a CPU, as many as split the batch evenly; on a CPU "
+                        "this is the fast path: see docs/performance.md)", 0)
+    threads: int = _h("CPU threads per process (0 = the cores shared out among the processes)", 0)
     log_every: int = _h("steps between log lines and VisualDL scalars", 10)
     sample_every: int = _h("steps between sample grids (label | generated | real)", 500)
     checkpoint_every: int = _h("steps between checkpoints", 500)
@@ -83,6 +86,8 @@ class TrainConfig:
             raise ValueError(f"--data {self.data} needs --data-root")
         if self.data == "folder" and not self.label_dir:
             raise ValueError("--data folder needs --label-dir")
+        if self.processes < 0 or (self.processes and self.batch_size % self.processes):
+            raise ValueError(f"--processes {self.processes} must be >= 0 and divide --batch-size {self.batch_size}")
         if self.steps < 0 or self.batch_size < 1 or self.image_size < 32:
             raise ValueError("steps >= 0, batch_size >= 1 and image_size >= 32 are required")
         if self.student_ngf < 0 or (self.export_student and not self.student_ngf):

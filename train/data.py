@@ -150,16 +150,15 @@ class BatchSampler:
         self.dataset, self.batch_size, self.image_size = dataset, batch_size, image_size
         self.seed, self.augment_data = seed, augment_data
 
-    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+    def batch(self, step: int, part: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """The step's pairs, or just the slots ``part`` of them (one data-parallel rank's share)."""
         n = len(self.dataset)
         first = step * self.batch_size
-        indices = []
-        for position in range(first, first + self.batch_size):
-            epoch, offset = divmod(position, n)
-            order = np.random.default_rng((self.seed, epoch)).permutation(n)
-            indices.append(int(order[offset]))
+        slots = range(self.batch_size)[part]
         labels, photos = [], []
-        for slot, index in enumerate(indices):
+        for slot in slots:
+            epoch, offset = divmod(first + slot, n)
+            index = int(np.random.default_rng((self.seed, epoch)).permutation(n)[offset])
             ids, photo = self.dataset[index]
             if self.augment_data:
                 ids, photo = augment(ids, photo, self.image_size, np.random.default_rng((self.seed, step, slot)))

@@ -32,6 +32,7 @@ from miaobi_core.checkpoint import folded_state_dict, load_generator, read_check
 from miaobi_core.generator import GeneratorConfig, SPADEGenerator
 
 from .losses import feature_matching_loss, hinge_g_loss
+from .parallel import Ranks
 
 # Residual blocks whose outputs the student imitates, coarse to fine.
 TAPPED_BLOCKS = ("G_middle_1", "up_0", "up_1", "up_2", "up_3")
@@ -106,6 +107,7 @@ class Distillation:
         self.lambda_feat, self.lambda_gan = lambda_feat, lambda_gan
         self.teacher_taps = FeatureTaps(teacher)
         self.student_taps = FeatureTaps(self.student)
+        self.ranks = Ranks()
 
     def step(self, segmap: paddle.Tensor, z: paddle.Tensor, teacher_picture: paddle.Tensor,
              lr: float) -> tuple[dict, paddle.Tensor]:
@@ -134,7 +136,7 @@ class Distillation:
             loss = sum(terms.values())
             self.optimizer.set_lr(lr)
             loss.backward()
-        self.optimizer.step()
+        self.ranks.step(self.optimizer)
         self.optimizer.clear_grad()
         return {key: float(value) for key, value in terms.items()}, picture.detach()
 

@@ -6,6 +6,7 @@ run computes exactly the losses the unbroken run would have.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -27,6 +28,7 @@ from .config import TrainConfig, configs_to_json
 from .data import BatchSampler, ProceduralLandscapes, ade20k_pairs, folder_pairs, pseudo_labelled
 from .discriminator import MultiscaleDiscriminator
 from .distill import Distillation, frozen
+from .parallel import Ranks
 
 CHECKPOINT = "checkpoint"  # inside run_dir
 SAMPLE_ROWS = 4
@@ -58,6 +60,7 @@ class Trainer:
         self.gen_cfg, self.cfg = gen_cfg, cfg
         self.palette = palette or load_palette()
         self.run_dir = Path(cfg.run_dir)
+        self.ranks = Ranks()
         paddle.seed(cfg.seed)  # initial weights only; everything later draws from numpy
         self.generator = SPADEGenerator(gen_cfg)
         self.discriminator = MultiscaleDiscriminator(gen_cfg.num_classes, cfg.ndf, cfg.n_layers_d, cfg.num_d,
@@ -94,12 +97,14 @@ class Trainer:
             return 1.0
         return max(0.0, 1.0 - (step - start) / max(1.0, self.cfg.steps - start))
 
-    def noise(self, batch: int, rng: np.random.Generator) -> paddle.Tensor:
-        return paddle.to_tensor(rng.standard_normal((batch, self.gen_cfg.z_dim)).astype(np.float32))
+    def noise(self, rng: np.random.Generator) -> paddle.Tensor:
+        """This rank's rows of the step's (batch_size, z_dim) normal draw: the same z whatever the rank count."""
+        z = rng.standard_normal((self.cfg.batch_size, self.gen_cfg.z_dim)).astype(np.float32)
+        return paddle.to_tensor(z[self.ranks.part(self.cfg.batch_size)])
 
     def sample_z(self, image: paddle.Tensor, rng: np.random.Generator):
         """z from the encoder (use_vae, reparameterised) or from N(0, 1); returns (z, mu, logvar)."""
-        noise = self.noise(image.shape[0], rng)
+        noise = self.noise(rng)
         if not self.gen_cfg.use_vae:
             return noise, None, None
         mu, logvar = self.generator.encode(image)
@@ -107,16 +112,16 @@ class Trainer:
 
     def train_step(self, step: int) -> dict[str, float]:
         cfg = self.cfg
-        labels, photos = self.sampler.batch(step)
+        labels, photos = self.sampler.batch(step, self.ranks.part(cfg.batch_size))
         segmap, real = to_tensors(labels, photos, self.gen_cfg.num_classes)
         rng = np.random.default_rng((cfg.seed, step, 1_000_003))
         scale = self.learning_rate_scale(step)
         if cfg.freeze_teacher:
             # z as users' requests draw it (never a style encoder's), since that is what the student must serve.
-            values, picture = self._distill(segmap, self.noise(segmap.shape[0], rng), scale, step)
+            values, picture = self._distill(segmap, self.noise(rng), scale, step)
             if cfg.lambda_distill_gan > 0:
                 values["d_hinge"] = self._discriminator_step(segmap, picture, real, scale)
-            return {**values, "lr_scale": scale}
+            return {**self.ranks.mean(values), "lr_scale": scale}
         self.opt_g.set_lr(cfg.lr_g * scale)
         self.generator.train()
         self.discriminator.train()
@@ -125,7 +130,14 @@ class Trainer:
         with frozen(self.discriminator):
             z, mu, logvar = self.sample_z(real, rng)
             fake = self.generator(segmap, z)
-            fake_out, real_out = self._discriminate(segmap, fake, real)
+            fake_out = self.discriminator(segmap, fake)
+            # The real photos' features are only targets: judged without a graph, in eval mode so they reuse the
+            # spectral-norm estimate the fake pass just refined (what one pass over both would have used). That
+            # halves the batch G's gradient goes back through.
+            self.discriminator.eval()
+            with paddle.no_grad():
+                real_out = self.discriminator(segmap, real)
+            self.discriminator.train()
             terms = {"g_gan": cfg.lambda_gan * losses.hinge_g_loss(fake_out)}
             if cfg.lambda_feat > 0:
                 terms["g_feat"] = cfg.lambda_feat * losses.feature_matching_loss(real_out, fake_out)
@@ -137,17 +149,17 @@ class Trainer:
                 terms["g_kld"] = cfg.lambda_kld * losses.kl_loss(mu, logvar)
             g_loss = sum(terms.values())
             g_loss.backward()
-        self.opt_g.step()
+        self.ranks.step(self.opt_g)
         self.opt_g.clear_grad()
 
         d_hinge = self._discriminator_step(segmap, fake.detach(), real, scale)  # on the same fake, detached from G
 
         values = {k: float(v) for k, v in terms.items()}
-        values.update(g_total=float(g_loss), d_hinge=d_hinge, lr_scale=scale)
+        values.update(g_total=float(g_loss), d_hinge=d_hinge)
         self._update_ema(self.ema, self.generator, step)
         if self.distillation is not None:
             values.update(self._distill(segmap, z, scale, step)[0])
-        return values
+        return {**self.ranks.mean(values), "lr_scale": scale}
 
     def _discriminator_step(self, segmap, fake, real, lr_scale: float) -> float:
         self.opt_d.set_lr(self.cfg.lr_d * lr_scale)
@@ -155,7 +167,7 @@ class Trainer:
         fake_out, real_out = self._discriminate(segmap, fake, real)
         d_loss = losses.hinge_d_loss(real_out, fake_out)
         d_loss.backward()
-        self.opt_d.step()
+        self.ranks.step(self.opt_d)
         self.opt_d.clear_grad()
         return float(d_loss)
 
@@ -171,10 +183,9 @@ class Trainer:
     def _discriminate(self, segmap, fake, real):
         # Fake and real in one batch, as SPADE does: one pass, shared instance-norm code path.
         outputs = self.discriminator(paddle.concat([segmap, segmap]), paddle.concat([fake, real]))
-        batch = fake.shape[0]
-        fake_out = [[f[:batch] for f in scale] for scale in outputs]
-        real_out = [[f[batch:] for f in scale] for scale in outputs]
-        return fake_out, real_out
+        # split, not two slices: its backward is one concat, where each slice's writes a full-size zero tensor.
+        halves = [[paddle.split(f, 2) for f in scale] for scale in outputs]
+        return [[f for f, _ in scale] for scale in halves], [[r for _, r in scale] for scale in halves]
 
     @paddle.no_grad()
     def _update_ema(self, ema: SPADEGenerator | None, generator: SPADEGenerator, step: int):
@@ -356,11 +367,15 @@ class _StopRequest:
 
 
 def run(gen_cfg: GeneratorConfig, cfg: TrainConfig) -> Trainer:
-    """Train per the configs, resuming if asked; Ctrl-C or SIGTERM saves a checkpoint and stops."""
+    """Train per the configs, resuming if asked; Ctrl-C or SIGTERM saves a checkpoint and stops.
+
+    In a data-parallel run every rank calls this; rank 0 alone writes to run_dir.
+    """
     run_dir = Path(cfg.run_dir)
     if (run_dir / CHECKPOINT).exists() and not cfg.resume:
         raise FileExistsError(f"{run_dir} already holds a run: pass --resume to continue it or pick another --run-dir")
     trainer = Trainer(gen_cfg, cfg)
+    ranks = trainer.ranks
     if cfg.resume and (run_dir / CHECKPOINT).exists():
         trainer.load_checkpoint()
     elif cfg.init_from:
@@ -370,18 +385,26 @@ def run(gen_cfg: GeneratorConfig, cfg: TrainConfig) -> Trainer:
         elif cfg.init_student_from:
             # Counted as born that many steps ago: its exports go on counting, its average needs no warm-up.
             trainer.student_born = trainer.step - trainer.distillation.continue_from(Path(cfg.init_student_from))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(configs_to_json(gen_cfg, cfg) + "\n")
+    if ranks.leader:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(configs_to_json(gen_cfg, cfg) + "\n")
 
     from visualdl import LogWriter  # imported here: only training writes scalars
 
-    bar = tqdm(total=cfg.steps, initial=trainer.step, desc="train", unit="step", dynamic_ncols=True)
+    bar = tqdm(total=cfg.steps, initial=trainer.step, desc="train", unit="step", dynamic_ncols=True,
+               disable=not ranks.leader)
     started, first_step = time.perf_counter(), trainer.step
-    with _StopRequest() as stop, LogWriter(logdir=str(run_dir / "visualdl")) as writer, \
-            open(run_dir / "log.jsonl", "a") as log:
-        while trainer.step < cfg.steps and not stop.requested:
+    with _StopRequest() as stop, contextlib.ExitStack() as outputs:
+        if ranks.leader:
+            writer = outputs.enter_context(LogWriter(logdir=str(run_dir / "visualdl")))
+            log = outputs.enter_context(open(run_dir / "log.jsonl", "a"))
+        stopping = False
+        while trainer.step < cfg.steps and not stopping:
             values = trainer.train_step(trainer.step)
             trainer.step += 1
+            stopping = ranks.any(stop.requested)
+            if not ranks.leader:
+                continue
             bar.update(1)
             if trainer.step % cfg.log_every == 0 or trainer.step == cfg.steps:
                 values["images_per_s"] = (trainer.step - first_step) * cfg.batch_size / (time.perf_counter() - started)
@@ -392,14 +415,20 @@ def run(gen_cfg: GeneratorConfig, cfg: TrainConfig) -> Trainer:
                 bar.set_postfix({key: f"{values[key]:.3f}" for key in PROGRESS_KEYS if key in values})
             if trainer.step % cfg.sample_every == 0 or trainer.step == cfg.steps:
                 trainer.save_samples()
-            if trainer.step % cfg.checkpoint_every == 0 or trainer.step == cfg.steps or stop.requested:
+            if trainer.step % cfg.checkpoint_every == 0 or trainer.step == cfg.steps or stopping:
                 trainer.save_checkpoint()
     bar.close()
-    if stop.requested:
-        print(f"stopped at step {trainer.step}; checkpoint saved, continue with --resume")
-    else:
+    if stopping:
+        if ranks.leader:
+            print(f"stopped at step {trainer.step}; checkpoint saved, continue with --resume")
+    elif ranks.leader:
         if cfg.export:
             trainer.export(cfg.export, half=cfg.export_half)
         if cfg.export_student:
             trainer.export(cfg.export_student, half=cfg.export_half, student=True)
     return trainer
+
+
+def run_rank(gen_cfg: GeneratorConfig, cfg: TrainConfig) -> None:
+    """One data-parallel rank's :func:`run` (``paddle.distributed.spawn`` would try to send the Trainer back)."""
+    run(gen_cfg, cfg)
