@@ -27,18 +27,32 @@ def timed(clock: dict, name: str, function):
 
 def instrument(trainer, clock: dict):
     """Time the step's parts where Trainer.train_step calls them; the rest (losses, Python) is what remains.
-    Returns paddle's own ``Tensor.backward``, to put back afterwards (it is patched for every tensor)."""
+    Returns the (owner, attribute, original) patched beyond this trainer (``Tensor.backward``, the DiffAugment
+    module), to put back afterwards."""
     import paddle
 
-    for name, owner, attribute in [("data", trainer.sampler, "batch"),
-                                   ("generator forward", trainer.generator, "forward"),
-                                   ("discriminator forwards (G and D steps)", trainer.discriminator, "forward"),
-                                   ("G optimizer", trainer.opt_g, "step"), ("D optimizer", trainer.opt_d, "step"),
-                                   ("EMA", trainer, "_update_ema")]:
+    from train import diffaugment
+
+    parts = [("data", trainer.sampler, "batch"),
+             ("generator forward", trainer.generator, "forward"),
+             ("discriminator forwards (G and D steps)", trainer.discriminator, "forward"),
+             ("G optimizer", trainer.opt_g, "step"), ("D optimizer", trainer.opt_d, "step"),
+             ("EMA", trainer, "_update_ema")]
+    if trainer.gen_cfg.use_vae:
+        parts.append(("VAE encoder forward", trainer.generator, "encode"))
+    if trainer.diffaugment:
+        parts.append(("DiffAugment", diffaugment, "augment"))
+    if trainer.squeezenet is not None:
+        parts.append(("SqueezeNet forwards", trainer.squeezenet, "stages"))
+    if trainer.projected is not None:
+        parts.append(("projected D heads", trainer.projected, "forward"))
+    parts.append(("backward (G through D, then D)", paddle.Tensor, "backward"))
+    shared = []
+    for name, owner, attribute in parts:
+        if owner in (paddle.Tensor, diffaugment):
+            shared.append((owner, attribute, getattr(owner, attribute)))
         setattr(owner, attribute, timed(clock, name, getattr(owner, attribute)))
-    original = paddle.Tensor.backward
-    paddle.Tensor.backward = timed(clock, "backward (G through D, then D)", original)
-    return original
+    return shared
 
 
 def main(argv=None) -> int:
@@ -47,10 +61,9 @@ def main(argv=None) -> int:
         import paddle.profiler as profiler
 
         gen_cfg, cfg = trainer.gen_cfg, trainer.cfg
-        import paddle
 
         clock = defaultdict(float)
-        backward = instrument(trainer, clock)
+        patched = instrument(trainer, clock)
         try:
             started = time.perf_counter()
             # No trace files: only the summary is wanted (the default writes ./profiler_log/).
@@ -60,7 +73,8 @@ def main(argv=None) -> int:
                     prof.step()
             total = time.perf_counter() - started
         finally:
-            paddle.Tensor.backward = backward
+            for owner, attribute, original in patched:
+                setattr(owner, attribute, original)
     clock["the rest (losses, Python, profiler)"] = total - sum(clock.values())
     print(f"{steps} steps, batch {cfg.batch_size}, {cfg.image_size} px, norm {gen_cfg.norm}, ngf {gen_cfg.ngf}: "
           f"{total / steps:.3f} s a step (profiled)\n")

@@ -31,9 +31,9 @@ def wait_for(url: str, process: subprocess.Popen, seconds: float = 180) -> None:
             return
         except (requests.ConnectionError, requests.Timeout):  # the supervisor's socket accepts before workers serve
             if process.poll() is not None:
-                raise RuntimeError(f"the server for {url} exited with code {process.returncode}")
+                raise RuntimeError(f"the server for {url} exited with code {process.returncode}") from None
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not answer within {seconds} s")
+                raise RuntimeError(f"{url} did not answer within {seconds} s") from None
             time.sleep(0.3)
 
 

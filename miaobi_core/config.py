@@ -28,15 +28,18 @@ class GeneratorConfig:
     spectral_norm: bool = field(default=True, metadata={"help": "spectral norm on generator convolutions"})
     attention: str = field(default="none", metadata={
         "help": "none | simam: parameter-free SimAM attention after each activation"})
+    z_modulation: bool = field(default=False, metadata={
+        "help": "z also sets every normalisation layer's gamma and beta (through a linear map per layer), like "
+                "OASIS's 3D noise, instead of entering the first layer only, where a GAN learns to ignore it"})
     use_vae: bool = field(default=False, metadata={
         "help": "train with an image encoder giving mu/logvar for z (style from a photo)"})
     encoder_nef: int = field(default=64, metadata={"help": "encoder width when use_vae"})
 
     def __post_init__(self):
-        for field, allowed in (("num_upsampling_layers", NUM_UPSAMPLING_LAYERS), ("norm", NORMS),
+        for name, allowed in (("num_upsampling_layers", NUM_UPSAMPLING_LAYERS), ("norm", NORMS),
                                ("param_free_norm", PARAM_FREE_NORMS), ("attention", ATTENTIONS)):
-            if getattr(self, field) not in allowed:
-                raise ValueError(f"{field}={getattr(self, field)!r}; choose one of {', '.join(allowed)}")
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r}; choose one of {', '.join(allowed)}")
         if self.num_classes < 1 or self.ngf < 2 or self.z_dim < 1 or self.spade_hidden < 1:
             raise ValueError(f"num_classes, ngf, z_dim and spade_hidden must be positive: {self}")
 

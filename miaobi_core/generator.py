@@ -14,7 +14,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .config import NUM_UPSAMPLING_LAYERS, GeneratorConfig
+from .config import GeneratorConfig
 
 
 # --------------------------------------------------------------------------- label maps
@@ -53,10 +53,12 @@ class LabelPyramid:
     offsets (:func:`intra_class_offsets`). The block sizes divide the label
     map's by powers of two, so nearest-neighbour downsampling is a strided
     slice, done once per size and shared by every layer at that size. Nothing
-    here needs gradients.
+    here needs gradients. ``z`` is the style vector for layers that read it
+    (``z_modulation``), else None.
     """
 
-    def __init__(self, segmap: paddle.Tensor, with_positions: bool):
+    def __init__(self, segmap: paddle.Tensor, with_positions: bool, z: paddle.Tensor | None = None):
+        self.z = z
         full = paddle.concat([segmap, intra_class_offsets(segmap)], axis=1) if with_positions else segmap
         self.height, self.width = segmap.shape[2:]
         self._cache = {(self.height, self.width): full}
@@ -84,19 +86,33 @@ def _param_free_norm(kind: str, channels: int) -> nn.Layer:
     return nn.BatchNorm2D(channels, weight_attr=False, bias_attr=False)
 
 
-class SPADE(nn.Layer):
-    """Spatially-adaptive normalisation: per-pixel gamma/beta from a small conv net on the label map."""
+def _z_shift(layer: nn.Linear | None, labels: LabelPyramid) -> paddle.Tensor | float:
+    """A layer's linear map of z, shaped to add to a (B, C, H, W) map; 0 when the layer does not read z."""
+    if layer is None:
+        return 0.0
+    shift = layer(labels.z)
+    return shift.reshape([shift.shape[0], shift.shape[1], 1, 1])
 
-    def __init__(self, channels: int, num_classes: int, hidden: int, param_free_norm: str):
+
+class SPADE(nn.Layer):
+    """Spatially-adaptive normalisation: per-pixel gamma/beta from a small conv net on the label map.
+
+    With ``z_dim`` (z_modulation), z shifts the shared hidden features before their ReLU: the same as
+    a broadcast z map beside the label map in that convolution, without convolving the constant map.
+    """
+
+    def __init__(self, channels: int, num_classes: int, hidden: int, param_free_norm: str, z_dim: int = 0):
         super().__init__()
         self.param_free_norm = _param_free_norm(param_free_norm, channels)
-        self.mlp_shared = nn.Sequential(nn.Conv2D(num_classes, hidden, 3, padding=1), nn.ReLU())
+        # A Sequential for the parameter names older checkpoints hold ("mlp_shared.0.weight"); the ReLU is in forward.
+        self.mlp_shared = nn.Sequential(nn.Conv2D(num_classes, hidden, 3, padding=1))
+        self.mlp_z = nn.Linear(z_dim, hidden, bias_attr=False) if z_dim else None
         self.mlp_gamma = nn.Conv2D(hidden, channels, 3, padding=1)
         self.mlp_beta = nn.Conv2D(hidden, channels, 3, padding=1)
 
     def forward(self, x, labels: LabelPyramid):
         normalized = self.param_free_norm(x)
-        actv = self.mlp_shared(labels.at(x.shape[2:]))
+        actv = F.relu(self.mlp_shared(labels.at(x.shape[2:])) + _z_shift(self.mlp_z, labels))
         # 1 + gamma: an untrained layer starts as the identity modulation.
         return normalized * (1 + self.mlp_gamma(actv)) + self.mlp_beta(actv)
 
@@ -118,11 +134,14 @@ class CLADE(nn.Layer):
     (which is several times slower than a same-shape one on paddle's CPU kernels).
     """
 
-    def __init__(self, channels: int, num_classes: int, param_free_norm: str, positional: bool):
+    def __init__(self, channels: int, num_classes: int, param_free_norm: str, positional: bool, z_dim: int = 0):
         super().__init__()
         self.param_free_norm = _param_free_norm(param_free_norm, channels)
         self.gamma = nn.Conv2D(num_classes, channels, 1, bias_attr=False)
         self.beta = nn.Conv2D(num_classes, channels, 1, bias_attr=False)
+        # z_modulation: z shifts gamma and beta of every pixel alike (a broadcast z map in the 1x1 convolution).
+        self.gamma_z = nn.Linear(z_dim, channels, bias_attr=False) if z_dim else None
+        self.beta_z = nn.Linear(z_dim, channels, bias_attr=False) if z_dim else None
         self.positional = positional
         if positional:
             self.gamma_position = nn.Conv2D(2, 1, 1)
@@ -139,13 +158,15 @@ class CLADE(nn.Layer):
         segmap = labels.at(x.shape[2:])
         gamma = F.conv2d(segmap, self.kernel(self.gamma, self.gamma_position if self.positional else None))
         beta = F.conv2d(segmap, self.kernel(self.beta, self.beta_position if self.positional else None))
+        gamma, beta = gamma + _z_shift(self.gamma_z, labels), beta + _z_shift(self.beta_z, labels)
         return normalized * (1 + gamma) + beta
 
 
 def make_modulation(cfg: GeneratorConfig, channels: int) -> nn.Layer:
+    z_dim = cfg.z_dim if cfg.z_modulation else 0
     if cfg.norm == "spade":
-        return SPADE(channels, cfg.num_classes, cfg.spade_hidden, cfg.param_free_norm)
-    return CLADE(channels, cfg.num_classes, cfg.param_free_norm, positional=cfg.norm == "clade_icpe")
+        return SPADE(channels, cfg.num_classes, cfg.spade_hidden, cfg.param_free_norm, z_dim)
+    return CLADE(channels, cfg.num_classes, cfg.param_free_norm, positional=cfg.norm == "clade_icpe", z_dim=z_dim)
 
 
 def leaky_relu(x: paddle.Tensor) -> paddle.Tensor:
@@ -264,7 +285,7 @@ class SPADEGenerator(nn.Layer):
                 raise ValueError(f"label map is {height}x{width}; sides must be multiples of {cfg.size_multiple}")
             if z.shape != [batch, cfg.z_dim]:
                 raise ValueError(f"z must have shape [{batch}, {cfg.z_dim}], got {z.shape}")
-        labels = LabelPyramid(segmap, with_positions=cfg.norm == "clade_icpe")
+        labels = LabelPyramid(segmap, with_positions=cfg.norm == "clade_icpe", z=z if cfg.z_modulation else None)
 
         sh, sw = height // cfg.size_multiple, width // cfg.size_multiple
         z_map = z.reshape([batch, cfg.z_dim, 1, 1]).expand([batch, cfg.z_dim, sh, sw])

@@ -8,7 +8,7 @@ from PIL import Image
 
 from miaobi_core import codec
 from miaobi_core.codec import CodecLimits, decode_label_canvas, encode_png, png_to_b64
-from miaobi_core.palette import load_palette, parse_palette
+from miaobi_core.palette import parse_palette
 
 
 def b64_png(array: np.ndarray, mode=None, **save) -> str:

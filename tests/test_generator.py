@@ -36,7 +36,7 @@ def batch(scene_ids):
 @pytest.mark.parametrize("overrides", [
     {"norm": "spade"}, {"norm": "clade"}, {"norm": "clade_icpe"},
     {"param_free_norm": "batch"}, {"spectral_norm": False}, {"attention": "simam"},
-    {"use_vae": True}, {"num_upsampling_layers": "more"}, {"num_upsampling_layers": "most"},
+    {"use_vae": True}, {"z_modulation": True}, {"norm": "spade", "z_modulation": True}, {"num_upsampling_layers": "more"}, {"num_upsampling_layers": "most"},
 ])
 def test_every_option_builds_and_maps_labels_to_images(overrides, batch):
     paddle.seed(0)

@@ -19,8 +19,9 @@ def main(argv=None) -> int:
     # Under paddle.distributed.launch this process is one rank already; otherwise the ranks start here.
     cores = os.cpu_count() or 1
     processes = 1 if launched() else cfg.processes or processes_for(cfg.batch_size, cores)
+    sharing = int(os.environ.get("PADDLE_LOCAL_SIZE", 1)) if launched() else processes  # ranks on this machine
     # Before paddle loads (OpenMP reads its thread count then, MKL its CPU-type switch); the ranks inherit it.
-    configure_cpu(cfg.threads or max(1, cores // processes))
+    configure_cpu(cfg.threads or max(1, cores // sharing))
     import paddle
 
     if not (cfg.processes or launched()) and paddle.device.cuda.device_count() > 0:

@@ -43,6 +43,15 @@ class TrainConfig:
     lambda_feat: float = _h("weight of discriminator feature matching (0 = off)", 10.0)
     lambda_vgg: float = _h("weight of the VGG19 perceptual loss (needs --vgg-weights; off otherwise)", 10.0)
     vgg_weights: str = _h("a VGG19Features .pdparams file; none can be downloaded here", "")
+    lambda_squeezenet: float = _h("weight of the perceptual loss in the frozen ImageNet SqueezeNet's features "
+                                  "(unit-normalised per pixel, L1; 0 = off)", 0.0)
+    lambda_projected: float = _h("weight of a projected discriminator: trainable heads on the frozen SqueezeNet's "
+                                 "features (Projected GAN), beside the PatchGAN ones (0 = off)", 0.0)
+    squeezenet_dir: str = _h("the folder holding squeezenet_v1.1.param/.bin", "../shared/models/squeezenet")
+    diffaugment: str = _h("DiffAugment policies applied alike to every photo and picture the discriminators see, "
+                          "comma-separated: color, translation, cutout (empty = none)", "")
+    label_warp: float = _h("largest shift, as a fraction of the side, of a smooth random warp of the label map "
+                           "alone (not the photo): teaches that a doodle's borders are approximate (0 = off)", 0.0)
     lambda_l1: float = _h("weight of L1 to the real photo (0 = off; helps on small compute)", 0.0)
     lambda_kld: float = _h("weight of the VAE's KL loss (with --use-vae)", 0.05)
     student_ngf: int = _h("width of a slim student distilled online from the generator, OMGD-style (0 = none)", 0)
@@ -57,6 +66,8 @@ class TrainConfig:
                                    "(0 = off)", 0.0)
     freeze_teacher: bool = _h("distil only: the teacher users get (the EMA generator) stays fixed, its GAN steps "
                               "stop, and each step trains just the student to imitate it (needs --student-ngf)", False)
+    continue_from: str = _h("go on from a committed continuation state (python -m train.continuation RUN OUT): "
+                            "its networks and step, fresh optimizer moments; later restarts use --resume", "")
     init_from: str = _h("start the teacher (networks, optimizers, step) from this run folder's checkpoint; "
                         "with --student-ngf this adds a new student to a trained teacher. An exported generator "
                         "(e.g. hub_module/miaobi/weights) can be a --freeze-teacher teacher: D then starts anew", "")
@@ -101,6 +112,8 @@ class TrainConfig:
         if self.init_student_from and (not (self.student_ngf and self.init_from) or self.prune_student):
             raise ValueError("--init-student-from goes on with an exported student beside its teacher: give "
                              "--student-ngf and --init-from, and no --prune-student")
+        if self.continue_from and (self.init_from or self.student_ngf):
+            raise ValueError("--continue-from goes on with a whole run: no --init-from or --student-ngf beside it")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("--ema-decay must lie in [0, 1)")
 

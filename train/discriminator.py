@@ -54,3 +54,31 @@ class MultiscaleDiscriminator(nn.Layer):
                 x = F.avg_pool2d(x, 3, stride=2, padding=1, exclusive=True)
             outputs.append(discriminator(x))
         return outputs
+
+
+class ProjectedDiscriminator(nn.Layer):
+    """Projected GAN (Sauer et al., NeurIPS 2021): small trainable heads judge a frozen pretrained network's features.
+
+    The pictures go through a frozen ImageNet network (SqueezeNet here; the trainer runs it, since the same
+    features also feed the perceptual loss) and each head reads one of its stages, beside the label map
+    averaged down to that stage's size, so the verdict is conditional on the layout. A pretrained trunk
+    already knows what textures and objects look like, which is what a discriminator trained from scratch
+    on a few thousand photos learns slowly. Outputs are shaped like :class:`MultiscaleDiscriminator`'s
+    (a list per head ending in its score map), so the same hinge losses apply.
+    """
+
+    def __init__(self, stage_channels: list[int], num_classes: int, width: int = 64, spectral_norm: bool = True):
+        super().__init__()
+        self.heads = nn.LayerList([nn.Sequential(
+            _spectral(nn.Conv2D(channels + num_classes, width, 3, padding=1), spectral_norm), nn.LeakyReLU(0.2),
+            _spectral(nn.Conv2D(width, 1, 1), spectral_norm)) for channels in stage_channels])
+
+    def forward(self, segmap, stages: list[paddle.Tensor]) -> list[list[paddle.Tensor]]:
+        outputs = []
+        for head, feature in zip(self.heads, stages):
+            # Pretrained activations run into the hundreds: each pixel's feature vector is scaled to length
+            # sqrt(channels) (entries near 1) so the untrained heads start with sensible scores.
+            feature = feature * (feature.shape[1] ** 0.5) / (feature.norm(axis=1, keepdim=True) + 1e-8)
+            layout = F.adaptive_avg_pool2d(segmap, feature.shape[2:])
+            outputs.append([head(paddle.concat([feature, layout], axis=1))])
+        return outputs

@@ -34,6 +34,17 @@ def feature_matching_loss(real_outputs, fake_outputs) -> paddle.Tensor:
     return loss / len(real_outputs)
 
 
+def feature_distance(fake_stages, real_stages) -> paddle.Tensor:
+    """Perceptual distance in a frozen network's stages, LPIPS-style without learned weights: each pixel's
+    feature vector scaled to unit length (every stage counts alike whatever its magnitude), then the squared
+    distance (2 - 2 cos, in [0, 4]) averaged over pixels and stages."""
+    unit = lambda f: f / (f.norm(axis=1, keepdim=True) + 1e-8)
+    loss = 0.0
+    for fake, real in zip(fake_stages, real_stages):
+        loss = loss + ((unit(fake) - unit(real).detach()) ** 2).sum(axis=1).mean()
+    return loss / len(fake_stages)
+
+
 def kl_loss(mu: paddle.Tensor, logvar: paddle.Tensor) -> paddle.Tensor:
     """KL(N(mu, var) || N(0, 1)), summed as in SPADE."""
     return -0.5 * paddle.sum(1 + logvar - mu.pow(2) - logvar.exp())

@@ -57,6 +57,36 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * root.real))
 
 
+GRID_PERIODS = (2, 4, 8, 16)
+
+
+def grid_score(picture: np.ndarray, periods=GRID_PERIODS) -> float:
+    """How much a picture's spectrum peaks on the lines of a periodic grid (1 = no more than nearby frequencies).
+
+    The grey picture, mean removed and Hann-windowed (so its borders add no lines), is Fourier
+    transformed; its power is summed per horizontal and per vertical frequency. For each period p
+    (2, 4, 8, 16 pixels) the frequency side/p is compared with the mean of its neighbours (+-1, +-2);
+    the score is the largest of those eight ratios. Upsampling and strided-convolution artefacts
+    repeat every 2^k pixels and stand out here; natural photos score about 1.3 (median) and 1.5
+    (90th percentile) at 128 px.
+    """
+    gray = np.asarray(picture, np.float64).mean(axis=2)
+    height, width = gray.shape
+    power = np.abs(np.fft.fft2((gray - gray.mean()) * np.outer(np.hanning(height), np.hanning(width)))) ** 2
+    ratios = []
+    for energy, side in ((power.sum(axis=0), width), (power.sum(axis=1), height)):
+        for period in periods:
+            k = side // period
+            neighbours = [energy[k + d] for d in (-2, -1, 1, 2) if 0 < k + d <= side // 2]
+            ratios.append(energy[k] / np.mean(neighbours))
+    return float(max(ratios))
+
+
+def seed_variety(first: np.ndarray, second: np.ndarray) -> float:
+    """Mean absolute pixel difference (0-255) between pictures of the same maps painted with different seeds."""
+    return float(np.abs(first.astype(np.float64) - second.astype(np.float64)).mean())
+
+
 def confusion(predicted: np.ndarray, target: np.ndarray, num_classes: int) -> np.ndarray:
     """(target class, predicted class) pixel counts; target pixels with ids >= num_classes are left out."""
     valid = target < num_classes

@@ -23,10 +23,11 @@ from miaobi_core.checkpoint import CONFIG_NAME, load_generator, read_checkpoint_
 from miaobi_core.generator import GeneratorConfig, SPADEGenerator, label_onehot
 from miaobi_core.palette import Palette, load_palette
 
-from . import losses
+from . import diffaugment, losses
 from .config import TrainConfig, configs_to_json
 from .data import BatchSampler, ProceduralLandscapes, ade20k_pairs, folder_pairs, pseudo_labelled
-from .discriminator import MultiscaleDiscriminator
+from .discriminator import MultiscaleDiscriminator, ProjectedDiscriminator
+from .imagenet import SQUEEZENET_STAGES, load_squeezenet, squeezenet_input
 from .distill import Distillation, frozen
 from .parallel import Ranks
 
@@ -71,6 +72,15 @@ class Trainer:
             self.ema.set_state_dict(self.generator.state_dict())
             self.ema.eval()
         self.vgg = losses.load_vgg19(cfg.vgg_weights) if cfg.lambda_vgg > 0 else None
+        self.diffaugment = diffaugment.parse_policy(cfg.diffaugment)
+        # Frozen ImageNet features for the perceptual loss and the projected discriminator.
+        self.squeezenet = load_squeezenet(cfg.squeezenet_dir) if cfg.lambda_squeezenet or cfg.lambda_projected else None
+        self.projected = None
+        if cfg.lambda_projected > 0:
+            self.projected = ProjectedDiscriminator(SQUEEZENET_STAGES, gen_cfg.num_classes,
+                                                    spectral_norm=cfg.d_spectral_norm)
+            self.opt_projected = paddle.optimizer.Adam(cfg.lr_d, beta1=cfg.beta1, beta2=cfg.beta2,
+                                                       parameters=self.projected.parameters())
         self.opt_g = paddle.optimizer.Adam(cfg.lr_g, beta1=cfg.beta1, beta2=cfg.beta2,
                                            parameters=self.generator.parameters())
         self.opt_d = paddle.optimizer.Adam(cfg.lr_d, beta1=cfg.beta1, beta2=cfg.beta2,
@@ -85,7 +95,8 @@ class Trainer:
                                              cfg.lambda_distill_gan)
         self.student_born = 0  # the step the student started at (later than 0 with --init-from)
         self.teacher_frozen_at = 0  # with --freeze-teacher: the training steps the teacher had when it stopped
-        self.sampler = BatchSampler(build_dataset(cfg, self.palette), cfg.batch_size, cfg.image_size, cfg.seed)
+        self.sampler = BatchSampler(build_dataset(cfg, self.palette), cfg.batch_size, cfg.image_size, cfg.seed,
+                                    label_warp=cfg.label_warp)
         self.step = 0
 
     # ------------------------------------------------------------------ one step
@@ -120,27 +131,45 @@ class Trainer:
             # z as users' requests draw it (never a style encoder's), since that is what the student must serve.
             values, picture = self._distill(segmap, self.noise(rng), scale, step)
             if cfg.lambda_distill_gan > 0:
-                values["d_hinge"] = self._discriminator_step(segmap, picture, real, scale)
+                values.update(self._discriminator_step(segmap, picture, real, scale))
             return {**self.ranks.mean(values), "lr_scale": scale}
         self.opt_g.set_lr(cfg.lr_g * scale)
         self.generator.train()
         self.discriminator.train()
 
         # Generator step. D's weights need no gradients here, which saves a third of D's backward.
+        z, mu, logvar = self.sample_z(real, rng)
+        fake = self.generator(segmap, z)
+        # What the discriminators see: each pair's photo and picture changed alike (DiffAugment).
+        seen_segmap, seen_fake, seen_real = segmap, fake, real
+        if self.diffaugment:
+            params = diffaugment.draw(rng, segmap.shape[0], cfg.image_size)
+            seen_segmap, seen_fake = diffaugment.augment(segmap, fake, self.diffaugment, params)
+            seen_real = diffaugment.augment(segmap, real, self.diffaugment, params)[1]
         with frozen(self.discriminator):
-            z, mu, logvar = self.sample_z(real, rng)
-            fake = self.generator(segmap, z)
-            fake_out = self.discriminator(segmap, fake)
+            fake_out = self.discriminator(seen_segmap, seen_fake)
             # The real photos' features are only targets: judged without a graph, in eval mode so they reuse the
             # spectral-norm estimate the fake pass just refined (what one pass over both would have used). That
             # halves the batch G's gradient goes back through.
             self.discriminator.eval()
             with paddle.no_grad():
-                real_out = self.discriminator(segmap, real)
+                real_out = self.discriminator(seen_segmap, seen_real)
             self.discriminator.train()
             terms = {"g_gan": cfg.lambda_gan * losses.hinge_g_loss(fake_out)}
             if cfg.lambda_feat > 0:
                 terms["g_feat"] = cfg.lambda_feat * losses.feature_matching_loss(real_out, fake_out)
+            features = None
+            if self.squeezenet is not None:
+                # One pass of the frozen network per picture serves the perceptual loss and the projected D.
+                with paddle.no_grad():
+                    real_features = self.squeezenet.stages(squeezenet_input(seen_real))
+                features = (self.squeezenet.stages(squeezenet_input(seen_fake)), real_features)
+                if cfg.lambda_squeezenet > 0:
+                    terms["g_squeezenet"] = cfg.lambda_squeezenet * losses.feature_distance(*features)
+            if self.projected is not None:
+                with frozen(self.projected):
+                    terms["g_projected"] = cfg.lambda_projected * losses.hinge_g_loss(
+                        self.projected(seen_segmap, features[0]))
             if self.vgg is not None:
                 terms["g_vgg"] = cfg.lambda_vgg * losses.perceptual_loss(self.vgg, fake, real)
             if cfg.lambda_l1 > 0:
@@ -152,24 +181,35 @@ class Trainer:
         self.ranks.step(self.opt_g)
         self.opt_g.clear_grad()
 
-        d_hinge = self._discriminator_step(segmap, fake.detach(), real, scale)  # on the same fake, detached from G
-
+        # On the same (augmented) picture, detached from G.
         values = {k: float(v) for k, v in terms.items()}
-        values.update(g_total=float(g_loss), d_hinge=d_hinge)
+        detached = None if features is None else ([f.detach() for f in features[0]], features[1])
+        values.update(self._discriminator_step(seen_segmap, seen_fake.detach(), seen_real, scale, detached))
+        values["g_total"] = float(g_loss)
         self._update_ema(self.ema, self.generator, step)
         if self.distillation is not None:
             values.update(self._distill(segmap, z, scale, step)[0])
         return {**self.ranks.mean(values), "lr_scale": scale}
 
-    def _discriminator_step(self, segmap, fake, real, lr_scale: float) -> float:
+    def _discriminator_step(self, segmap, fake, real, lr_scale: float, features=None) -> dict[str, float]:
+        """One step of D (and of the projected D, given the SqueezeNet features of fake and real)."""
         self.opt_d.set_lr(self.cfg.lr_d * lr_scale)
         self.discriminator.train()
         fake_out, real_out = self._discriminate(segmap, fake, real)
         d_loss = losses.hinge_d_loss(real_out, fake_out)
+        values = {"d_hinge": d_loss}
+        if self.projected is not None:
+            self.opt_projected.set_lr(self.cfg.lr_d * lr_scale)
+            values["d_projected"] = losses.hinge_d_loss(self.projected(segmap, features[1]),
+                                                        self.projected(segmap, features[0]))
+            d_loss = d_loss + values["d_projected"]
         d_loss.backward()
         self.ranks.step(self.opt_d)
         self.opt_d.clear_grad()
-        return float(d_loss)
+        if self.projected is not None:
+            self.ranks.step(self.opt_projected)
+            self.opt_projected.clear_grad()
+        return {key: float(value) for key, value in values.items()}
 
     def _distill(self, segmap, z, lr_scale: float, step: int) -> tuple[dict[str, float], paddle.Tensor]:
         """One student step towards the picture of the network users get, on the teacher's label map and z."""
@@ -210,6 +250,8 @@ class Trainer:
         """(weights file, layer, (optimizer file, optimizer) or None) for everything a checkpoint holds."""
         parts = [("generator.pdparams", self.generator, ("opt_g.pdopt", self.opt_g)),
                  ("discriminator.pdparams", self.discriminator, ("opt_d.pdopt", self.opt_d))]
+        if self.projected is not None:
+            parts.append(("projected.pdparams", self.projected, ("opt_projected.pdopt", self.opt_projected)))
         if self.ema is not None:
             parts.append(("ema.pdparams", self.ema, None))
         if self.distillation is not None and not teacher_only:
@@ -253,6 +295,25 @@ class Trainer:
         self.step = state["step"]
         self.student_born = self.step if teacher_only else state.get("student_born", 0)
         self.teacher_frozen_at = self.step if teacher_only else state.get("teacher_frozen_at", self.student_born)
+
+    def continue_from(self, folder: Path):
+        """Go on from a committed continuation state (:mod:`train.continuation`): its networks and step,
+        fresh optimizer moments. A network it lacks (say, a discriminator added since) starts anew."""
+        from .continuation import CONFIG, STATE, read_networks
+
+        saved = GeneratorConfig.from_dict(json.loads((folder / CONFIG).read_text())["generator"])
+        if saved != self.gen_cfg:
+            raise ValueError(f"--continue-from {folder} holds a generator with other settings; "
+                             f"train with {self.gen_cfg.differences(saved)}")
+        networks = read_networks(folder)
+        for weights_file, layer, _ in self._checkpoint_parts(teacher_only=True):
+            if weights_file in networks:
+                layer.set_state_dict(networks[weights_file])
+            elif weights_file in ("generator.pdparams", "ema.pdparams"):
+                raise FileNotFoundError(f"{folder} has no {weights_file}")
+            else:
+                print(f"--continue-from {folder}: no {weights_file}, so that network starts from scratch")
+        self.step = json.loads((folder / STATE).read_text())["step"]
 
     def start_teacher_from(self, folder: Path):
         """Begin from another run's teacher (its checkpoint), or from an exported generator as a frozen teacher.
@@ -378,6 +439,8 @@ def run(gen_cfg: GeneratorConfig, cfg: TrainConfig) -> Trainer:
     ranks = trainer.ranks
     if cfg.resume and (run_dir / CHECKPOINT).exists():
         trainer.load_checkpoint()
+    elif cfg.continue_from:
+        trainer.continue_from(Path(cfg.continue_from))
     elif cfg.init_from:
         trainer.start_teacher_from(Path(cfg.init_from))
         if cfg.prune_student:

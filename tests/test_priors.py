@@ -1,0 +1,131 @@
+"""The picture-quality ingredients: DiffAugment, label warping, SqueezeNet losses, projected D, z modulation."""
+import json
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+
+from miaobi_core.config import GeneratorConfig
+from miaobi_core.generator import SPADEGenerator, label_onehot
+from train import diffaugment
+from train.data import warp_labels
+from train.discriminator import ProjectedDiscriminator
+from train.losses import feature_distance
+
+from tests.helpers import make_trainer
+
+SQUEEZENET = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "squeezenet"
+needs_squeezenet = pytest.mark.skipif(not SQUEEZENET.is_dir(), reason="needs ../shared/models/squeezenet")
+
+
+def pair(batch=2, size=16, classes=3):
+    rng = np.random.default_rng(0)
+    segmap = label_onehot(paddle.to_tensor(rng.integers(0, classes, (batch, size, size))), classes)
+    image = paddle.to_tensor(rng.uniform(-1, 1, (batch, 3, size, size)).astype(np.float32), stop_gradient=False)
+    return segmap, image
+
+
+def test_diffaugment_policies_are_checked():
+    assert diffaugment.parse_policy("color,cutout") == ("color", "cutout")
+    assert diffaugment.parse_policy("") == ()
+    with pytest.raises(ValueError, match="unknown.*'blur'"):
+        diffaugment.parse_policy("color,blur")
+
+
+def test_translation_and_cutout_move_label_map_and_picture_alike():
+    segmap, image = pair()
+    params = diffaugment.draw(np.random.default_rng(3), 2, 16)
+    params = diffaugment.Draw(params.brightness, params.saturation, params.contrast,
+                              shift=np.array([[2, -1], [0, 0]]), cutout=np.array([[0, 0], [8, 8]]))
+    seen_segmap, seen_image = diffaugment.augment(segmap, image, ("translation", "cutout"), params)
+    s, i = seen_segmap.numpy(), seen_image.numpy()
+    np.testing.assert_array_equal(s[0, :, 2:, :15], segmap.numpy()[0, :, :14, 1:][:, :, :15] * (s[0, :, 2:, :15] != 0))
+    np.testing.assert_array_equal(i[0, :, 8:, 8:15], image.numpy()[0, :, 6:14, 9:16])  # outside the cut-out corner
+    assert not s[1, :, 8:, 8:].any() and not i[1, :, 8:, 8:].any()  # cut out of both
+    assert not s[0, :, :2].any()  # shifted in: no label
+    assert seen_segmap.stop_gradient and not seen_image.stop_gradient
+
+
+def test_color_changes_only_the_picture_and_passes_gradients():
+    segmap, image = pair()
+    params = diffaugment.draw(np.random.default_rng(1), 2, 16)
+    seen_segmap, seen_image = diffaugment.augment(segmap, image, ("color",), params)
+    np.testing.assert_array_equal(seen_segmap.numpy(), segmap.numpy())
+    assert not np.allclose(seen_image.numpy(), image.numpy())
+    seen_image.sum().backward()
+    assert image.grad is not None and np.abs(image.grad.numpy()).sum() > 0
+
+
+def test_label_warp_moves_borders_without_new_classes():
+    ids = np.zeros((64, 64), np.uint8)
+    ids[:, 32:] = 3
+    ids[40:] = 7
+    warped = warp_labels(ids, 0.1, np.random.default_rng(0))
+    assert set(np.unique(warped)) <= {0, 3, 7}
+    assert 0 < (warped != ids).mean() < 0.3
+    np.testing.assert_array_equal(warped, warp_labels(ids, 0.1, np.random.default_rng(0)))
+
+
+def test_feature_distance_is_zero_for_equal_features_and_ignores_scale():
+    rng = np.random.default_rng(0)
+    a = [paddle.to_tensor(rng.standard_normal((2, c, 4, 4)).astype(np.float32)) for c in (8, 16)]
+    b = [paddle.to_tensor(rng.standard_normal((2, c, 4, 4)).astype(np.float32)) for c in (8, 16)]
+    assert float(feature_distance(a, a)) == pytest.approx(0, abs=1e-6)
+    assert float(feature_distance(a, [x * 100 for x in a])) == pytest.approx(0, abs=1e-5)
+    assert 0 < float(feature_distance(a, b)) <= 4
+
+
+def test_projected_discriminator_scores_each_stage_beside_the_layout():
+    segmap, _ = pair(classes=5)
+    stages = [paddle.randn([2, 8, 6, 6]), paddle.randn([2, 16, 3, 3])]
+    outputs = ProjectedDiscriminator([8, 16], 5, width=4)(segmap, stages)
+    assert [o[-1].shape for o in outputs] == [[2, 1, 6, 6], [2, 1, 3, 3]]
+
+
+def test_z_modulation_reaches_every_normalisation_layer():
+    paddle.seed(0)
+    generator = SPADEGenerator(GeneratorConfig(ngf=4, z_dim=8, norm="clade_icpe", z_modulation=True))
+    segmap, _ = pair(batch=1, size=64, classes=11)
+    generator(segmap, paddle.randn([1, 8])).mean().backward()
+    z_layers = [name for name, p in generator.named_parameters() if name.endswith(("gamma_z.weight", "beta_z.weight"))]
+    assert len(z_layers) == 2 * len([n for n, _ in generator.named_sublayers() if n.endswith(("norm_0", "norm_1", "norm_s"))])
+    assert all(p.grad is not None for name, p in generator.named_parameters() if name in z_layers)
+
+
+@needs_squeezenet
+def test_every_ingredient_trains_and_resumes_exactly(tmp_path):
+    options = dict(steps=6, lambda_squeezenet=1.0, lambda_projected=0.5, squeezenet_dir=str(SQUEEZENET),
+                   diffaugment="color,translation,cutout", label_warp=0.05)
+    straight = make_trainer(tmp_path / "a", **options)
+    for step in range(2):
+        values = straight.train_step(step)
+        straight.step = step + 1
+    assert {"g_squeezenet", "g_projected", "d_projected"} <= set(values)
+    straight.save_checkpoint()
+    expected = straight.train_step(2)
+    resumed = make_trainer(tmp_path / "a", **options)
+    resumed.load_checkpoint()
+    assert resumed.train_step(2) == expected
+
+
+def test_a_committed_continuation_state_goes_on_from_its_step(tmp_path):
+    import subprocess
+    import sys
+
+    from train.continuation import write
+
+    common = ["--ngf", "4", "--z-dim", "8", "--ndf", "8", "--n-layers-d", "3", "--image-size", "64", "--batch-size",
+              "2", "--lambda-vgg", "0", "--data", "procedural", "--processes", "1", "--log-every", "1"]
+    first = subprocess.run([sys.executable, "-m", "train", "--run-dir", str(tmp_path / "a"), "--steps", "2", *common],
+                           capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-2000:]
+    state = write(tmp_path / "a", tmp_path / "carry")
+    assert state["step"] == 2 and not list((tmp_path / "carry").glob("*.pdopt"))
+    goes_on = subprocess.run([sys.executable, "-m", "train", "--run-dir", str(tmp_path / "b"), "--steps", "3",
+                              "--continue-from", str(tmp_path / "carry"), *common], capture_output=True, text=True)
+    assert goes_on.returncode == 0, goes_on.stderr[-2000:]
+    assert [json.loads(line)["step"] for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()] == [3]
+    wrong = subprocess.run([sys.executable, "-m", "train", "--run-dir", str(tmp_path / "c"), "--steps", "3", "--ngf",
+                            "8", "--continue-from", str(tmp_path / "carry"), *common[2:]], capture_output=True, text=True)
+    assert wrong.returncode != 0 and "'ngf': 4" in wrong.stderr

@@ -1,0 +1,75 @@
+"""A training run's compact continuation state, small enough to commit:
+``python -m train.continuation RUN_DIR OUT_DIR``; ``python -m train --continue-from OUT_DIR`` goes on from it.
+
+The machine that trains is replaced from time to time and nothing outside the repository survives
+that, so a long run carries on from a committed folder. It holds the networks' weights (generator,
+its EMA, the discriminators) in float16, the step and the run's configs, and no optimizer moments
+(Adam re-estimates them within a few hundred steps; holding them would triple the size). So
+continuing is not bit-exact like ``--resume``; it is the same networks, a float16 rounding away.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from miaobi_core.runtime import configure_cpu
+
+# The parts of a checkpoint (trainer.CHECKPOINT) worth carrying over; optimizer files stay behind.
+NETWORKS = ("generator.pdparams", "ema.pdparams", "discriminator.pdparams", "projected.pdparams")
+STATE, CONFIG = "state.json", "config.json"
+
+
+def write(run_dir: str | Path, out_dir: str | Path) -> dict:
+    """Copy the run's latest checkpoint into ``out_dir`` as float16 networks, its step and configs."""
+    import numpy as np
+    import paddle
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    checkpoint = run_dir / "checkpoint"
+    if not (checkpoint / STATE).is_file():
+        raise FileNotFoundError(f"{run_dir} has no checkpoint to continue from")
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in NETWORKS:
+        if (checkpoint / name).is_file():
+            state = paddle.load(str(checkpoint / name), return_numpy=True)
+            paddle.save({k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in state.items()},
+                        str(tmp / name))
+    shutil.copy(checkpoint / STATE, tmp / STATE)
+    shutil.copy(run_dir / CONFIG, tmp / CONFIG)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+    return json.loads((out_dir / STATE).read_text())
+
+
+def read_networks(folder: Path) -> dict[str, dict]:
+    """{file name: float32 state dict} of the networks a continuation folder holds."""
+    import numpy as np
+    import paddle
+
+    networks = {}
+    for name in NETWORKS:
+        if (folder / name).is_file():
+            state = paddle.load(str(folder / name), return_numpy=True)
+            networks[name] = {k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in state.items()}
+    return networks
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train.continuation", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", help="a run folder with config.json and checkpoint/")
+    parser.add_argument("out_dir", help="the folder to (re)write, e.g. train/continuation/quality")
+    args = parser.parse_args(argv)
+    configure_cpu()
+    state = write(args.run_dir, args.out_dir)
+    size = sum(f.stat().st_size for f in Path(args.out_dir).iterdir()) / 1e6
+    print(f"wrote step {state['step']} of {args.run_dir} to {args.out_dir} ({size:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
