@@ -74,10 +74,6 @@ class DecodedLabels:
     off_palette_pixels: int  # pixels further than the tolerance from every palette colour
     transparent_pixels: int  # fully transparent pixels given the palette's transparent class
 
-    @property
-    def total_pixels(self) -> int:
-        return int(self.ids.size)
-
 
 _DATA_URL = re.compile(r"^data:([\w/+.-]+)?(;[\w=.-]+)*;base64,", re.IGNORECASE)
 

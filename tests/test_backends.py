@@ -121,3 +121,15 @@ def test_openvino_refuses_use_gpu_so_auto_keeps_to_cuda_backends(tiny, tmp_path)
     prefix = backends.export_static(tiny[1], 64, tmp_path)
     with pytest.raises(RuntimeError, match="Intel GPUs only"):
         backends.OpenVinoBackend(prefix, use_gpu=True, threads=1)
+
+
+@pytest.mark.parametrize("overrides", [{"z_modulation": True, "use_vae": True, "encoder_nef": 4},
+                                       {"norm": "spade", "z_modulation": True, "spade_hidden": 8}])
+def test_every_backend_matches_paddle_on_the_picture_quality_options(overrides, tmp_path):
+    paddle.seed(2)
+    generator = SPADEGenerator(GeneratorConfig(**{"ngf": 4, "z_dim": 8, "norm": "clade_icpe", **overrides}))
+    for p in generator.parameters():  # trained-like weights: z's layers must matter
+        p.set_value(paddle.randn(p.shape) * 0.3)
+    folder = save_generator(tmp_path / "g", generator, metadata={"image_size": 64})
+    _, trials = choose_backend(load_generator(folder), 64, False, "auto", tmp_path / "exports")
+    assert all(t.ok for t in trials), [str(t) for t in trials if not t.ok]

@@ -1,4 +1,5 @@
 """The real server under faults: a worker killed mid-request, slow clients, a model that will not load."""
+import json
 import os
 import socket
 import subprocess
@@ -90,7 +91,11 @@ def test_slow_clients_do_not_block_others_and_huge_bodies_are_refused_early(hub_
             with socket.create_connection(("127.0.0.1", port), timeout=10) as huge:
                 huge.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                              b"Content-Length: 500000000\r\n\r\n")
-                assert huge.recv(100).startswith(b"HTTP/1.1 413")
+                answer = huge.recv(2000)
+                assert answer.startswith(b"HTTP/1.1 413")
+                head, body = answer.split(b"\r\n\r\n", 1)
+                assert b"Content-Type: application/json" in head
+                assert json.loads(body)["error"]["code"] == "request_entity_too_large"
         finally:
             for s in slow:
                 s.close()

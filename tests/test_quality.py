@@ -99,8 +99,15 @@ def test_tiny_end_to_end_evaluation(tmp_path, palette):
     quality.write_report(tmp_path / "quality.md", rows, {"command": "x", "test_count": 8, "train_count": 16,
                                                          "size": 64, "models": {"tiny": "a", "tiny again": "b"},
                                                          "floor": floor})
+    assert rows["tiny"]["variety"] > 0 and np.isnan(rows[quality.FLAT]["variety"])
+    assert all(m["grid p90"] > 0 for m in rows.values())
+    quality.replace_section(tmp_path / "quality.md", quality.ABLATIONS, "| variant | FD-MNv2 |")
+    quality.write_report(tmp_path / "quality.md", rows, {"command": "x", "test_count": 8, "train_count": 16,
+                                                         "size": 64, "models": {"tiny": "a", "tiny again": "b"},
+                                                         "floor": floor})
     report = (tmp_path / "quality.md").read_text()
-    assert "| tiny |" in report and "beats" in report and "| FD-MNv2 | ADE mIoU |" in report
+    assert report.count(quality.ABLATIONS) == 1 and "| variant | FD-MNv2 |" in report  # kept by a new report
+    assert "| tiny |" in report and "beats" in report and "| FD-MNv2 | ADE mIoU | grid p90 | variety |" in report
     assert "tiny again vs tiny: worst relative loss over the six metrics 0.0% (within the 10% bar)" in report
     assert "of the gap from oracle flat fill" in report
     assert "then the pictures of tiny, then of tiny again, with seeds 1 and 2:" in report
@@ -130,3 +137,28 @@ def test_layout_embedding_and_fjd_charge_a_wrong_layout():
     assert quality.frechet_distance(shuffled, real) == pytest.approx(0, abs=1e-9)
     assert quality.frechet_joint_distance(shuffled, real, conditions) > 0.1
     assert quality.frechet_joint_distance(real, real, conditions) == pytest.approx(0, abs=1e-6)
+
+
+def test_grid_score_sees_a_periodic_grid_and_not_photo_like_noise():
+    # 1/f noise: the spectrum natural photos have, without any period.
+    frequency = np.fft.fftfreq(128)
+    radius = np.hypot(*np.meshgrid(frequency, frequency))
+    radius[0, 0] = 1
+    field = np.real(np.fft.ifft2(np.fft.fft2(np.random.default_rng(0).standard_normal((128, 128))) / radius))
+    natural = np.repeat(((field - field.mean()) / field.std() * 40 + 128)[..., None], 3, axis=2)
+    gridded = natural.copy()
+    gridded[::4] += 30  # a line every 4 pixels
+    assert quality.grid_score(natural) < 1.6 < quality.grid_score(gridded)
+
+
+def test_seed_variety_is_the_mean_absolute_difference():
+    a = np.zeros((2, 4, 4, 3), np.uint8)
+    assert quality.seed_variety(a, a) == 0
+    assert quality.seed_variety(a, a + 20) == pytest.approx(20)
+
+
+def test_sections_are_replaced_in_place(tmp_path):
+    path = tmp_path / "r.md"
+    path.write_text("# R\n\n## Ablations\n\nold\n\n## Later\n\nkeep\n")
+    quality.replace_section(path, "## Ablations", "new")
+    assert path.read_text() == "# R\n\n## Ablations\n\nnew\n\n## Later\n\nkeep\n"

@@ -77,12 +77,15 @@ def main(argv=None) -> int:
     parser.add_argument("--data-root", default=os.path.expanduser("~/.cache/miaobi/pseudo_labels"),
                         help="the labels of python -m train.pseudolabel")
     parser.add_argument("--models-root", default="../shared/models", help="the shared pretrained networks")
+    parser.add_argument("--report", default="docs/quality.md", help="the report whose Ablations section the "
+                        "table replaces (empty: print only)")
     args = parser.parse_args(argv)
     configure_cpu()
     from miaobi_core.palette import load_palette
 
     from .data import pseudo_labelled
-    from .quality import IndependentJudges, ade20k_label_fidelity, frechet_distance, grid_score, load_pairs, seed_variety
+    from .quality import (ABLATIONS, IndependentJudges, ade20k_label_fidelity, frechet_distance, grid_score,
+                          load_pairs, replace_section, seed_variety)
 
     names = list(VARIANTS)
     if args.variants:
@@ -93,16 +96,21 @@ def main(argv=None) -> int:
     labels, photos = load_pairs(pseudo_labelled(args.data_root, "test"), args.image_size, args.test_limit, "held-out")
     judges = IndependentJudges(args.models_root)
     real = judges.features(photos)
-    print(f"\n{args.steps} steps at {args.image_size} px, batch 4, seed 0; {len(labels)} held-out maps\n")
-    print("| variant | FD-MNv2 | ADE mIoU | seed variety | grid p90 |\n|---|---:|---:|---:|---:|")
+    table = [f"`{' '.join(['python -m train.ablate', *(argv if argv is not None else sys.argv[1:])])}`: "
+             f"{args.steps} steps at {args.image_size} px, batch 4, seed 0, from scratch; judged on {len(labels)} "
+             "held-out maps (seeds 0 and 1 for variety).", "",
+             "| variant | FD-MNv2 | ADE mIoU | seed variety | grid p90 |", "|---|---:|---:|---:|---:|"]
     for name, export in exports.items():
         first, second = paint(export, labels, 0), paint(export, labels, 1)
-        print(f"| {name} | {frechet_distance(judges.features(first), real):.1f} | "
-              f"{ade20k_label_fidelity(judges.segment(first), labels, palette):.3f} | "
-              f"{seed_variety(first, second):.1f} | {np.percentile([grid_score(p) for p in first], 90):.2f} |",
-              flush=True)
-    print(f"| real held-out photos | 0 | {ade20k_label_fidelity(judges.segment(photos), labels, palette):.3f} | - | "
-          f"{np.percentile([grid_score(p) for p in photos], 90):.2f} |")
+        table.append(f"| {name} | {frechet_distance(judges.features(first), real):.1f} | "
+                     f"{ade20k_label_fidelity(judges.segment(first), labels, palette):.3f} | "
+                     f"{seed_variety(first, second):.1f} | {np.percentile([grid_score(p) for p in first], 90):.2f} |")
+        print(table[-1], flush=True)
+    table.append(f"| real held-out photos | 0 | {ade20k_label_fidelity(judges.segment(photos), labels, palette):.3f} "
+                 f"| - | {np.percentile([grid_score(p) for p in photos], 90):.2f} |")
+    print("\n".join(table))
+    if args.report:
+        replace_section(Path(args.report), ABLATIONS, "\n".join(table))
     return 0
 
 

@@ -253,6 +253,8 @@ def load_pairs(dataset, size: int, limit: int, desc: str):
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 
+SECOND_SEED = 1_000_000  # added to each map's seed for its second picture
+
 FLAT, NEAREST, REAL = "flat fill (mean class colour)", "nearest-neighbour training photo", "real held-out photos (reference)"
 ORACLE = "oracle flat fill (the real photo's own mean colours)"
 OTHER_REAL = "real training photos, layouts ignored (reference)"
@@ -269,14 +271,18 @@ def evaluate(synthesizers: dict, segmenter, palette, train_pairs, test_pairs, ju
         raise ValueError(f"{len(train_photos)} training pairs: the floor needs two disjoint draws of "
                          f"{len(test_photos)} (raise --train-limit)")
     colours = mean_class_colours(train_labels, train_photos, palette.num_classes, palette.colors)
-    pictures = {}
+    pictures, variety = {}, {}
     for name, synthesizer in synthesizers.items():
-        generated = []
-        for start in tqdm(range(0, len(test_labels), 8), desc=name, unit="batch"):
-            chunk = test_labels[start:start + 8]
-            generated += synthesizer.generate(list(chunk), seeds=list(range(start, start + len(chunk))),
-                                              size=test_labels.shape[1])
-        pictures[name] = np.stack(generated)
+        by_seed = []
+        for offset in (0, SECOND_SEED):  # the second seeds measure how much the dice changes
+            generated = []
+            for start in tqdm(range(0, len(test_labels), 8), desc=name, unit="batch"):
+                chunk = test_labels[start:start + 8]
+                seeds = [offset + s for s in range(start, start + len(chunk))]
+                generated += synthesizer.generate(list(chunk), seeds=seeds, size=test_labels.shape[1])
+            by_seed.append(np.stack(generated))
+        pictures[name] = by_seed[0]
+        variety[name] = seed_variety(*by_seed)
     pictures[FLAT] = flat_fill(test_labels, colours)
     pictures[ORACLE] = oracle_flat_fill(test_labels, test_photos)
     pictures[NEAREST] = train_photos[nearest_neighbours(test_labels, train_labels)]
@@ -298,6 +304,8 @@ def evaluate(synthesizers: dict, segmenter, palette, train_pairs, test_pairs, ju
             "FJD": frechet_joint_distance(features, real_features, conditions),
             "FD-MNv2": frechet_distance(judges.features(images), real_mnv2),
             "ADE mIoU": ade20k_label_fidelity(judges.segment(images), test_labels, palette),
+            "grid p90": float(np.percentile([grid_score(image) for image in images], 90)),
+            "variety": variety.get(name, float("nan")),
         }
     floor = {"first draw": rows[OTHER_REAL]["FD-MNv2"],
              "second draw": frechet_distance(judges.features(second_draw), real_mnv2)}
@@ -362,19 +370,47 @@ def write_report(path: Path, rows: dict, info: dict) -> None:
         "4 x 4 layout of class fractions, scaled to the features' norm. Lower FD/FJD is better; its label "
         "fidelity is measured against the same noisy pseudo-labels it learned from.",
         "",
-        "| method | mIoU | pixel accuracy | FD | FJD | FD-MNv2 | ADE mIoU |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "Grid p90 is the 90th percentile of the spectral grid score (`grid_score`: the largest ratio of a "
+        "period-2/4/8/16 frequency line's energy to its neighbours', 1 = no grid); variety is the mean absolute "
+        "pixel difference (0-255) between two seeds' pictures of the same maps.",
+        "",
+        "| method | mIoU | pixel accuracy | FD | FJD | FD-MNv2 | ADE mIoU | grid p90 | variety |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, m in rows.items():
+        variety = "-" if np.isnan(m["variety"]) else f"{m['variety']:.1f}"
         lines.append(f"| {name} | {m['mIoU']:.3f} | {m['pixel accuracy']:.3f} | {m['FD']:.2f} | {m['FJD']:.2f} "
-                     f"| {m['FD-MNv2']:.2f} | {m['ADE mIoU']:.3f} |")
+                     f"| {m['FD-MNv2']:.2f} | {m['ADE mIoU']:.3f} | {m['grid p90']:.2f} | {variety} |")
     lines += ["", "## Against the bars", ""] + verdicts(rows, list(info["models"]))
     columns = " | ".join(["label", *[n for n in rows if n != OTHER_REAL]])  # the grid's columns
     lines += ["", f"![{columns}](quality_examples.png)", "",
               "Hand-drawn-style doodles (few blobs, wobbly borders), then the pictures of "
               + ", then of ".join(info["models"]) + ", with seeds 1 and 2:", "",
               "![doodles](quality_doodles.png)", ""]
-    path.write_text("\n".join(lines))
+    kept = section(path.read_text(), ABLATIONS) if path.is_file() else ""
+    path.write_text("\n".join(lines) + (f"\n{kept}" if kept else ""))
+
+
+ABLATIONS = "## Ablations"  # written by python -m train.ablate; a regenerated report keeps it
+
+
+def section(text: str, title: str) -> str:
+    """The part of a markdown text from the line ``title`` up to the next heading of its level ("" if absent)."""
+    level = title.split(" ")[0] + " "
+    lines = text.splitlines()
+    if title not in lines:
+        return ""
+    start = lines.index(title)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(level)), len(lines))
+    return "\n".join(lines[start:end]).rstrip() + "\n"
+
+
+def replace_section(path: Path, title: str, body: str) -> None:
+    """Put ``title`` + ``body`` into the markdown file in place of that section, or at its end."""
+    text = path.read_text() if path.is_file() else ""
+    new = f"{title}\n\n{body.strip()}\n"
+    old = section(text, title)
+    path.write_text(text.replace(old, new) if old else text.rstrip() + "\n\n" + new)
 
 
 # Both generators users get; the first is the reference the student is held to.

@@ -55,6 +55,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _answer_too_large_in_json():
+    """Make waitress refuse an oversized body with the API's JSON error instead of its plain-text page.
+
+    waitress checks the announced length itself, before anything is buffered or Flask sees the request
+    (which is why it must keep that job); its parser builds the refusal from this one class.
+    """
+    import waitress.parser
+    from waitress.utilities import RequestEntityTooLarge
+
+    from .routes import too_large_body
+
+    class JSONRequestEntityTooLarge(RequestEntityTooLarge):
+        def to_response(self, ident=None):
+            status, _, _ = super().to_response(ident)
+            return status, [("Content-Type", "application/json")], too_large_body()
+
+    waitress.parser.RequestEntityTooLarge = JSONRequestEntityTooLarge
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -87,6 +106,8 @@ def main(argv=None) -> int:
     import socket
 
     from waitress import serve
+
+    _answer_too_large_in_json()
 
     os.write(args.ready_fd, b"1")  # tells the supervisor this worker has its model and can serve
     os.close(args.ready_fd)

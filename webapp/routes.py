@@ -1,6 +1,7 @@
 """Routes: the page and its assets, and the JSON API (schema in ``openapi.yaml``)."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -113,6 +114,17 @@ def _error(status: int, code: str, message: str, retry_after: int = 1):
     return response
 
 
+# What a child (or the page for them) is told for each HTTP error; also used outside Flask (see too_large_body).
+ERROR_MESSAGES = {413: "The drawing is too big to send.", 404: "There is nothing here.",
+                  405: "That method is not allowed here.",
+                  429: "That was a lot of pictures in a short time! Please wait a little and try again."}
+
+
+def too_large_body() -> bytes:
+    """The JSON body of a 413 (the same shape as every API error), for the WSGI server's own refusal."""
+    return json.dumps({"error": {"code": "request_entity_too_large", "message": ERROR_MESSAGES[413]}}).encode()
+
+
 def register_error_handlers(app):
     @app.errorhandler(InputError)
     def bad_input(error):
@@ -120,13 +132,10 @@ def register_error_handlers(app):
 
     @app.errorhandler(HTTPException)
     def http_error(error):
-        messages = {413: "The drawing is too big to send.", 404: "There is nothing here.",
-                    405: "That method is not allowed here.",
-                    429: "That was a lot of pictures in a short time! Please wait a little and try again."}
         # A per-client rate limit says how long its window lasts; being busy passes in a second.
         retry_after = error.limit.limit.get_expiry() if isinstance(error, RateLimitExceeded) else 1
-        return _error(error.code, error.name.lower().replace(" ", "_"), messages.get(error.code, error.description),
-                      retry_after)
+        return _error(error.code, error.name.lower().replace(" ", "_"),
+                      ERROR_MESSAGES.get(error.code, error.description), retry_after)
 
     @app.errorhandler(Exception)
     def unexpected(error):

@@ -45,7 +45,7 @@ class Miaobi(paddle.nn.Layer):
         self.palette = load_palette()
         self.limits = CodecLimits()
         self._synthesizers = {}
-        # backend "auto": the fastest of paddle / paddle-jit / paddle-inference / onnxruntime that
+        # backend "auto": the fastest of the backends (paddle, its jit and inference exports, ONNX Runtime, OpenVINO) that
         # matches paddle's pictures (miaobi_core/backends.py); the first start converts, later ones reuse.
         self._options = {"micro_batch": micro_batch, "batch_wait_ms": batch_wait_ms, "backend": backend,
                          "timeout_s": timeout_s}
