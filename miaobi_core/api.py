@@ -62,6 +62,17 @@ def parse_size(value, limits: RequestLimits = RequestLimits()) -> int | None:
     return value
 
 
+def parse_style(value, known: list[str]) -> str | None:
+    """None -> no particular look; otherwise one of the model's style names."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in known:
+        from .styles import UnknownStyle
+
+        raise UnknownStyle(value, known)
+    return value
+
+
 def check_image_list(images, limits: RequestLimits = RequestLimits()) -> list:
     if not isinstance(images, list):
         raise InputError("'images' must be a list of base64 PNG strings.")

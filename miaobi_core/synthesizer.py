@@ -21,6 +21,7 @@ from .api import Busy, TimedOut
 from .backends import PaddleBackend, choose_backend, export_folder, onehot
 from .checkpoint import load_generator, read_checkpoint_info
 from .codec import check_label_ids
+from .styles import StyleBook
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ class Synthesizer:
             self.backend, self.backend_trials = choose_backend(self.generator, self.native_size, use_gpu, backend,
                                                                folder)
         self.cfg = self.generator.cfg
+        self.styles = StyleBook(checkpoint_dir, self.cfg.z_dim)
         self.max_batch = max_batch
         self.timeout_s = timeout_s  # for micro-batched pictures: a caller gives up waiting after this long
         # micro_batch: pictures asked for by concurrent threads share forward passes. With no wait,
@@ -133,10 +135,12 @@ class Synthesizer:
         return self.cfg.num_classes
 
     def generate(self, label_maps: Sequence[np.ndarray], seeds: Sequence[int] | None = None,
-                 styles: Sequence[np.ndarray] | None = None, size: int | None = None) -> list[np.ndarray]:
+                 styles: Sequence[np.ndarray] | None = None, size: int | None = None,
+                 style: str | None = None) -> list[np.ndarray]:
         """Class-id maps (H, W) -> uint8 RGB pictures (size x size, or each map's own size if None).
 
-        Each picture's style comes from ``styles[i]`` (a z vector) if given, else from ``seeds[i]``.
+        Each picture's z is ``styles[i]`` (a z vector) if given, else drawn from ``seeds[i]``, around
+        the named look ``style`` (one of ``self.styles.names``) when one is asked for.
         """
         label_maps = [check_label_ids(m, self.num_classes) for m in label_maps]
         if not label_maps:
@@ -147,6 +151,8 @@ class Synthesizer:
             if len(seeds) != count:
                 raise ValueError(f"{count} label maps but {len(seeds)} seeds")
             styles = [style_from_seed(s, self.cfg.z_dim) for s in seeds]
+            if style is not None:
+                styles = [self.styles.vector(style, noise) for noise in styles]
         styles = [np.asarray(s, np.float32).reshape(-1) for s in styles]
         if len(styles) != count or any(s.shape != (self.cfg.z_dim,) for s in styles):
             raise ValueError(f"need {count} style vectors of length {self.cfg.z_dim}")

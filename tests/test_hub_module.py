@@ -119,6 +119,7 @@ def test_serving_paints_each_drawing_in_order(serving, palette, scene_ids):
     ({"images": ["x"], "seed": "abc"}, "seed"),
     ({"images": ["x"], "size": 99999}, "size"),
     ({"images": ["x"], "colour": 1}, "Unknown"),
+    ({"images": ["x"], "style": "sepia"}, "no style 'sepia'"),
 ])
 def test_serving_bad_input_is_a_clear_error_and_the_server_keeps_serving(serving, payload, words, palette, scene_ids):
     body = requests.post(serving, json=payload, timeout=60).json()

@@ -237,3 +237,13 @@ def test_the_variant_setting_reaches_the_hub_module(monkeypatch):
     assert build_parser().parse_args(["--variant", "distilled"]).variant == "distilled"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--variant", "fast"])
+
+
+def test_styles_are_listed_and_an_unknown_one_is_refused_by_name(client, drawing, model):
+    listed = client.get("/styles").get_json()["styles"]
+    assert [s["name"] for s in listed] == [s["name"] for s in model.styles()]
+    assert all(s["thumbnail"] is None or s["thumbnail"].startswith("data:image/png;base64,") for s in listed)
+    response = client.post("/predict", json={"image": drawing, "style": "sepia"})
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "unknown_style" and "sepia" in error["message"] and "choose one of" in error["message"]

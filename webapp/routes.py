@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 page = Blueprint("page", __name__)
 
-PREDICT_FIELDS = {"image", "seed", "size"}
+PREDICT_FIELDS = {"image", "seed", "size", "style"}
 # No inline script or style, nothing from other origins, never inside someone else's frame.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
                            "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
@@ -49,6 +49,17 @@ def labels():
     return current_app.response_class(PALETTE_PATH.read_bytes(), mimetype="application/json")
 
 
+@api.get("/styles")
+def styles():
+    """The model's named looks, each with a thumbnail (a data URL) for the page's buttons."""
+    return jsonify(styles=[{**s, "thumbnail": s["thumbnail"] and "data:image/png;base64," + s["thumbnail"]}
+                           for s in _styles(current_app.extensions["miaobi_model"])])
+
+
+def _styles(model) -> list[dict]:
+    return model.styles(current_app.config["USE_GPU"])
+
+
 @api.get("/openapi.yaml")
 def openapi():
     return send_from_directory(Path(__file__).parent, "openapi.yaml", mimetype="application/yaml")
@@ -68,10 +79,14 @@ def predict():
     body = _json_body()
     unknown = set(body) - PREDICT_FIELDS
     if unknown:
-        raise InputError(f"Unknown fields {sorted(unknown)}; send image, seed and size only.")
+        raise InputError(f"Unknown fields {sorted(unknown)}; send image, seed, size and style only.")
     if "image" not in body:
         raise InputError("Send the drawing as 'image': a base64 PNG.")
     seed = api_rules.parse_seeds(body.get("seed"), 1)[0]
+    model = current_app.extensions["miaobi_model"]
+    style = body.get("style")
+    if style is not None:  # the model is asked for its looks only when one is named
+        style = api_rules.parse_style(style, [s["name"] for s in _styles(model)])
     size = api_rules.parse_size(body.get("size")) or current_app.config["DEFAULT_SIZE"]
     palette = load_palette()
     decoded = decode_label_canvas(body["image"], palette, CodecLimits())
@@ -81,10 +96,10 @@ def predict():
     if not slots.acquire(blocking=False):
         raise api_rules.Busy()
     try:
-        picture = current_app.extensions["miaobi_model"].generate(label_maps=[decoded.ids], seed=seed, size=size)[0]
+        picture = model.generate(label_maps=[decoded.ids], seed=seed, size=size, style=style)[0]
     finally:
         slots.release()
-    return jsonify(image=png_to_b64(encode_png(picture)), seed=seed, size=size,
+    return jsonify(image=png_to_b64(encode_png(picture)), seed=seed, size=size, style=style,
                    off_palette_pixels=decoded.off_palette_pixels,
                    ms=round((time.perf_counter() - started) * 1000.0, 1))
 

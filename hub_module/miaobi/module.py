@@ -9,6 +9,7 @@ the Python API (``generate``), the CLI (``hub run miaobi``) and serving
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
 import os
 from pathlib import Path
@@ -65,6 +66,13 @@ class Miaobi(paddle.nn.Layer):
                 "backend": synthesizer.backend.name,
                 "backend_trials": [dataclasses.asdict(t) for t in synthesizer.backend_trials]}
 
+    def styles(self, use_gpu: bool = False) -> list[dict]:
+        """The named looks this model offers: name, label and a base64 PNG thumbnail each (empty without styles.json)."""
+        book = self._synthesizer(use_gpu).styles
+        return [{"name": s.name, "label": s.label,
+                 "thumbnail": base64.b64encode(s.thumbnail.read_bytes()).decode() if s.thumbnail else None}
+                for s in book.styles.values()]
+
     def _to_ids(self, item) -> np.ndarray:
         """A class-id array, a palette-coloured RGB(A) array, or a path to a PNG -> class ids."""
         if isinstance(item, (str, os.PathLike)):
@@ -87,7 +95,8 @@ class Miaobi(paddle.nn.Layer):
         Args:
             label_maps: class-id arrays (H, W), palette-coloured RGB arrays (H, W, 3) or PNG file paths.
             seed: int for all pictures, list of ints (one each), or None for random ones.
-            style: instead of seeds, a z vector (or one per picture) of the model's z_dim.
+            style: a look by name (see ``styles()``), varied by the seed; or, instead of seeds, a z
+                vector (or one per picture) of the model's z_dim.
             size: square output side in pixels; None keeps each map's own size.
             output_dir: if given, also write miaobi_<i>.png files there.
             use_gpu: run on the GPU (fails clearly if paddle sees none).
@@ -95,12 +104,13 @@ class Miaobi(paddle.nn.Layer):
         if not isinstance(label_maps, (list, tuple)) or not label_maps:
             raise InputError("label_maps must be a non-empty list.")
         ids = [self._to_ids(m) for m in label_maps]
-        styles = None
-        if style is not None:
+        styles, name = None, style if isinstance(style, str) else None
+        if style is not None and name is None:
             array = np.asarray(style, np.float32)
             styles = list(array) if array.ndim == 2 else [array] * len(ids)
         seeds = None if styles is not None else api.parse_seeds(seed, len(ids))
-        pictures = self._synthesizer(use_gpu).generate(ids, seeds=seeds, styles=styles, size=api.parse_size(size))
+        pictures = self._synthesizer(use_gpu).generate(ids, seeds=seeds, styles=styles, size=api.parse_size(size),
+                                                       style=name)
         if output_dir:
             os.makedirs(output_dir, exist_ok=True)
             for i, picture in enumerate(pictures):
@@ -108,17 +118,19 @@ class Miaobi(paddle.nn.Layer):
         return pictures
 
     @serving
-    def serving_method(self, images, seed=None, size=None, use_gpu: bool = False, **kwargs):
-        """``POST /predict/miaobi`` with ``{"images": [base64 PNG, ...], "seed": int?, "size": int?}``.
+    def serving_method(self, images, seed=None, size=None, style=None, use_gpu: bool = False, **kwargs):
+        """``POST /predict/miaobi`` with ``{"images": [base64 PNG, ...], "seed": int?, "size": int?, "style": str?}``.
 
         Answers a list of base64 PNG landscapes, one per drawing, in order.
         """
         if kwargs:
-            raise InputError(f"Unknown fields {sorted(kwargs)}; allowed: images, seed, size.")
+            raise InputError(f"Unknown fields {sorted(kwargs)}; allowed: images, seed, size, style.")
         images = api.check_image_list(images)
         seeds, size = api.parse_seeds(seed, len(images)), api.parse_size(size)  # cheap checks first
+        synthesizer = self._synthesizer(use_gpu)
+        style = api.parse_style(style, synthesizer.styles.names)
         ids = [decode_label_canvas(image, self.palette, self.limits).ids for image in images]
-        pictures = self._synthesizer(use_gpu).generate(ids, seeds=seeds, size=size)
+        pictures = synthesizer.generate(ids, seeds=seeds, size=size, style=style)
         return [png_to_b64(encode_png(p)) for p in pictures]
 
     @runnable

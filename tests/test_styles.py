@@ -1,0 +1,72 @@
+"""Named looks: style codes beside the weights, chosen from photo measures, asked for by name."""
+import numpy as np
+import paddle
+import pytest
+
+from miaobi_core.checkpoint import save_generator
+from miaobi_core.config import GeneratorConfig
+from miaobi_core.generator import SPADEGenerator
+from miaobi_core.styles import Style, StyleBook, UnknownStyle, write_styles
+from miaobi_core.synthesizer import Synthesizer
+from train import styles as build
+
+
+@pytest.fixture(scope="module")
+def styled(tmp_path_factory):
+    paddle.seed(3)
+    generator = SPADEGenerator(GeneratorConfig(ngf=4, z_dim=8, norm="clade_icpe", z_modulation=True, use_vae=True,
+                                               encoder_nef=4))
+    for p in generator.parameters():
+        p.set_value(paddle.randn(p.shape) * 0.3)
+    folder = save_generator(tmp_path_factory.mktemp("styled"), generator, metadata={"image_size": 64})
+    looks = [Style("sunny", "Sunny", np.full(8, 2.0, np.float32), None),
+             Style("stormy", "Stormy", np.full(8, -2.0, np.float32), None)]
+    write_styles(folder, looks, 0.3, {"sunny": 5, "stormy": 5}, {"sunny": b"\x89PNG sunny"})
+    return folder
+
+
+def test_a_style_book_reads_codes_spread_and_thumbnails(styled):
+    book = StyleBook(styled, 8)
+    assert book.names == ["sunny", "stormy"]
+    assert book.styles["sunny"].thumbnail.read_bytes() == b"\x89PNG sunny" and book.styles["stormy"].thumbnail is None
+    np.testing.assert_allclose(book.vector("sunny", np.ones(8)), np.full(8, 2.3), rtol=1e-6)
+    with pytest.raises(UnknownStyle, match="no style 'sepia'; choose one of: sunny, stormy"):
+        book.vector("sepia", np.zeros(8))
+    with pytest.raises(ValueError, match="the model's z has 16"):
+        StyleBook(styled, 16)
+    assert StyleBook(styled / "nowhere", 8).names == []
+
+
+def test_a_style_holds_across_seeds_and_changes_the_picture(styled, scene_ids):
+    synthesizer = Synthesizer(styled, backend="paddle")
+    ids = scene_ids[:64, :64]
+    sunny = [synthesizer.generate([ids], seeds=[s], style="sunny")[0] for s in (1, 2)]
+    stormy = synthesizer.generate([ids], seeds=[1], style="stormy")[0]
+    np.testing.assert_array_equal(sunny[0], synthesizer.generate([ids], seeds=[1], style="sunny")[0])
+    within = np.abs(sunny[0].astype(int) - sunny[1]).mean()
+    between = np.abs(sunny[0].astype(int) - stormy).mean()
+    assert between > within
+    with pytest.raises(UnknownStyle):
+        synthesizer.generate([ids], seeds=[1], style="sepia")
+
+
+def test_looks_take_the_codes_of_their_most_typical_photos():
+    rng = np.random.default_rng(0)
+    table = [{"brightness": rng.uniform(), "saturation": rng.uniform(), "warmth": rng.uniform(-.2, .2),
+              "contrast": rng.uniform(), "snow": 0.0, "cloud": rng.uniform(), "sky": rng.uniform()} for _ in range(40)]
+    table[7]["snow"] = table[9]["snow"] = 0.9
+    codes = np.eye(40, dtype=np.float32)
+    chosen = build.choose(codes, table, top=0.05)
+    assert set(chosen) == {name for name, _, _ in build.LOOKS}
+    winter, count = chosen["winter"]
+    assert count == 2 and winter[7] == winter[9] == 0.5
+
+
+def test_photo_measures_and_thumbnails(styled, palette):
+    photo = np.zeros((8, 8, 3), np.uint8)
+    photo[..., 0] = 200  # red: warm
+    labels = np.full((8, 8), palette.names.index("snow"), np.uint8)
+    m = build.measures(photo, labels, palette)
+    assert m["warmth"] > 0.7 and m["snow"] == 1.0 and m["sky"] == 0.0
+    png = build.thumbnail(Synthesizer(styled, backend="paddle"), np.zeros(8, np.float32), side=32)
+    assert png.startswith(b"\x89PNG")
