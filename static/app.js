@@ -17,6 +17,7 @@ const state = {
   current: 0,           // selected class id
   tool: "brush",
   brush: 10,
+  style: null,          // a look from GET /styles, or null for any
   undo: [],
   redo: [],
   seed: randomSeed(),
@@ -320,7 +321,8 @@ async function paint() {
     const response = await fetch(API + "/predict", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ image: drawingPNG(), seed: state.seed, size: PICTURE_SIZE }),
+      body: JSON.stringify({ image: drawingPNG(), seed: state.seed, size: PICTURE_SIZE,
+                             ...(state.style ? { style: state.style } : {}) }),
     });
     const body = await response.json().catch(() => ({}));
     if (!response.ok) {
@@ -356,6 +358,46 @@ $("dice").addEventListener("click", () => {
 });
 $("live").addEventListener("change", () => clearTimeout(state.liveTimer));
 
+// ---------------------------------------------------------------- looks (styles)
+
+// The model's named looks as picture buttons; "any look" first. Nothing shows for a model without styles.
+async function loadStyles() {
+  const response = await fetch(API + "/styles").catch(() => null);
+  const styles = response && response.ok ? (await response.json()).styles : [];
+  if (!styles.length) return;
+  const group = $("styles");
+  const choices = [{ name: null, label: "Any look", thumbnail: null }, ...styles];
+  for (const style of choices) {
+    const button = document.createElement("button");
+    button.className = "style" + (style.name === state.style ? " selected" : "");
+    button.setAttribute("role", "radio");
+    button.setAttribute("aria-checked", String(style.name === state.style));
+    button.title = style.label;
+    if (style.thumbnail) {
+      const img = document.createElement("img");
+      img.src = style.thumbnail;
+      img.alt = "";
+      button.append(img);
+    } else {
+      button.textContent = "🎨";
+    }
+    const caption = document.createElement("span");
+    caption.textContent = style.label;
+    button.append(caption);
+    button.addEventListener("click", () => {
+      state.style = style.name;
+      for (const other of group.children) {
+        const chosen = other === button;
+        other.classList.toggle("selected", chosen);
+        other.setAttribute("aria-checked", String(chosen));
+      }
+      paint();
+    });
+    group.append(button);
+  }
+  group.hidden = false;
+}
+
 // ---------------------------------------------------------------- start
 
 async function start() {
@@ -366,6 +408,7 @@ async function start() {
     return;
   }
   buildExamples();
+  loadStyles();  // optional: the page works the same without looks
   EXAMPLES[0].draw();
   render();
   updateHistoryButtons();

@@ -5,11 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 
 from bench.servers import free_port, wait_for
 from tests.conftest import REPO
+from tests.helpers import png_b64
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
@@ -137,3 +139,30 @@ def test_other_origins_are_blocked_by_the_browser(page, servers):
     page.goto(f"http://127.0.0.1:{servers['static_port']}/static/index.html?api={servers['app']}")
     expect(page.locator("#message")).to_contain_text("did not load", timeout=30_000)
     assert any("CORS" in m for m in messages)
+
+
+def test_looks_appear_as_picture_buttons_and_are_sent_with_the_drawing(page, servers):
+    import json
+
+    thumbnail = "data:image/png;base64," + png_b64(np.full((8, 8, 3), 200, np.uint8))
+    looks = {"styles": [{"name": "misty", "label": "Misty", "thumbnail": thumbnail},
+                        {"name": "winter", "label": "Winter", "thumbnail": thumbnail}]}
+    page.route("**/styles", lambda route: route.fulfill(status=200, content_type="application/json",
+                                                        body=json.dumps(looks)))
+    sent = []
+    page.on("request", lambda r: sent.append(json.loads(r.post_data)) if r.url.endswith("/predict") else None)
+    page.goto(servers["app"] + "/")
+    page.wait_for_selector("body.ready")
+    buttons = page.locator("#styles .style")
+    expect(buttons).to_have_count(3)  # any look, then the model's
+    assert buttons.nth(0).get_attribute("aria-checked") == "true"
+    with page.expect_response("**/predict"):
+        buttons.nth(2).click()
+    assert buttons.nth(2).get_attribute("aria-checked") == "true"
+    assert sent[-1]["style"] == "winter"
+
+
+def test_no_look_buttons_for_a_model_without_styles(page, servers):
+    page.goto(servers["app"] + "/")
+    page.wait_for_selector("body.ready")
+    expect(page.locator("#styles")).to_be_hidden()

@@ -21,11 +21,12 @@ from miaobi_core.runtime import configure_cpu
 
 BASE = ["--norm", "clade_icpe", "--ngf", "16", "--z-dim", "64", "--no-spectral-norm", "--batch-size", "4",
         "--ndf", "32", "--n-layers-d", "3", "--num-d", "2", "--lambda-vgg", "0", "--seed", "0"]
-VARIETY = ["--use-vae", "--z-modulation", "--encoder-nef", "16", "--lambda-l1", "0"]
+# L1 to the photo stays: with the encoder's z it asks for that photo's look, which the picture can now have.
+VARIETY = ["--lambda-l1", "5", "--use-vae", "--z-modulation", "--encoder-nef", "16"]
 # Each row adds one ingredient to the one above it, or to "variety" (marked), so its effect stands alone.
 VARIANTS = {
     "shipped recipe (L1 to the photo, z in the first layer)": ["--lambda-l1", "5"],
-    "variety: VAE style encoder, z in every layer, no L1": VARIETY,
+    "variety: VAE style encoder, z in every layer": VARIETY,
     "variety + DiffAugment": VARIETY + ["--diffaugment", "color,translation,cutout"],
     "variety + label warping": VARIETY + ["--label-warp", "0.06"],
     "variety + SqueezeNet perceptual loss": VARIETY + ["--lambda-squeezenet", "10"],
