@@ -198,8 +198,19 @@ def test_ema_warms_up_then_lags_behind(tmp_path):
 def test_export_command_writes_the_ema_of_a_paused_run(tmp_path):
     from train.export import main as export_main
 
-    run(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(tmp_path / "run"), steps=2, **TINY_T))
-    assert export_main([str(tmp_path / "run"), str(tmp_path / "out")]) == 0
+    import shutil
+
+    trainer = run(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(tmp_path / "run"), steps=2, **TINY_T))
+    trainer.export(tmp_path / "by_trainer")
+    # A run folder copied to a machine without its training data exports all the same.
+    shutil.copytree(tmp_path / "run", tmp_path / "copied")
+    saved = json.loads((tmp_path / "copied/config.json").read_text())
+    saved["train"].update(data="pseudo", data_root=str(tmp_path / "no-such-labels"))
+    (tmp_path / "copied/config.json").write_text(json.dumps(saved))
+    assert export_main([str(tmp_path / "copied"), str(tmp_path / "out")]) == 0
     info = json.loads((tmp_path / "out/generator.json").read_text())
     assert info["metadata"]["steps"] == 2 and info["dtype"] == "float16"
     assert load_generator(tmp_path / "out").cfg.ngf == 4
+    exported, by_trainer = (paddle.load(str(tmp_path / f"{d}/generator.pdparams"), return_numpy=True)
+                            for d in ("out", "by_trainer"))
+    assert exported.keys() == by_trainer.keys() and all(np.array_equal(exported[k], by_trainer[k]) for k in exported)

@@ -1,17 +1,50 @@
 """Export a run's EMA generator as an inference checkpoint: ``python -m train.export RUN_DIR OUT_DIR``.
 
-The same export ``python -m train --export`` writes when a run ends, for a run
-that is paused (its checkpoint is read, nothing is trained).
+The same export ``python -m train --export`` writes when a run ends, for a run that is paused or
+copied from another machine: only the run folder's config.json and checkpoint are read (no training
+data, no trainer).
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from miaobi_core.runtime import configure_cpu
+
+
+def export_run(run_dir: str | Path, out_dir: str | Path, half: bool = True, student: bool = False) -> dict:
+    """Write the run's EMA generator (or its student's) to ``out_dir``; returns the checkpoint's state.json."""
+    import paddle
+
+    from miaobi_core.checkpoint import save_generator
+    from miaobi_core.config import GeneratorConfig
+    from miaobi_core.generator import SPADEGenerator
+
+    from .config import TrainConfig
+    from .distill import student_config
+    from .trainer import CHECKPOINT, export_metadata
+
+    run_dir = Path(run_dir)
+    saved = json.loads((run_dir / "config.json").read_text())
+    gen_cfg, cfg = GeneratorConfig.from_dict(saved["generator"]), TrainConfig(**saved["train"])
+    checkpoint = run_dir / CHECKPOINT
+    state = json.loads((checkpoint / "state.json").read_text())
+    if student and not cfg.student_ngf:
+        raise ValueError(f"{run_dir} trains no student (--student-ngf 0)")
+    network = SPADEGenerator(student_config(gen_cfg, cfg.student_ngf) if student else gen_cfg)
+    prefix = "student_" if student else ""
+    # The weight average users get when the run keeps one, else the live network.
+    weights = checkpoint / f"{prefix}ema.pdparams"
+    if not weights.is_file():
+        weights = checkpoint / ("student.pdparams" if student else "generator.pdparams")
+    loaded = paddle.load(str(weights))
+    if student and not (checkpoint / "student_ema.pdparams").is_file():
+        loaded = {k[len("0."):]: v for k, v in loaded.items() if k.startswith("0.")}  # the student, not its projections
+    network.set_state_dict(loaded)
+    save_generator(out_dir, network, half=half, metadata=export_metadata(gen_cfg, cfg, state, student))
+    return state
 
 
 def main(argv=None) -> int:
@@ -22,17 +55,8 @@ def main(argv=None) -> int:
     parser.add_argument("--full-precision", action="store_true", help="store float32 instead of float16 weights")
     args = parser.parse_args(argv)
     configure_cpu()
-    from miaobi_core.config import GeneratorConfig
-
-    from .config import TrainConfig
-    from .trainer import Trainer
-
-    saved = json.loads((Path(args.run_dir) / "config.json").read_text())
-    train_cfg = dataclasses.replace(TrainConfig(**saved["train"]), run_dir=args.run_dir)
-    trainer = Trainer(GeneratorConfig.from_dict(saved["generator"]), train_cfg)
-    trainer.load_checkpoint()
-    trainer.export(args.out_dir, half=not args.full_precision, student=args.student)
-    print(f"exported {'the student' if args.student else 'the generator'} at step {trainer.step} of "
+    state = export_run(args.run_dir, args.out_dir, half=not args.full_precision, student=args.student)
+    print(f"exported {'the student' if args.student else 'the generator'} at step {state['step']} of "
           f"{args.run_dir} to {args.out_dir}")
     return 0
 

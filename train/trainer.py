@@ -340,17 +340,12 @@ class Trainer:
 
     def export(self, directory: str | Path, half: bool = True, student: bool = False) -> Path:
         """The EMA generator (or the distilled student's EMA) as an inference checkpoint the hub module loads."""
-        # Each network's own training steps: a student's count from its birth, a frozen teacher's stop there.
-        steps = self.step - self.student_born if student else (
-            self.teacher_frozen_at if self.cfg.freeze_teacher else self.step)
-        metadata = {"image_size": self.cfg.image_size, "steps": steps, "data": self.cfg.data,
-                    "train_config": dataclasses.asdict(self.cfg)}
-        if student:
-            if self.distillation is None:
-                raise ValueError("this run trains no student (--student-ngf 0)")
-            metadata["distilled_from"] = self.gen_cfg.to_dict()
-            return save_generator(directory, self.distillation.inference_generator, half=half, metadata=metadata)
-        return save_generator(directory, self.inference_generator, half=half, metadata=metadata)
+        if student and self.distillation is None:
+            raise ValueError("this run trains no student (--student-ngf 0)")
+        network = self.distillation.inference_generator if student else self.inference_generator
+        state = {"step": self.step, "student_born": self.student_born, "teacher_frozen_at": self.teacher_frozen_at}
+        return save_generator(directory, network, half=half,
+                              metadata=export_metadata(self.gen_cfg, self.cfg, state, student))
 
     # ------------------------------------------------------------------ samples
 
@@ -373,6 +368,17 @@ class Trainer:
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.concatenate([np.concatenate(row, axis=1) for row in zip(*columns)], axis=0)).save(path)
         return path
+
+
+def export_metadata(gen_cfg: GeneratorConfig, cfg: TrainConfig, state: dict, student: bool) -> dict:
+    """What an export says about its training; ``state`` is a checkpoint's state.json."""
+    # Each network's own training steps: a student's count from its birth, a frozen teacher's stop there.
+    steps = state["step"] - state.get("student_born", 0) if student else (
+        state.get("teacher_frozen_at", state["step"]) if cfg.freeze_teacher else state["step"])
+    metadata = {"image_size": cfg.image_size, "steps": steps, "data": cfg.data, "train_config": dataclasses.asdict(cfg)}
+    if student:
+        metadata["distilled_from"] = gen_cfg.to_dict()
+    return metadata
 
 
 def _portable_optimizer_state(optimizer, layer) -> dict:
