@@ -75,6 +75,16 @@ class DecodedLabels:
     transparent_pixels: int  # fully transparent pixels given the palette's transparent class
 
 
+def pictures_from_unit(images: np.ndarray) -> np.ndarray:
+    """Generator output (N, 3, H, W) in [-1, 1] -> (N, H, W, 3) uint8 RGB pictures."""
+    return ((np.asarray(images).transpose(0, 2, 3, 1) + 1) * 127.5).clip(0, 255).round().astype(np.uint8)
+
+
+def pictures_to_unit(photos: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB photos -> (N, 3, H, W) float32 in [-1, 1], the generator's range."""
+    return np.asarray(photos).transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0
+
+
 _DATA_URL = re.compile(r"^data:([\w/+.-]+)?(;[\w=.-]+)*;base64,", re.IGNORECASE)
 
 

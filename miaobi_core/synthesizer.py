@@ -20,7 +20,7 @@ from PIL import Image
 from .api import Busy, TimedOut
 from .backends import PaddleBackend, choose_backend, export_folder, onehot
 from .checkpoint import load_generator, read_checkpoint_info
-from .codec import check_label_ids
+from .codec import check_label_ids, pictures_from_unit, pictures_to_unit
 from .styles import StyleBook
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,7 @@ class Synthesizer:
                 log.exception("backend %s failed; falling back to paddle", self.backend.name)
                 self.backend = PaddleBackend(self.generator)
                 image = self.backend(segmap, z)
-        return list(((image.transpose(0, 2, 3, 1) + 1) * 127.5).clip(0, 255).round().astype(np.uint8))
+        return list(pictures_from_unit(image))
 
     def encode_style(self, photo: np.ndarray) -> np.ndarray:
         """A photo (H, W, 3 uint8) -> its style vector (the encoder's mu); needs a use_vae model."""
@@ -208,6 +208,6 @@ class Synthesizer:
             (self.native_size, self.native_size), Image.BICUBIC), np.float32)
         with self._lock, paddle.no_grad():
             self._use_device()
-            image = paddle.to_tensor(photo.transpose(2, 0, 1)[None] / 127.5 - 1)
+            image = paddle.to_tensor(pictures_to_unit(photo[None]))
             mu, _ = self.generator.encode(image)
         return mu.numpy()[0]

@@ -54,6 +54,7 @@ def paint(export: Path, labels: np.ndarray, seed: int) -> np.ndarray:
     import paddle
 
     from miaobi_core.checkpoint import load_generator
+    from miaobi_core.codec import pictures_from_unit
     from miaobi_core.generator import label_onehot
 
     generator = load_generator(export)
@@ -64,7 +65,7 @@ def paint(export: Path, labels: np.ndarray, seed: int) -> np.ndarray:
             z = np.random.default_rng((seed, start)).standard_normal((len(chunk), generator.cfg.z_dim))
             out = generator(label_onehot(paddle.to_tensor(chunk.astype(np.int64)), generator.cfg.num_classes),
                             paddle.to_tensor(z.astype(np.float32)))
-            pictures.append(((out.numpy().transpose(0, 2, 3, 1) + 1) * 127.5).clip(0, 255).round().astype(np.uint8))
+            pictures.append(pictures_from_unit(out.numpy()))
     return np.concatenate(pictures)
 
 

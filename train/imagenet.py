@@ -28,6 +28,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from miaobi_core.codec import pictures_to_unit
+
 MODELS = Path("../shared/models")
 SQUEEZENET_DIR = MODELS / "squeezenet"
 MOBILENET_V2 = "mobilenet_v2/tf2_mobilenet_v2_1.0_224_ptq.tflite"  # inside the shared models folder
@@ -415,7 +417,7 @@ def check_ports(photos: list[np.ndarray]) -> dict[str, dict]:
     """Both ports against their reference runtimes on the same photos."""
     small = resized(photos, SQUEEZENET_SIZE)
     squeezenet = port_outputs(load_squeezenet(), squeezenet_input(
-        paddle.to_tensor(small.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0)))
+        paddle.to_tensor(pictures_to_unit(small))))
     mobile = resized(photos, MOBILENET_V2_SIZE)
     mobilenet = port_outputs(load_mobilenet_v2(), mobilenet_v2_input(mobile))
     return {"SqueezeNet 1.1 (paddle vs ncnn)": parity(squeezenet_reference(small), squeezenet),

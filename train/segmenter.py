@@ -68,7 +68,9 @@ def build_segmenter(num_classes: int, width: int = 16):
 def to_input(photos: np.ndarray):
     import paddle
 
-    return paddle.to_tensor(photos.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0)
+    from miaobi_core.codec import pictures_to_unit
+
+    return paddle.to_tensor(pictures_to_unit(photos))
 
 
 def save_segmenter(directory: Path, model, metadata: dict) -> None:

@@ -20,6 +20,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from miaobi_core.checkpoint import CONFIG_NAME, load_generator, read_checkpoint_info, save_generator
+from miaobi_core.codec import pictures_from_unit, pictures_to_unit
 from miaobi_core.generator import GeneratorConfig, SPADEGenerator, label_onehot
 from miaobi_core.palette import Palette, load_palette
 
@@ -48,12 +49,7 @@ def build_dataset(cfg: TrainConfig, palette: Palette, split: str = "train"):
 
 def to_tensors(labels: np.ndarray, photos: np.ndarray, num_classes: int):
     segmap = label_onehot(paddle.to_tensor(labels.astype(np.int64)), num_classes)
-    image = paddle.to_tensor(photos.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0)
-    return segmap, image
-
-
-def to_uint8(image: paddle.Tensor) -> np.ndarray:
-    return ((image.transpose([0, 2, 3, 1]).numpy() + 1) * 127.5).clip(0, 255).round().astype(np.uint8)
+    return segmap, paddle.to_tensor(pictures_to_unit(photos))
 
 
 class Trainer:
@@ -362,7 +358,7 @@ class Trainer:
         columns = [[self.palette.colorize(l) for l in labels]]
         for generator in generators:
             generator.eval()
-            columns.append(list(to_uint8(generator(segmap, z))))
+            columns.append(list(pictures_from_unit(generator(segmap, z).numpy())))
         columns.append(list(photos))
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
