@@ -239,11 +239,17 @@ function fillRows(fn) {
   }
 }
 
+// A cumulus: three overlapping round lumps on a flat base, centred at (cx, cy).
+function puff(x, y, cx, cy) {
+  const lump = (dx, dy, r) => Math.hypot((x - cx - dx) * 0.8, y - cy - dy) < r;
+  return y < cy + 0.035 && (lump(-0.07, 0.01, 0.035) || lump(0, -0.015, 0.05) || lump(0.07, 0.01, 0.035));
+}
+
 const EXAMPLES = [
   { name: "Mountain lake", emoji: "🏔️", draw() {
     fillRows((x, y) => {
       const ridge = 0.32 + 0.18 * Math.abs(Math.sin(x * 5.2)) - 0.08 * Math.sin(x * 2.1);
-      if (y < ridge) return (y < 0.15 && Math.abs(x - 0.3) < 0.12) ? idOf("cloud") : idOf("sky");
+      if (y < ridge) return puff(x, y, 0.3, 0.12) ? idOf("cloud") : idOf("sky");
       if (y < ridge + 0.06) return idOf("snow");
       if (y < 0.62) return idOf("mountain");
       if (y < 0.72) return idOf("tree");
@@ -337,7 +343,7 @@ async function paint() {
     $("placeholder").hidden = true;
     $("download").href = src;
     $("download").hidden = false;
-    showMessage(`Ta-da! (${Math.round(body.ms)} ms)`);
+    showMessage("Ta-da!");
   } catch (error) {
     showMessage("Can't reach Miaobi right now. Is the internet connection OK?", true);
   } finally {
@@ -413,6 +419,7 @@ async function start() {
   render();
   updateHistoryButtons();
   document.body.classList.add("ready");
+  if ($("live").checked) paint();  // the starter scene's picture, without waiting for a first stroke
 }
 
 start();

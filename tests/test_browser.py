@@ -166,3 +166,12 @@ def test_no_look_buttons_for_a_model_without_styles(page, servers):
     page.goto(servers["app"] + "/")
     page.wait_for_selector("body.ready")
     expect(page.locator("#styles")).to_be_hidden()
+
+
+def test_the_starter_scene_is_painted_on_first_load_without_server_times(page, servers):
+    requests_sent = []
+    page.on("request", lambda r: requests_sent.append(r.url) if r.url.endswith("/predict") else None)
+    page.goto(servers["app"] + "/")
+    page.wait_for_selector("#result:not([hidden])", timeout=120_000)  # nothing clicked, nothing drawn
+    assert len(requests_sent) == 1
+    expect(page.locator("#message")).to_have_text("Ta-da!")
