@@ -8,6 +8,7 @@ NUM_UPSAMPLING_LAYERS = {"normal": 5, "more": 6, "most": 7}
 NORMS = ("spade", "clade", "clade_icpe")
 PARAM_FREE_NORMS = ("instance", "batch")
 ATTENTIONS = ("none", "simam")
+UPSAMPLINGS = ("nearest", "bilinear")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class GeneratorConfig:
     spectral_norm: bool = field(default=True, metadata={"help": "spectral norm on generator convolutions"})
     attention: str = field(default="none", metadata={
         "help": "none | simam: parameter-free SimAM attention after each activation"})
+    upsampling: str = field(default="nearest", metadata={
+        "help": "nearest | bilinear: how features double in size between blocks (SPADE: nearest)"})
     z_modulation: bool = field(default=False, metadata={
         "help": "z also sets every normalisation layer's gamma and beta (through a linear map per layer), like "
                 "OASIS's 3D noise, instead of entering the first layer only, where a GAN learns to ignore it"})
@@ -37,7 +40,8 @@ class GeneratorConfig:
 
     def __post_init__(self):
         for name, allowed in (("num_upsampling_layers", NUM_UPSAMPLING_LAYERS), ("norm", NORMS),
-                               ("param_free_norm", PARAM_FREE_NORMS), ("attention", ATTENTIONS)):
+                               ("param_free_norm", PARAM_FREE_NORMS), ("attention", ATTENTIONS),
+                               ("upsampling", UPSAMPLINGS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r}; choose one of {', '.join(allowed)}")
         if self.num_classes < 1 or self.ngf < 2 or self.z_dim < 1 or self.spade_hidden < 1:

@@ -36,7 +36,7 @@ def batch(scene_ids):
 @pytest.mark.parametrize("overrides", [
     {"norm": "spade"}, {"norm": "clade"}, {"norm": "clade_icpe"},
     {"param_free_norm": "batch"}, {"spectral_norm": False}, {"attention": "simam"},
-    {"use_vae": True}, {"z_modulation": True}, {"norm": "spade", "z_modulation": True}, {"num_upsampling_layers": "more"}, {"num_upsampling_layers": "most"},
+    {"use_vae": True}, {"upsampling": "bilinear"}, {"z_modulation": True}, {"norm": "spade", "z_modulation": True}, {"num_upsampling_layers": "more"}, {"num_upsampling_layers": "most"},
 ])
 def test_every_option_builds_and_maps_labels_to_images(overrides, batch):
     paddle.seed(0)
@@ -164,7 +164,7 @@ def test_static_graph_export_matches_dygraph(tmp_path, batch):
 
 def test_upsampling_is_nearest_neighbour_in_value_and_gradient():
     x = paddle.to_tensor(np.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(np.float32), stop_gradient=False)
-    up = SPADEGenerator.up(x)
+    up = SPADEGenerator(tiny()).up(x)
     np.testing.assert_array_equal(up.numpy(), paddle.nn.functional.interpolate(x, size=[8, 10], mode="nearest").numpy())
     (up * paddle.arange(up.size, dtype="float32").reshape(up.shape)).sum().backward()
     expected = np.arange(up.size, dtype=np.float32).reshape(up.shape).reshape(2, 3, 4, 2, 5, 2).sum(axis=(3, 5))
@@ -203,3 +203,10 @@ def test_leaky_relu_traced_for_export_equals_the_eager_kernel():
     traced = paddle.jit.to_static(leaky_relu, input_spec=[paddle.static.InputSpec([1, 61], "float32")], full_graph=True)
     np.testing.assert_allclose(traced(paddle.to_tensor(x)).numpy(), eager, rtol=1e-6)
     np.testing.assert_allclose(eager, np.where(x > 0, x, 0.2 * x), rtol=1e-6)
+
+
+def test_bilinear_upsampling_is_interpolate_bilinear():
+    generator = SPADEGenerator(tiny(upsampling="bilinear"))
+    x = paddle.randn([2, 3, 5, 7])
+    expected = paddle.nn.functional.interpolate(x, size=[10, 14], mode="bilinear", align_corners=False)
+    np.testing.assert_allclose(generator.up(x).numpy(), expected.numpy(), atol=1e-6)

@@ -33,6 +33,7 @@ VARIANTS = {
     "variety + projected D (SqueezeNet)": VARIETY + ["--lambda-projected", "1"],
     "variety + all four": VARIETY + ["--diffaugment", "color,translation,cutout", "--label-warp", "0.06",
                                      "--lambda-squeezenet", "10", "--lambda-projected", "1"],
+    "variety + bilinear upsampling": VARIETY + ["--upsampling", "bilinear"],
 }
 
 
