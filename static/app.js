@@ -22,7 +22,9 @@ const state = {
   redo: [],
   seed: randomSeed(),
   busy: false,
-  again: false,         // a drawing changed while a picture was being painted
+  again: false,         // a drawing changed while a picture was being painted (or while waiting to retry)
+  retryTimer: null,     // the one scheduled retry after a 429/503, if any
+  waitUntil: 0,
   liveTimer: null,
   stroke: null,
 };
@@ -314,15 +316,40 @@ function showMessage(text, isError) {
   $("message").classList.toggle("error", Boolean(isError));
 }
 
+// A 429 (too many pictures) or 503 (too slow this time) says when to come back (Retry-After, seconds).
+// One retry is ever scheduled, with the newest drawing; until then Paint and the dice wait visibly.
+function waitBeforeRetry(seconds, text) {
+  state.waitUntil = Date.now() + seconds * 1000;
+  document.body.classList.add("waiting");
+  $("paint").disabled = true;
+  $("dice").disabled = true;
+  const tick = () => {
+    const left = Math.max(0, Math.ceil((state.waitUntil - Date.now()) / 1000));
+    if (left > 0) {
+      showMessage(`⏳ ${text} ${left}…`);
+      state.retryTimer = setTimeout(tick, 250);
+      return;
+    }
+    state.retryTimer = null;
+    document.body.classList.remove("waiting");
+    $("paint").disabled = false;
+    $("dice").disabled = false;
+    paint();
+  };
+  tick();
+}
+
 async function paint() {
-  if (state.busy) {
-    state.again = true;  // paint once more when this one is done, with the newest drawing
+  if (state.busy || state.retryTimer) {
+    state.again = true;  // paint once more when this one (or the wait) is done, with the newest drawing
     return;
   }
   state.busy = true;
+  state.again = false;
   $("spinner").hidden = false;
   $("paint").disabled = true;
   showMessage("Painting…");
+  let retryIn = 0, retryText = "";
   try {
     const response = await fetch(API + "/predict", {
       method: "POST",
@@ -331,10 +358,16 @@ async function paint() {
                              ...(state.style ? { style: state.style } : {}) }),
     });
     const body = await response.json().catch(() => ({}));
+    if (response.status === 429 || response.status === 503) {
+      retryIn = Math.min(60, Math.max(1, Number(response.headers.get("Retry-After")) || 2));
+      const code = body.error && body.error.code;
+      retryText = code === "too_many_requests"
+        ? "What a lot of pictures! Enjoy this one – the next one comes in"
+        : "Miaobi is catching its breath. Painting again in";
+      return;
+    }
     if (!response.ok) {
-      const text = (body.error && body.error.message) || "Miaobi could not paint that one.";
-      showMessage(response.status === 429 ? "Miaobi is busy painting for other children – trying again soon!" : text, true);
-      if (response.status === 429) setTimeout(paint, 1500);
+      showMessage((body.error && body.error.message) || "Miaobi could not paint that one.", true);
       return;
     }
     const src = "data:image/png;base64," + body.image;
@@ -350,8 +383,9 @@ async function paint() {
     state.busy = false;
     $("spinner").hidden = true;
     $("paint").disabled = false;
-    if (state.again) {
-      state.again = false;
+    if (retryIn) {
+      waitBeforeRetry(retryIn, retryText);
+    } else if (state.again) {
       paint();
     }
   }

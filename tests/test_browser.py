@@ -175,3 +175,29 @@ def test_the_starter_scene_is_painted_on_first_load_without_server_times(page, s
     page.wait_for_selector("#result:not([hidden])", timeout=120_000)  # nothing clicked, nothing drawn
     assert len(requests_sent) == 1
     expect(page.locator("#message")).to_have_text("Ta-da!")
+
+
+def test_a_rate_limit_waits_for_retry_after_with_one_retry_at_a_time(page, servers):
+    import json
+    import time
+
+    calls = []
+
+    def limited(route):
+        calls.append(time.monotonic())
+        if len(calls) <= 2:
+            route.fulfill(status=429, headers={"Retry-After": "2"}, content_type="application/json",
+                          body=json.dumps({"error": {"code": "too_many_requests", "message": "slow down"}}))
+        else:
+            route.continue_()
+
+    page.route("**/predict", limited)
+    page.goto(servers["app"] + "/")
+    expect(page.locator("#message")).to_contain_text("What a lot of pictures", timeout=30_000)
+    expect(page.locator("#paint")).to_be_disabled()
+    for _ in range(5):  # a child pressing Paint and the dice meanwhile queues nothing new
+        page.locator("#live").focus()
+        page.evaluate("document.getElementById('paint').click(); document.getElementById('dice').click()")
+    page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+    assert len(calls) == 3  # the first try, one retry per Retry-After, then the picture
+    assert all(b - a >= 1.9 for a, b in zip(calls, calls[1:]))
