@@ -5,6 +5,8 @@
 
 const SIZE = 256;            // label-map side, in pixels
 const PICTURE_SIZE = 256;    // requested picture side
+// A server that never answers must not leave the spinner forever (tests shorten the wait).
+const REQUEST_TIMEOUT_MS = window.MIAOBI_TEST_TIMEOUT_MS || 30000;
 const LIVE_DELAY_MS = 900;   // "paint as I draw": wait this long after the last stroke
 const MAX_UNDO = 40;
 // A page served from another (whitelisted) origin can name the API with ?api=https://host
@@ -23,7 +25,8 @@ const state = {
   seed: randomSeed(),
   busy: false,
   again: false,         // a drawing changed while a picture was being painted (or while waiting to retry)
-  retryTimer: null,     // the one scheduled retry after a 429/503, if any
+  retryTimer: null,     // the one scheduled retry after a 429/503 or a failed request, if any
+  failures: 0,          // requests in a row that got no answer
   waitUntil: 0,
   liveTimer: null,
   stroke: null,
@@ -306,7 +309,14 @@ function drawingPNG() {
   return canvas.toDataURL("image/png");
 }
 
+// The picture no longer shows the drawing (or the server is gone): fade it and never offer it for saving.
+function markStale(stale) {
+  $("frame").classList.toggle("stale", stale);
+  $("download").hidden = stale || $("result").hidden;
+}
+
 function drawingChanged() {
+  markStale(true);
   clearTimeout(state.liveTimer);
   if ($("live").checked) state.liveTimer = setTimeout(paint, LIVE_DELAY_MS);
 }
@@ -350,8 +360,11 @@ async function paint() {
   $("paint").disabled = true;
   showMessage("Painting…");
   let retryIn = 0, retryText = "";
+  const abort = new AbortController();
+  const timeout = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
   try {
     const response = await fetch(API + "/predict", {
+      signal: abort.signal,
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ image: drawingPNG(), seed: state.seed, size: PICTURE_SIZE,
@@ -375,11 +388,19 @@ async function paint() {
     $("result").hidden = false;
     $("placeholder").hidden = true;
     $("download").href = src;
-    $("download").hidden = false;
+    state.failures = 0;
+    $("offline").hidden = true;
+    markStale(state.again);  // a newer drawing is already waiting to be painted
     showMessage("Ta-da!");
   } catch (error) {
-    showMessage("Can't reach Miaobi right now. Is the internet connection OK?", true);
+    // Gone or silent: a picture anyone understands, the old picture marked, and a retry that backs off.
+    state.failures += 1;
+    $("offline").hidden = false;
+    markStale(true);
+    retryIn = Math.min(30, 5 * 2 ** (state.failures - 1));
+    retryText = "Miaobi can't be reached right now. Trying again in";
   } finally {
+    clearTimeout(timeout);
     state.busy = false;
     $("spinner").hidden = true;
     $("paint").disabled = false;

@@ -201,3 +201,26 @@ def test_a_rate_limit_waits_for_retry_after_with_one_retry_at_a_time(page, serve
     page.wait_for_selector("#result:not([hidden])", timeout=120_000)
     assert len(calls) == 3  # the first try, one retry per Retry-After, then the picture
     assert all(b - a >= 1.9 for a, b in zip(calls, calls[1:]))
+
+
+def test_a_server_that_is_gone_shows_a_picture_marks_the_old_one_and_recovers(page, servers):
+    page.goto(servers["app"] + "/")
+    page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+    page.route("**/predict", lambda route: route.abort("connectionrefused"))
+    page.locator("#paint").click()
+    expect(page.locator("#offline")).to_be_visible(timeout=30_000)
+    expect(page.locator("#frame")).to_have_class("frame stale")
+    expect(page.locator("#download")).to_be_hidden()  # a stale picture is never offered for saving
+    expect(page.locator("#message")).to_contain_text("Trying again in")
+    page.unroute("**/predict")  # the server is back: the scheduled retry recovers without a click
+    expect(page.locator("#offline")).to_be_hidden(timeout=60_000)
+    expect(page.locator("#message")).to_have_text("Ta-da!", timeout=60_000)
+    expect(page.locator("#download")).to_be_visible()
+
+
+def test_a_server_that_never_answers_times_out(page, servers):
+    page.add_init_script("window.MIAOBI_TEST_TIMEOUT_MS = 1500")
+    page.route("**/predict", lambda route: None)  # swallowed: no answer ever comes
+    page.goto(servers["app"] + "/")
+    expect(page.locator("#offline")).to_be_visible(timeout=30_000)
+    expect(page.locator("#spinner")).to_be_hidden()
