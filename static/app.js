@@ -136,23 +136,27 @@ function floodFill(x, y, id) {
   }
 }
 
+// Canvas cells under the pointer, or null when it is off the canvas (nothing is painted there).
 function toGrid(event) {
   const rect = canvas.getBoundingClientRect();
-  return {
-    x: Math.min(SIZE - 0.01, Math.max(0, (event.clientX - rect.left) * SIZE / rect.width)),
-    y: Math.min(SIZE - 0.01, Math.max(0, (event.clientY - rect.top) * SIZE / rect.height)),
-  };
+  const x = (event.clientX - rect.left) * SIZE / rect.width;
+  const y = (event.clientY - rect.top) * SIZE / rect.height;
+  if (x < 0 || y < 0 || x >= SIZE || y >= SIZE) return null;
+  return { x, y };
 }
 
 function paintId() {
   return state.tool === "eraser" ? state.sky : state.current;
 }
 
-function remember() {
-  state.undo.push(state.labels.slice());
+// An undo step holds the drawing as it was before a stroke or fill; one that changed nothing is dropped.
+function remember(before) {
+  if (before.every((value, i) => value === state.labels[i])) return false;
+  state.undo.push(before);
   if (state.undo.length > MAX_UNDO) state.undo.shift();
   state.redo = [];
   updateHistoryButtons();
+  return true;
 }
 
 function restore(from, to) {
@@ -172,16 +176,21 @@ function updateHistoryButtons() {
 canvas.addEventListener("pointerdown", (event) => {
   if (!state.palette || event.button > 0) return;
   event.preventDefault();
-  remember();
+  // One stroke at a time: a second finger or a resting palm does not take over the one being drawn.
+  if (state.stroke || (event.pointerType === "touch" && !event.isPrimary)) return;
   const p = toGrid(event);
+  if (!p) return;
+  const before = state.labels.slice();
   if (state.tool === "fill") {
     floodFill(Math.floor(p.x), Math.floor(p.y), state.current);
-    render();
-    drawingChanged();
+    if (remember(before)) {
+      render();
+      drawingChanged();
+    }
     return;
   }
   canvas.setPointerCapture(event.pointerId);
-  state.stroke = { last: p, id: event.pointerId };
+  state.stroke = { last: p, id: event.pointerId, before };
   stamp(p.x, p.y, state.brush / 2, paintId());
   render();
 });
@@ -192,7 +201,8 @@ canvas.addEventListener("pointermove", (event) => {
   const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
   for (const e of (events.length ? events : [event])) {
     const p = toGrid(e);
-    line(state.stroke.last, p, state.brush / 2, paintId());
+    if (p && state.stroke.last) line(state.stroke.last, p, state.brush / 2, paintId());
+    else if (p) stamp(p.x, p.y, state.brush / 2, paintId());  // back on the canvas: a new start, no bar
     state.stroke.last = p;
   }
   render();
@@ -200,8 +210,9 @@ canvas.addEventListener("pointermove", (event) => {
 
 function endStroke(event) {
   if (!state.stroke || state.stroke.id !== event.pointerId) return;
+  const { before } = state.stroke;
   state.stroke = null;
-  drawingChanged();
+  if (remember(before)) drawingChanged();
 }
 canvas.addEventListener("pointerup", endStroke);
 canvas.addEventListener("pointercancel", endStroke);
@@ -223,12 +234,15 @@ for (const b of document.querySelectorAll(".size")) {
 }
 $("undo").addEventListener("click", () => restore(state.undo, state.redo));
 $("redo").addEventListener("click", () => restore(state.redo, state.undo));
-$("clear").addEventListener("click", () => {
-  remember();
-  state.labels.fill(state.sky);
+// Clear and the example scenes replace the whole drawing: an undo step only if that changed anything.
+function replaceDrawing(draw) {
+  const before = state.labels.slice();
+  draw();
+  if (!remember(before)) return;
   render();
   drawingChanged();
-});
+}
+$("clear").addEventListener("click", () => replaceDrawing(() => state.labels.fill(state.sky)));
 document.addEventListener("keydown", (event) => {
   if (!(event.ctrlKey || event.metaKey) || event.key.toLowerCase() !== "z") return;
   event.preventDefault();
@@ -292,12 +306,7 @@ function buildExamples() {
     const button = document.createElement("button");
     button.className = "example";
     button.textContent = `${example.emoji} ${example.name}`;
-    button.addEventListener("click", () => {
-      remember();
-      example.draw();
-      render();
-      drawingChanged();
-    });
+    button.addEventListener("click", () => replaceDrawing(() => example.draw()));
     $("examples").append(button);
   }
 }

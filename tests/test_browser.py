@@ -224,3 +224,50 @@ def test_a_server_that_never_answers_times_out(page, servers):
     page.goto(servers["app"] + "/")
     expect(page.locator("#offline")).to_be_visible(timeout=30_000)
     expect(page.locator("#spinner")).to_be_hidden()
+
+
+@pytest.fixture
+def touch_page(browser):
+    context = browser.new_context(viewport={"width": 1024, "height": 768}, has_touch=True)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def test_a_second_finger_does_not_take_over_the_stroke(touch_page, servers, palette):
+    page = touch_page
+    page.goto(servers["app"] + "/")
+    page.wait_for_selector("body.ready")
+    page.locator(".swatch", has_text="Sand").click()
+    sand = palette.colors[palette.id_of("sand")].tolist()
+    cdp = page.context.new_cdp_session(page)
+    point = lambda fx, fy, i: dict(zip(("x", "y"), canvas_point(page, fx, fy)), id=i)
+    touch = lambda kind, *points: cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": list(points)})
+    touch("touchStart", point(0.2, 0.2, 1))
+    touch("touchMove", point(0.4, 0.2, 1))
+    touch("touchStart", point(0.4, 0.2, 1), point(0.2, 0.8, 2))  # a palm comes down lower
+    touch("touchMove", point(0.5, 0.2, 1), point(0.8, 0.8, 2))
+    touch("touchEnd", point(0.5, 0.2, 1))
+    touch("touchEnd")
+    assert canvas_pixel(page, int(0.3 * 256), int(0.2 * 256)) == sand  # the first finger's stroke
+    assert canvas_pixel(page, int(0.5 * 256), int(0.8 * 256)) != sand  # not the palm's
+
+
+def test_leaving_the_canvas_lifts_the_brush_and_idle_taps_add_no_undo_step(page, servers, palette):
+    page.goto(servers["app"] + "/")
+    page.wait_for_selector("body.ready")
+    page.locator(".swatch", has_text="Sand").click()
+    sand = palette.colors[palette.id_of("sand")].tolist()
+    page.mouse.move(*canvas_point(page, 0.1, 0.2))
+    page.mouse.down()
+    page.mouse.move(*canvas_point(page, -0.2, 0.2), steps=4)  # out on the left
+    page.mouse.move(*canvas_point(page, -0.2, 0.8), steps=8)  # down, outside
+    page.mouse.move(*canvas_point(page, 0.1, 0.8), steps=4)  # and back in
+    page.mouse.up()
+    assert canvas_pixel(page, 1, int(0.5 * 256)) != sand  # no bar painted along the border
+    assert canvas_pixel(page, int(0.05 * 256), int(0.8 * 256)) == sand
+    page.locator("#undo").click()
+    expect(page.locator("#undo")).to_be_disabled()  # that stroke was one step
+    page.locator("#tool-eraser").click()
+    page.mouse.click(*canvas_point(page, 0.5, 0.05))  # erasing sky with sky changes nothing
+    expect(page.locator("#undo")).to_be_disabled()
