@@ -35,8 +35,9 @@ $(VENV)/.hub-installed: $(VENV)/.installed $(shell find hub_module -type f -not 
 setup: $(VENV)/.hub-installed
 
 # Debian's Chromium for the Playwright tests (Playwright's own browser download cannot work offline),
-# with emoji and CJK fonts so the page's screenshot shows its icons and title.
-BROWSER_PACKAGES := chromium fonts-noto-color-emoji fonts-wqy-microhei
+# with emoji and CJK fonts so the page's screenshot shows its icons and title; and Redis, the shared
+# rate-limit store the serving tests start.
+BROWSER_PACKAGES := chromium fonts-noto-color-emoji fonts-wqy-microhei redis-server
 browser:
 	@dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES); }

@@ -127,3 +127,38 @@ def test_workers_get_their_share_of_cores_and_few_malloc_arenas(monkeypatch):
         supervisor.socket.close()
     with pytest.raises(ValueError, match="workers"):
         Supervisor("127.0.0.1", 0, workers=0, worker_argv=[])
+
+
+@pytest.fixture
+def redis_url():
+    """A real Redis server (Debian's redis-server, which make test installs) on a free port, nothing persisted."""
+    import shutil
+
+    server = shutil.which("redis-server")
+    if server is None and not os.environ.get("CI"):
+        pytest.skip("redis-server is not installed (make test installs it)")
+    port = free_port()
+    process = subprocess.Popen([server, "--port", str(port), "--save", "", "--appendonly", "no"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, "redis-server did not start"
+                time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_workers_sharing_a_redis_store_count_one_rate_limit(hub_module_installed, drawing, redis_url):
+    args = ["--workers", "2", "--rate-limit", "5 per minute", "--limit-storage", redis_url, "--max-pending", "16"]
+    with web_app(args) as (url, _):
+        # Each request on a fresh connection, so both workers take some; together they allow five.
+        statuses = [requests.post(url + "/predict", json={"image": drawing, "seed": 1, "size": 64},
+                                  headers={"Connection": "close"}, timeout=120).status_code for _ in range(16)]
+    assert statuses.count(200) == 5 and statuses.count(429) == 11, statuses

@@ -33,6 +33,7 @@ DEFAULTS = {
     "BACKEND": "auto",  # auto | paddle | paddle-jit | paddle-inference | onnxruntime (miaobi_core.backends)
     "GENERATE_TIMEOUT_S": 60.0,  # a picture not painted by then is answered 503 (the client may retry)
     "RATE_LIMIT": "60 per minute",  # POST /predict per client address; None turns it off
+    "LIMIT_STORAGE": "memory://",  # the rate limit's counters: per process, or a shared store (redis://...)
     "MODEL": None,  # an object with the hub module's generate(); loaded from HUB_MODULE when None
 }
 
@@ -93,9 +94,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(routes.api)
     app.register_blueprint(routes.page)
     routes.register_error_handlers(app)
-    # One limiter (and in-memory counter store) per app; behind a proxy, wrap the app in
-    # werkzeug's ProxyFix so the client's address, not the proxy's, is counted.
-    limiter = Limiter(get_remote_address, app=app, storage_uri="memory://")
+    # One limiter per app, counting in LIMIT_STORAGE (in memory: this process only; redis://: every worker and
+    # replica together). Behind a proxy, wrap the app in werkzeug's ProxyFix so the client's address is counted.
+    limiter = Limiter(get_remote_address, app=app, storage_uri=app.config["LIMIT_STORAGE"])
     if app.config["RATE_LIMIT"]:
         predict = app.view_functions["api.predict"]
         app.view_functions["api.predict"] = limiter.limit(app.config["RATE_LIMIT"])(predict)

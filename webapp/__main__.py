@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-request-bytes", type=int, default=6 * 1024 * 1024, help="largest request body")
     parser.add_argument("--rate-limit", default="60 per minute",
                         help="predictions per client address, e.g. '60 per minute'; 'none' turns it off")
+    parser.add_argument("--limit-storage", default=os.environ.get("MIAOBI_LIMIT_STORAGE", "memory://"),
+                        help="where the rate limit counts (default: $MIAOBI_LIMIT_STORAGE, else memory://). "
+                             "memory:// keeps one count per worker process, so with N workers a client may get "
+                             "up to N times the limit; a shared store such as redis://host:6379 makes all "
+                             "workers and replicas count one budget")
     parser.add_argument("--default-size", type=int, default=256, help="picture side when a request gives none")
     parser.add_argument("--save-doodles-dir", default=None,
                         help="keep every drawing as a PNG in this folder (off by default: nothing is stored)")
@@ -95,6 +100,7 @@ def main(argv=None) -> int:
             "MICRO_BATCH": args.micro_batch, "VARIANT": args.variant, "BACKEND": args.backend,
             "GENERATE_TIMEOUT_S": args.generate_timeout,
             "RATE_LIMIT": None if args.rate_limit.lower() == "none" else args.rate_limit,
+            "LIMIT_STORAGE": args.limit_storage,
         })
     except (RuntimeError, ValueError) as error:
         print(f"miaobi web app cannot start: {error}", file=sys.stderr)
