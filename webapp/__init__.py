@@ -82,7 +82,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["CORS_ORIGINS"] = parse_origins(app.config["CORS_ORIGINS"])
 
     if app.config["CORS_ORIGINS"]:
-        CORS(app, resources={r"/(predict|labels|healthz)": {"origins": app.config["CORS_ORIGINS"]}},
+        CORS(app, resources={r"/(predict|labels|healthz|styles)": {"origins": app.config["CORS_ORIGINS"]}},
              methods=["GET", "POST", "OPTIONS"], allow_headers=["Content-Type"], max_age=600,
              supports_credentials=False)
 
