@@ -18,7 +18,9 @@ def main(argv=None) -> int:
 
     # Under paddle.distributed.launch this process is one rank already; otherwise the ranks start here.
     cores = os.cpu_count() or 1
-    processes = 1 if launched() else cfg.processes or processes_for(cfg.batch_size, cores)
+    # Batch norm across CPU processes has no kernel (SyncBatchNorm is GPU-only), so auto keeps it to one.
+    cpu_ranks = 1 if gen_cfg.param_free_norm == "batch" else cores
+    processes = 1 if launched() else cfg.processes or processes_for(cfg.batch_size, cpu_ranks)
     sharing = int(os.environ.get("PADDLE_LOCAL_SIZE", 1)) if launched() else processes  # ranks on this machine
     # Before paddle loads (OpenMP reads its thread count then, MKL its CPU-type switch); the ranks inherit it.
     configure_cpu(cfg.threads or max(1, cores // sharing))
