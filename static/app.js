@@ -25,6 +25,7 @@ const state = {
   seed: randomSeed(),
   busy: false,
   again: false,         // a drawing changed while a picture was being painted (or while waiting to retry)
+  pictureDrawing: null,  // the drawing (PNG data URL) the shown picture was painted from
   retryTimer: null,     // the one scheduled retry after a 429/503 or a failed request, if any
   failures: 0,          // requests in a row that got no answer
   waitUntil: 0,
@@ -396,7 +397,7 @@ async function paint() {
     $("result").src = src;
     $("result").hidden = false;
     $("placeholder").hidden = true;
-    $("download").href = src;
+    state.pictureDrawing = drawingPNG();  // the drawing this picture was painted from, for saving both
     state.failures = 0;
     $("offline").hidden = true;
     markStale(state.again);  // a newer drawing is already waiting to be painted
@@ -421,6 +422,34 @@ async function paint() {
   }
 }
 
+// "Save picture": the drawing and its picture side by side, under a name that never overwrites an earlier save.
+async function savePicture(event) {
+  event.preventDefault();
+  const load = (src) => new Promise((resolve, reject) => {
+    const image = new Image();
+    image.onload = () => resolve(image);
+    image.onerror = reject;
+    image.src = src;
+  });
+  const [drawing, picture] = await Promise.all([load(state.pictureDrawing), load($("result").src)]);
+  const side = picture.naturalHeight;
+  const sheet = document.createElement("canvas");
+  sheet.width = 2 * side + 16;
+  sheet.height = side;
+  const context = sheet.getContext("2d");
+  context.fillStyle = "#fff";
+  context.fillRect(0, 0, sheet.width, sheet.height);
+  context.imageSmoothingEnabled = false;  // the drawing's blocks stay crisp
+  context.drawImage(drawing, 0, 0, side, side);
+  context.drawImage(picture, side + 16, 0, side, side);
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  const link = document.createElement("a");
+  link.href = sheet.toDataURL("image/png");
+  link.download = `miaobi-${stamp}-${state.seed}.png`;
+  link.click();
+}
+
+$("download").addEventListener("click", savePicture);
 $("paint").addEventListener("click", paint);
 $("dice").addEventListener("click", () => {
   state.seed = randomSeed();

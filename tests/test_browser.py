@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import expect
 
 from bench.servers import free_port, wait_for
@@ -109,8 +110,19 @@ def test_a_child_paints_and_gets_a_picture(page, servers, palette, tmp_path):
     page.locator("#paint").click()
     page.wait_for_selector("#result:not([hidden])", timeout=120_000)
     assert page.locator("#result").get_attribute("src").startswith("data:image/png;base64,")
-    assert page.locator("#download").get_attribute("href").startswith("data:image/png")
     first = page.locator("#result").get_attribute("src")
+
+    # Saving gives the drawing and its picture side by side, under a new name each time.
+    names = []
+    for _ in range(2):
+        with page.expect_download() as saved:
+            page.locator("#download").click()
+        download = saved.value
+        names.append(download.suggested_filename)
+        sheet = np.asarray(Image.open(download.path()))
+        assert sheet.shape[1] == 2 * sheet.shape[0] + 16
+        page.wait_for_timeout(1100)  # names carry the second
+    assert names[0] != names[1] and all(n.startswith("miaobi-") and n.endswith(".png") for n in names)
 
     page.locator("#dice").click()  # a new variation of the same drawing
     expect(page.locator("#result")).not_to_have_attribute("src", first, timeout=120_000)
