@@ -70,6 +70,7 @@ async function loadPalette() {
     button.addEventListener("click", () => selectClass(c.id));
     box.append(button);
   }
+  box.addEventListener("keydown", moveColour);
   selectClass(palette.classes.findIndex((c) => c.name === "mountain"));
 }
 
@@ -80,7 +81,18 @@ function selectClass(id) {
     const on = Number(b.dataset.id) === id;
     b.classList.toggle("selected", on);
     b.setAttribute("aria-checked", on);
+    b.tabIndex = on ? 0 : -1;  // one tab stop for the group; arrow keys move within it
   }
+}
+
+// Arrow keys move through the colours, as in any radio group.
+function moveColour(event) {
+  const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
+  if (!step) return;
+  event.preventDefault();
+  const count = state.palette.classes.length;
+  selectClass((state.current + step + count) % count);
+  document.querySelector(".swatch.selected").focus();
 }
 
 function idOf(name) {
@@ -222,14 +234,20 @@ canvas.addEventListener("pointercancel", endStroke);
 
 function selectTool(tool) {
   state.tool = tool;
-  for (const b of document.querySelectorAll(".mode")) b.classList.toggle("selected", b.dataset.tool === tool);
+  for (const b of document.querySelectorAll(".mode")) {
+    b.classList.toggle("selected", b.dataset.tool === tool);
+    b.setAttribute("aria-pressed", String(b.dataset.tool === tool));
+  }
 }
 
 for (const b of document.querySelectorAll(".mode")) b.addEventListener("click", () => selectTool(b.dataset.tool));
 for (const b of document.querySelectorAll(".size")) {
   b.addEventListener("click", () => {
     state.brush = Number(b.dataset.size);
-    for (const o of document.querySelectorAll(".size")) o.classList.toggle("selected", o === b);
+    for (const o of document.querySelectorAll(".size")) {
+      o.classList.toggle("selected", o === b);
+      o.setAttribute("aria-pressed", String(o === b));
+    }
     if (state.tool === "fill") selectTool("brush");
   });
 }
@@ -314,6 +332,14 @@ function buildExamples() {
 
 // ---------------------------------------------------------------- painting the picture
 
+// The classes in the drawing, most of the canvas first (for the picture's description).
+function drawnClasses() {
+  const counts = new Map();
+  for (const id of state.labels) counts.set(id, (counts.get(id) || 0) + 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1])
+    .map(([id]) => state.palette.classes[id].display.toLowerCase());
+}
+
 function drawingPNG() {
   // The visible canvas already holds exact palette colours (putImageData is lossless).
   return canvas.toDataURL("image/png");
@@ -395,6 +421,7 @@ async function paint() {
     }
     const src = "data:image/png;base64," + body.image;
     $("result").src = src;
+    $("result").alt = "Miaobi's landscape of your drawing: " + drawnClasses().join(", ");
     $("result").hidden = false;
     $("placeholder").hidden = true;
     state.pictureDrawing = drawingPNG();  // the drawing this picture was painted from, for saving both

@@ -283,3 +283,25 @@ def test_leaving_the_canvas_lifts_the_brush_and_idle_taps_add_no_undo_step(page,
     page.locator("#tool-eraser").click()
     page.mouse.click(*canvas_point(page, 0.5, 0.05))  # erasing sky with sky changes nothing
     expect(page.locator("#undo")).to_be_disabled()
+
+
+def test_tools_are_named_and_announce_their_state_and_arrow_keys_pick_colours(page, servers, palette):
+    page.goto(servers["app"] + "/")
+    page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+    assert page.locator("#result").get_attribute("alt").startswith("Miaobi's landscape of your drawing: ")
+    for tool, name in (("brush", "Brush"), ("fill", "Fill an area"), ("eraser", "Eraser (paints sky)")):
+        assert page.locator(f"#tool-{tool}").get_attribute("aria-label") == name
+    page.locator("#tool-fill").click()
+    assert page.locator("#tool-fill").get_attribute("aria-pressed") == "true"
+    assert page.locator("#tool-brush").get_attribute("aria-pressed") == "false"
+    page.locator(".size[data-size='22']").click()
+    assert page.locator(".size[data-size='22']").get_attribute("aria-pressed") == "true"
+    selected = page.locator(".swatch.selected")
+    start = int(selected.get_attribute("data-id"))
+    selected.focus()
+    page.keyboard.press("ArrowRight")
+    assert int(page.locator(".swatch.selected").get_attribute("data-id")) == (start + 1) % palette.num_classes
+    assert page.evaluate("document.activeElement.classList.contains('selected')")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    assert int(page.locator(".swatch.selected").get_attribute("data-id")) == (start - 1) % palette.num_classes
