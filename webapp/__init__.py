@@ -30,7 +30,7 @@ DEFAULTS = {
     "USE_GPU": False,
     "MICRO_BATCH": True,  # concurrent predictions share forward passes (see miaobi_core.synthesizer)
     "VARIANT": "auto",  # auto | full | distilled: which generator (auto: the distilled student on CPU, full on GPU)
-    "BACKEND": "auto",  # auto | paddle | paddle-jit | paddle-inference | onnxruntime (miaobi_core.backends)
+    "BACKEND": "auto",  # auto or one of miaobi_core.backends.BACKENDS (paddle, its exports, ONNX Runtime, OpenVINO)
     "GENERATE_TIMEOUT_S": 60.0,  # a picture not painted by then is answered 503 (the client may retry)
     "RATE_LIMIT": "60 per minute",  # POST /predict per client address; None turns it off
     "LIMIT_STORAGE": "memory://",  # the rate limit's counters: per process, or a shared store (redis://...)
