@@ -26,8 +26,12 @@ def main(argv=None) -> int:
     configure_cpu(cfg.threads or max(1, cores // sharing))
     import paddle
 
-    if not (cfg.processes or launched()) and paddle.device.cuda.device_count() > 0:
-        processes = processes_for(cfg.batch_size, paddle.device.cuda.device_count())
+    gpus = paddle.device.cuda.device_count() if paddle.is_compiled_with_cuda() else 0
+    if not (cfg.processes or launched()) and gpus > 0:
+        processes = processes_for(cfg.batch_size, gpus)
+    if processes > 1 and gen_cfg.param_free_norm == "batch" and not gpus:
+        raise SystemExit("--param-free-norm batch over several processes needs GPUs (paddle's SyncBatchNorm has no "
+                         "CPU kernel): train it with --processes 1, or use instance norm")
     from .trainer import run, run_rank
 
     if processes == 1:
@@ -44,8 +48,15 @@ def main(argv=None) -> int:
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, forward)
-        while not ranks.join():
-            pass
+        try:
+            while not ranks.join():
+                pass
+        except BaseException:
+            # One rank failed: the others would wait for it forever inside a collective.
+            for rank in ranks.processes:
+                if rank.is_alive():
+                    rank.kill()
+            raise
     return 0
 
 
