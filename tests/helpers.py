@@ -32,3 +32,21 @@ def make_trainer(tmp_path, **train):
 
 def snapshot(layer):
     return {k: v.numpy().copy() for k, v in layer.state_dict().items()}
+
+
+def stop_a_run(command: list[str], run_dir, signum) -> str:
+    """Start ``python -m train`` (``command``), send ``signum`` once its first step is logged, and return its
+    output after it exits cleanly with the message saying how to resume."""
+    import subprocess
+    import time
+
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not (run_dir / "log.jsonl").is_file() or not (run_dir / "log.jsonl").read_text():
+        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+        time.sleep(0.2)
+    process.send_signal(signum)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    assert "continue with --resume" in output
+    return output

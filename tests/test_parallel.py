@@ -3,10 +3,10 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
+from tests.helpers import stop_a_run
 from train.parallel import Ranks, processes_for
 
 TINY = ["--ngf", "4", "--z-dim", "8", "--ndf", "8", "--n-layers-d", "3", "--num-d", "2", "--image-size", "64",
@@ -57,17 +57,8 @@ def test_two_processes_compute_what_one_does_and_one_resumes_their_checkpoint(tm
 
 def test_a_stop_sent_to_the_launcher_stops_every_rank_at_a_saved_step(tmp_path):
     run_dir = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, "-m", "train", "--run-dir", str(run_dir), *TINY, "--processes", "2",
-                                "--steps", "100000", "--checkpoint-every", "100000"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while not (run_dir / "log.jsonl").is_file() or not (run_dir / "log.jsonl").read_text():
-        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
-        time.sleep(0.2)
-    process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=120)
-    assert process.returncode == 0, output
-    assert "continue with --resume" in output
+    stop_a_run([sys.executable, "-m", "train", "--run-dir", str(run_dir), *TINY, "--processes", "2",
+                "--steps", "100000", "--checkpoint-every", "100000"], run_dir, signal.SIGTERM)
     assert json.loads((run_dir / "checkpoint" / "state.json").read_text())["step"] >= 1
 
 

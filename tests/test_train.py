@@ -14,7 +14,7 @@ from train.config import TrainConfig, parse_configs
 from train.data import ProceduralLandscapes, augment
 from train.trainer import run
 
-from tests.helpers import TINY_G, TINY_T, make_trainer, snapshot
+from tests.helpers import TINY_G, TINY_T, make_trainer, snapshot, stop_a_run
 
 
 
@@ -163,21 +163,12 @@ def test_bad_settings_are_refused():
 
 def test_ctrl_c_saves_a_checkpoint_to_resume_from(tmp_path):
     import signal
-    import time
 
     run_dir = tmp_path / "run"
     command = [sys.executable, "-m", "train", "--run-dir", str(run_dir), "--steps", "100000", "--ngf", "4",
                "--z-dim", "8", "--ndf", "8", "--n-layers-d", "3", "--image-size", "64", "--batch-size", "1",
                "--lambda-vgg", "0", "--log-every", "1", "--checkpoint-every", "100000", "--sample-every", "100000"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while not (run_dir / "log.jsonl").is_file() or not (run_dir / "log.jsonl").read_text():
-        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
-        time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=120)
-    assert process.returncode == 0, output
-    assert "continue with --resume" in output
+    stop_a_run(command, run_dir, signal.SIGINT)
     step = json.loads((run_dir / "checkpoint/state.json").read_text())["step"]
     assert step >= 1
     resumed = subprocess.run(command[:6] + [str(step + 1)] + command[7:] + ["--resume"],
