@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from .codec import InputError
+from .codec import PICTURE_FORMATS, InputError
 
 MAX_SEED = 2**31 - 1  # fits a JavaScript number and a C int
 
@@ -59,6 +59,15 @@ def parse_size(value, limits: RequestLimits = RequestLimits()) -> int | None:
         return None
     if not _is_int(value) or not limits.min_size <= value <= limits.max_size:
         raise InputError(f"The size must be a whole number of pixels from {limits.min_size} to {limits.max_size}.")
+    return value
+
+
+def parse_format(value) -> str:
+    """None -> PNG; otherwise one of PICTURE_FORMATS, for the pictures sent back."""
+    if value is None:
+        return "png"
+    if value not in PICTURE_FORMATS:
+        raise InputError(f"The format must be one of {', '.join(PICTURE_FORMATS)}.")
     return value
 
 

@@ -22,6 +22,7 @@ from .backends import PaddleBackend, choose_backend, export_folder, onehot
 from .checkpoint import load_generator, read_checkpoint_info
 from .codec import check_label_ids, pictures_from_unit, pictures_to_unit
 from .styles import StyleBook
+from .upscale import Upscaler, enlarge
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class Synthesizer:
 
     def __init__(self, checkpoint_dir: str | Path, *, use_gpu: bool = False, backend: str = "auto",
                  max_batch: int = 8, micro_batch: bool = False, batch_wait_ms: float = 0.0, max_queue: int = 32,
-                 timeout_s: float = 60.0):
+                 timeout_s: float = 60.0, upscaler: str | Path | None = None):
         self.device = select_device(use_gpu)
         self.info = read_checkpoint_info(checkpoint_dir)
         # The size the model was trained at: other sizes are generated here and resized,
@@ -123,6 +124,9 @@ class Synthesizer:
                                                                folder)
         self.cfg = self.generator.cfg
         self.styles = StyleBook(checkpoint_dir, self.cfg.z_dim)
+        # upscaler: a folder with upscaler.json; pictures asked for above native_size are painted at it and
+        # enlarged by that network (miaobi_core/upscale.py). None: Lanczos only.
+        self.upscaler = Upscaler(upscaler) if upscaler is not None else None
         self.max_batch = max_batch
         self.timeout_s = timeout_s  # for micro-batched pictures: a caller gives up waiting after this long
         # micro_batch: pictures asked for by concurrent threads share forward passes. With no wait,
@@ -169,7 +173,7 @@ class Synthesizer:
         else:
             pictures = [p for start in range(0, count, self.max_batch)
                         for p in self._forward_items(items[start:start + self.max_batch])]
-        return [self._resize(p, size or m.shape[0], size or m.shape[1]) for p, m in zip(pictures, label_maps)]
+        return [enlarge(p, size or m.shape[0], size or m.shape[1], self.upscaler) for p, m in zip(pictures, label_maps)]
 
     def _to_native(self, ids: np.ndarray) -> np.ndarray:
         side = self.native_size
@@ -177,12 +181,6 @@ class Synthesizer:
             return ids
         # Nearest keeps labels labels; a non-square doodle is stretched, then stretched back.
         return np.asarray(Image.fromarray(ids).resize((side, side), Image.NEAREST))
-
-    @staticmethod
-    def _resize(picture: np.ndarray, height: int, width: int) -> np.ndarray:
-        if picture.shape[:2] == (height, width):
-            return picture
-        return np.asarray(Image.fromarray(picture).resize((width, height), Image.LANCZOS))
 
     def _forward_items(self, items: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
         """One forward pass for (native-size ids, z) pairs."""

@@ -4,7 +4,7 @@
 "use strict";
 
 const SIZE = 256;            // label-map side, in pixels
-const PICTURE_SIZE = 256;    // requested picture side
+const SAVE_SIZE = 1024;      // "Save picture" asks for the largest picture the server paints
 // A server that never answers must not leave the spinner forever (tests shorten the wait).
 const REQUEST_TIMEOUT_MS = window.MIAOBI_TEST_TIMEOUT_MS || 30000;
 const LIVE_DELAY_MS = 900;   // "paint as I draw": wait this long after the last stroke
@@ -25,7 +25,7 @@ const state = {
   seed: randomSeed(),
   busy: false,
   again: false,         // a drawing changed while a picture was being painted (or while waiting to retry)
-  pictureDrawing: null,  // the drawing (PNG data URL) the shown picture was painted from
+  shown: null,          // the request (drawing, seed, look) the picture on screen was painted from
   retryTimer: null,     // the one scheduled retry after a 429/503 or a failed request, if any
   failures: 0,          // requests in a row that got no answer
   waitUntil: 0,
@@ -385,6 +385,27 @@ function waitBeforeRetry(seconds, text) {
   tick();
 }
 
+// What the server is asked to paint: the drawing, the seed and the look; size and format depend on the use.
+function pictureRequest() {
+  return { image: drawingPNG(), seed: state.seed, ...(state.style ? { style: state.style } : {}) };
+}
+
+function fetchPicture(request, size, format, signal) {
+  return fetch(API + "/predict", {
+    signal,
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ ...request, size, format }),
+  });
+}
+
+// The side that fills the picture frame at this screen's pixel density (680-970 on a tablet), in steps
+// of 64; the server paints at its model's size and enlarges with its learned upscaler.
+function pictureSize() {
+  const side = $("frame").clientWidth * (window.devicePixelRatio || 1);
+  return Math.min(SAVE_SIZE, Math.max(256, Math.ceil(side / 64) * 64));
+}
+
 async function paint() {
   if (state.busy || state.retryTimer) {
     state.again = true;  // paint once more when this one (or the wait) is done, with the newest drawing
@@ -399,13 +420,8 @@ async function paint() {
   const abort = new AbortController();
   const timeout = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
   try {
-    const response = await fetch(API + "/predict", {
-      signal: abort.signal,
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ image: drawingPNG(), seed: state.seed, size: PICTURE_SIZE,
-                             ...(state.style ? { style: state.style } : {}) }),
-    });
+    const request = pictureRequest();
+    const response = await fetchPicture(request, pictureSize(), "jpeg", abort.signal);
     const body = await response.json().catch(() => ({}));
     if (response.status === 429 || response.status === 503) {
       retryIn = Math.min(60, Math.max(1, Number(response.headers.get("Retry-After")) || 2));
@@ -419,12 +435,11 @@ async function paint() {
       showMessage((body.error && body.error.message) || "Miaobi could not paint that one.", true);
       return;
     }
-    const src = "data:image/png;base64," + body.image;
-    $("result").src = src;
+    $("result").src = `data:image/${body.format};base64,` + body.image;
     $("result").alt = "Miaobi's landscape of your drawing: " + drawnClasses().join(", ");
     $("result").hidden = false;
     $("placeholder").hidden = true;
-    state.pictureDrawing = drawingPNG();  // the drawing this picture was painted from, for saving both
+    state.shown = request;  // what this picture was painted from, for saving it large beside its drawing
     state.failures = 0;
     $("offline").hidden = true;
     markStale(state.again);  // a newer drawing is already waiting to be painted
@@ -449,16 +464,27 @@ async function paint() {
   }
 }
 
-// "Save picture": the drawing and its picture side by side, under a name that never overwrites an earlier save.
+// "Save picture": the drawing and its picture side by side, the picture painted again at SAVE_SIZE (the same
+// seed and look give the same picture, larger), under a name that never overwrites an earlier save.
 async function savePicture(event) {
   event.preventDefault();
-  const load = (src) => new Promise((resolve, reject) => {
+  const shown = state.shown;
+  let src = $("result").src;
+  showMessage("Getting your big picture ready…");
+  try {
+    const response = await fetchPicture(shown, SAVE_SIZE, "png", AbortSignal.timeout(REQUEST_TIMEOUT_MS));
+    const body = await response.json();
+    if (response.ok) src = `data:image/${body.format};base64,` + body.image;
+  } catch (error) {
+    // No big one this time: saving the picture on screen beats saving nothing.
+  }
+  const load = (url) => new Promise((resolve, reject) => {
     const image = new Image();
     image.onload = () => resolve(image);
     image.onerror = reject;
-    image.src = src;
+    image.src = url;
   });
-  const [drawing, picture] = await Promise.all([load(state.pictureDrawing), load($("result").src)]);
+  const [drawing, picture] = await Promise.all([load(shown.image), load(src)]);
   const side = picture.naturalHeight;
   const sheet = document.createElement("canvas");
   sheet.width = 2 * side + 16;
@@ -472,8 +498,9 @@ async function savePicture(event) {
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
   const link = document.createElement("a");
   link.href = sheet.toDataURL("image/png");
-  link.download = `miaobi-${stamp}-${state.seed}.png`;
+  link.download = `miaobi-${stamp}-${shown.seed}.png`;
   link.click();
+  showMessage("Saved!");
 }
 
 $("download").addEventListener("click", savePicture);

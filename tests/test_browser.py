@@ -1,4 +1,5 @@
 """The painting page in a real browser (Debian's Chromium driven by Playwright, headless, offline)."""
+import json
 import os
 import shutil
 import subprocess
@@ -107,12 +108,16 @@ def test_a_child_paints_and_gets_a_picture(page, servers, palette, tmp_path):
     allowed = {",".join(map(str, c)) for c in palette.colors.tolist()}
     assert set(colours) <= allowed
 
-    page.locator("#paint").click()
+    with page.expect_request(lambda r: r.url.endswith("/predict")) as asked:
+        page.locator("#paint").click()
+    asked = json.loads(asked.value.post_data)
+    frame = page.locator("#frame").bounding_box()["width"]  # this desktop's pixel ratio is 1
+    assert asked["format"] == "jpeg" and frame <= asked["size"] < frame + 64
     page.wait_for_selector("#result:not([hidden])", timeout=120_000)
-    assert page.locator("#result").get_attribute("src").startswith("data:image/png;base64,")
+    assert page.locator("#result").get_attribute("src").startswith("data:image/jpeg;base64,")
     first = page.locator("#result").get_attribute("src")
 
-    # Saving gives the drawing and its picture side by side, under a new name each time.
+    # Saving gives the drawing and its picture painted again at 1024 px side by side, a new name each time.
     names = []
     for _ in range(2):
         with page.expect_download() as saved:
@@ -120,7 +125,7 @@ def test_a_child_paints_and_gets_a_picture(page, servers, palette, tmp_path):
         download = saved.value
         names.append(download.suggested_filename)
         sheet = np.asarray(Image.open(download.path()))
-        assert sheet.shape[1] == 2 * sheet.shape[0] + 16
+        assert sheet.shape[:2] == (1024, 2 * 1024 + 16)
         page.wait_for_timeout(1100)  # names carry the second
     assert names[0] != names[1] and all(n.startswith("miaobi-") and n.endswith(".png") for n in names)
 
@@ -178,6 +183,17 @@ def test_no_look_buttons_for_a_model_without_styles(page, servers):
     page.goto(servers["app"] + "/")
     page.wait_for_selector("body.ready")
     expect(page.locator("#styles")).to_be_hidden()
+
+
+def test_a_tablet_asks_for_a_picture_that_fills_its_frame_at_its_pixel_ratio(browser, servers):
+    context = browser.new_context(viewport={"width": 820, "height": 1180}, device_scale_factor=2, has_touch=True)
+    page = context.new_page()
+    with page.expect_request(lambda r: r.url.endswith("/predict")) as asked:
+        page.goto(servers["app"] + "/")  # the starter scene is painted at once
+    frame = page.locator("#frame").bounding_box()["width"]
+    size = json.loads(asked.value.post_data)["size"]
+    assert size >= 512 and 2 * frame <= size < 2 * frame + 64
+    context.close()
 
 
 def test_the_starter_scene_is_painted_on_first_load_without_server_times(page, servers):

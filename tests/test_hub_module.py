@@ -29,8 +29,13 @@ def test_variant_auto_serves_the_student_on_cpu_and_full_is_there_to_choose(modu
 
     assert resolve_variant("auto", use_gpu=True) == "full" and resolve_variant("auto", use_gpu=False) == "distilled"
     assert module.describe()["variant"] == "distilled"
-    full = hub.Module(name="miaobi", variant="full", backend="paddle")
+    full = hub.Module(name="miaobi", variant="full", backend="paddle", upscale=False)
     assert full.describe()["variant"] == "full"
+    assert module.describe()["upscaler"] == "Real-ESRGAN general x4 v3" and full.describe()["upscaler"] is None
+    native = full._synthesizer(False).native_size  # with the upscaler off, larger sizes are Lanczos only
+    picture = full.generate([scene_ids], seed=1, size=native)[0]
+    np.testing.assert_array_equal(full.generate([scene_ids], seed=1, size=2 * native)[0],
+                                  np.asarray(Image.fromarray(picture).resize((2 * native,) * 2, Image.LANCZOS)))
     assert full._synthesizer(False).cfg.ngf > module._synthesizer(False).cfg.ngf  # the student is the slim one
     assert full.generate([scene_ids], seed=1)[0].shape == (64, 64, 3)
     with pytest.raises(ValueError, match="choose one of auto, full, distilled"):
@@ -108,6 +113,10 @@ def test_serving_paints_each_drawing_in_order(serving, palette, scene_ids):
     assert np.asarray(pictures[0]).tobytes() != np.asarray(pictures[1]).tobytes()
     single = requests.post(serving, json={"images": drawings[:1], "seed": 7, "size": 96}, timeout=120).json()
     assert single["results"][0] == body["results"][0]  # in order: picture i belongs to drawing i
+    large = requests.post(serving, json={"images": drawings[:1], "seed": 7, "size": 1024, "format": "jpeg"},
+                          timeout=120).json()
+    picture = decode_b64_image(large["results"][0])
+    assert picture.size == (1024, 1024) and picture.format == "JPEG"
 
 
 @pytest.mark.parametrize("payload, words", [
@@ -120,6 +129,7 @@ def test_serving_paints_each_drawing_in_order(serving, palette, scene_ids):
     ({"images": ["x"], "size": 99999}, "size"),
     ({"images": ["x"], "colour": 1}, "Unknown"),
     ({"images": ["x"], "style": "sepia"}, "no style 'sepia'"),
+    ({"images": ["x"], "format": "gif"}, "format must be one of png, jpeg"),
 ])
 def test_serving_bad_input_is_a_clear_error_and_the_server_keeps_serving(serving, payload, words, palette, scene_ids):
     body = requests.post(serving, json=payload, timeout=60).json()

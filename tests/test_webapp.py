@@ -67,6 +67,23 @@ def test_predict_returns_a_picture_with_its_seed(client, drawing):
     assert again["image"] == body["image"]  # same seed, same picture
 
 
+def test_predict_answers_jpeg_when_asked_and_enlarges_up_to_1024(client, drawing):
+    body = client.post("/predict", json={"image": drawing, "seed": 4, "size": 1024, "format": "jpeg"}).get_json()
+    picture = decode_b64_image(body["image"])
+    assert body["format"] == "jpeg" and picture.format == "JPEG" and picture.size == (1024, 1024)
+    png = client.post("/predict", json={"image": drawing, "seed": 4, "size": 512}).get_json()
+    assert png["format"] == "png" and decode_b64_image(png["image"]).size == (512, 512)
+
+
+def test_the_upscale_setting_reaches_the_module(monkeypatch):
+    import paddlehub
+
+    options = {}
+    monkeypatch.setattr(paddlehub, "Module", lambda **kwargs: options.update(kwargs))
+    create_app({"UPSCALE": False})
+    assert options["upscale"] is False and options["name"] == "miaobi"
+
+
 def test_predict_without_seed_picks_one_and_uses_default_size(client, drawing):
     body = client.post("/predict", json={"image": drawing}).get_json()
     assert isinstance(body["seed"], int) and body["size"] == 128
@@ -85,6 +102,7 @@ def test_predict_without_seed_picks_one_and_uses_default_size(client, drawing):
     ({"image": "x", "seed": -1}, 400, "bad_request"),
     ({"image": "x", "size": 5000}, 400, "bad_request"),
     ({"image": "x", "size": True}, 400, "bad_request"),
+    ({"image": "x", "format": "gif"}, 400, "bad_request"),
 ])
 def test_bad_requests_get_a_friendly_json_error(client, payload, status, code):
     response = client.post("/predict", json=payload)
@@ -189,7 +207,8 @@ def test_cli_help_documents_every_setting():
 
     out = subprocess.run([sys.executable, "-m", "webapp", "--help"], capture_output=True, text=True, check=True).stdout
     for flag in ("--host", "--port", "--cors-origins", "--threads", "--max-pending", "--max-request-bytes",
-                 "--default-size", "--rate-limit", "--save-doodles-dir", "--micro-batch", "--use-gpu", "--dev", "MIAOBI_CORS_ORIGINS"):
+                 "--default-size", "--rate-limit", "--save-doodles-dir", "--micro-batch", "--use-gpu", "--dev", "--no-upscale",
+                 "MIAOBI_CORS_ORIGINS"):
         assert flag in out
 
 

@@ -31,6 +31,7 @@ DEFAULTS = {
     "MICRO_BATCH": True,  # concurrent predictions share forward passes (see miaobi_core.synthesizer)
     "VARIANT": "auto",  # auto | full | distilled: which generator (auto: the distilled student on CPU, full on GPU)
     "BACKEND": "auto",  # auto or one of miaobi_core.backends.BACKENDS (paddle, its exports, ONNX Runtime, OpenVINO)
+    "UPSCALE": True,  # sizes above the model's own are enlarged by the learned upscaler; False: Lanczos only
     "GENERATE_TIMEOUT_S": 60.0,  # a picture not painted by then is answered 503 (the client may retry)
     "RATE_LIMIT": "60 per minute",  # POST /predict per client address; None turns it off
     "LIMIT_STORAGE": "memory://",  # the rate limit's counters: per process, or a shared store (redis://...)
@@ -65,7 +66,7 @@ def load_model(app: Flask):
     try:
         return hub.Module(name=app.config["HUB_MODULE"], use_gpu=app.config["USE_GPU"],
                           micro_batch=app.config["MICRO_BATCH"], variant=app.config["VARIANT"],
-                          backend=app.config["BACKEND"],
+                          backend=app.config["BACKEND"], upscale=app.config["UPSCALE"],
                           timeout_s=app.config["GENERATE_TIMEOUT_S"])
     except Exception as error:  # any failure here means no usable model: refuse to serve half-working
         raise RuntimeError(f"could not load the PaddleHub module {app.config['HUB_MODULE']!r} "

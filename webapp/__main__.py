@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", default="auto",
                         choices=["auto", *BACKENDS],
                         help="how to run the model; auto picks the fastest one whose pictures match paddle's")
+    parser.add_argument("--upscale", action=argparse.BooleanOptionalAction, default=True,
+                        help="enlarge pictures above the model's size with the learned upscaler (Real-ESRGAN x4); "
+                             "--no-upscale uses Lanczos only")
     parser.add_argument("--generate-timeout", type=float, default=60.0,
                         help="seconds a picture may wait and take before the request gets 503")
     parser.add_argument("--use-gpu", action=argparse.BooleanOptionalAction, default=False, help="run the model on the GPU")
@@ -98,7 +101,7 @@ def main(argv=None) -> int:
             "MAX_CONTENT_LENGTH": args.max_request_bytes, "DEFAULT_SIZE": args.default_size,
             "SAVE_DOODLES_DIR": args.save_doodles_dir, "USE_GPU": args.use_gpu,
             "MICRO_BATCH": args.micro_batch, "VARIANT": args.variant, "BACKEND": args.backend,
-            "GENERATE_TIMEOUT_S": args.generate_timeout,
+            "UPSCALE": args.upscale, "GENERATE_TIMEOUT_S": args.generate_timeout,
             "RATE_LIMIT": None if args.rate_limit.lower() == "none" else args.rate_limit,
             "LIMIT_STORAGE": args.limit_storage,
         })

@@ -12,7 +12,7 @@ from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from miaobi_core import api as api_rules
-from miaobi_core.codec import CodecLimits, InputError, decode_label_canvas, encode_png, png_to_b64
+from miaobi_core.codec import CodecLimits, InputError, decode_label_canvas, encode_picture, encode_png, png_to_b64
 from miaobi_core.palette import PALETTE_PATH, load_palette
 
 from . import STATIC_DIR
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 page = Blueprint("page", __name__)
 
-PREDICT_FIELDS = {"image", "seed", "size", "style"}
+PREDICT_FIELDS = {"image", "seed", "size", "style", "format"}
 # No inline script or style, nothing from other origins, never inside someone else's frame.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
                            "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
@@ -79,7 +79,7 @@ def predict():
     body = _json_body()
     unknown = set(body) - PREDICT_FIELDS
     if unknown:
-        raise InputError(f"Unknown fields {sorted(unknown)}; send image, seed, size and style only.")
+        raise InputError(f"Unknown fields {sorted(unknown)}; send image, seed, size, style and format only.")
     if "image" not in body:
         raise InputError("Send the drawing as 'image': a base64 PNG.")
     seed = api_rules.parse_seeds(body.get("seed"), 1)[0]
@@ -88,6 +88,7 @@ def predict():
     if style is not None:  # the model is asked for its looks only when one is named
         style = api_rules.parse_style(style, [s["name"] for s in _styles(model)])
     size = api_rules.parse_size(body.get("size")) or current_app.config["DEFAULT_SIZE"]
+    picture_format = api_rules.parse_format(body.get("format"))
     palette = load_palette()
     decoded = decode_label_canvas(body["image"], palette, CodecLimits())
     _maybe_keep_doodle(decoded.ids, palette)
@@ -99,7 +100,8 @@ def predict():
         picture = model.generate(label_maps=[decoded.ids], seed=seed, size=size, style=style)[0]
     finally:
         slots.release()
-    return jsonify(image=png_to_b64(encode_png(picture)), seed=seed, size=size, style=style,
+    return jsonify(image=png_to_b64(encode_picture(picture, picture_format)), format=picture_format, seed=seed,
+                   size=size, style=style,
                    off_palette_pixels=decoded.off_palette_pixels,
                    ms=round((time.perf_counter() - started) * 1000.0, 1))
 

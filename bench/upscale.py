@@ -1,0 +1,201 @@
+"""Which enlargement for pictures above the model's size: ``python -m bench.upscale``.
+
+Prints three tables and writes the side-by-side sheet (docs/upscaler.jpg):
+
+1. Restoration of held-out photos, the only place with a right answer: each test
+   photo at the model's size is shrunk by the factor, enlarged back by each method,
+   and compared with itself (PSNR; and FD-MNv2 of the enlarged set against the
+   originals, MobileNetV2 being nobody's training judge).
+2. The model's own pictures enlarged to 4x (512 px for a 128 px model): time per
+   picture, the periodic-grid score's 90th percentile, and how far the mean colour moves.
+3. ``POST /predict`` end to end on the web app (one worker, held-out label maps),
+   at 256, 512 and 1024 px, with the learned upscaler and with Lanczos only.
+
+Timings on a shared machine are noisy: compare within one run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from miaobi_core.runtime import configure_cpu
+from miaobi_core.variants import DISTILLED, FOLDERS
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_SUPERRES = Path("../shared/models/superres")
+
+
+def candidates(shared: Path) -> dict:
+    """name -> upscaler (or None for Lanczos), the two networks read straight from the shared folder."""
+    from miaobi_core.upscale import Upscaler, UpscalerSpec
+
+    waifu2x = UpscalerSpec(name="waifu2x photo x2", param="noise0_scale2.0x_model.param",
+                           model="noise0_scale2.0x_model.bin", factor=2, input_blob="Input1",
+                           output_blob="Eltwise4", reflect_pad=7)
+    realesr = UpscalerSpec(name="Real-ESRGAN general x4 v3", param="RealESRGAN_General_x4_v3.param",
+                           model="RealESRGAN_General_x4_v3.bin", factor=4, input_blob="data", output_blob="output")
+    return {"Lanczos": None, "waifu2x x2": Upscaler(shared / "waifu2x_photo", waifu2x),
+            "Real-ESRGAN x4": Upscaler(shared / "realesr_general_x4v3", realesr)}
+
+
+def enlarge_by(picture: np.ndarray, factor: int, upscaler) -> np.ndarray:
+    """``factor`` times larger: the network until the picture is that large (x2 twice for 4x), then Lanczos."""
+    from miaobi_core.upscale import enlarge
+
+    target = picture.shape[0] * factor
+    while upscaler is not None and picture.shape[0] < target:
+        picture = upscaler(picture)
+    return enlarge(picture, target, target, None)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
+
+
+def restoration_table(methods: dict, photos: np.ndarray, judges) -> list[str]:
+    from train.quality import frechet_distance
+
+    side = photos.shape[1]
+    real = judges.features(photos)
+    lines = ["| factor | method | PSNR dB | FD-MNv2 to the originals |", "| --- | --- | --- | --- |"]
+    for factor in (2, 4):
+        small = [np.asarray(Image.fromarray(p).resize((side // factor,) * 2, Image.BICUBIC)) for p in photos]
+        for name, upscaler in methods.items():
+            restored = np.stack([enlarge_by(s, factor, upscaler) for s in small])
+            lines.append(f"| x{factor} | {name} | {np.mean([psnr(r, p) for r, p in zip(restored, photos)]):.2f} | "
+                         f"{frechet_distance(judges.features(restored), real):.2f} |")
+    return lines
+
+
+def picture_table(methods: dict, pictures: list[np.ndarray], photos: np.ndarray) -> list[str]:
+    """Time, colour and the periodic-grid score at 4x, of the model's pictures and of real photos enlarged the
+    same way (what the method itself adds). The score looks at periods of 2-16 px, where an upscaler's own
+    pixel-shuffle patterns fall, and at 8-64 px, where the model's 2-16 px grid lands when enlarged 4x."""
+    from train.quality import GRID_PERIODS, grid_score
+
+    enlarged_periods = tuple(4 * p for p in GRID_PERIODS)
+    lines = ["| method | ms per picture (p50) | mean colour shift | grid p90, 2-16 px: model / real photos | "
+             "grid p90, 8-64 px: model / real photos |", "| --- | --- | --- | --- | --- |"]
+    for name, upscaler in methods.items():
+        times, shifts, scores = [], [], {"model": [], "real": []}
+        for picture in pictures:
+            started = time.perf_counter()
+            big = enlarge_by(picture, 4, upscaler)
+            times.append((time.perf_counter() - started) * 1000)
+            shifts.append(np.abs(big.reshape(-1, 3).mean(0) - picture.reshape(-1, 3).mean(0)).max())
+            scores["model"].append((grid_score(big), grid_score(big, enlarged_periods)))
+        for photo in photos:
+            big = enlarge_by(photo, 4, upscaler)
+            scores["real"].append((grid_score(big), grid_score(big, enlarged_periods)))
+        p90 = {k: np.percentile(np.array(v), 90, axis=0) for k, v in scores.items()}
+        lines.append(f"| {name} | {statistics.median(times):.0f} | {np.mean(shifts):.1f} levels | "
+                     f"{p90['model'][0]:.2f} / {p90['real'][0]:.2f} | {p90['model'][1]:.2f} / {p90['real'][1]:.2f} |")
+    return lines
+
+
+def sheet(methods: dict, doodles: list[np.ndarray], pictures: list[np.ndarray], palette, side: int = 512):
+    """Rows of: doodle | the model's picture (nearest, to show its own pixels) | each method at 4x, under a
+    header naming the columns; under each row the centre enlarged twice more, where invented detail shows."""
+    from PIL import ImageDraw, ImageFont
+
+    from train.quality import grid
+
+    rows = []
+    crop = slice(side // 4, side // 4 + side // 2)
+    for doodle, picture in zip(doodles, pictures):
+        big = [enlarge_by(picture, 4, u) for u in methods.values()]
+        native = np.asarray(Image.fromarray(picture).resize((side, side), Image.NEAREST))
+        label = np.asarray(Image.fromarray(palette.colorize(doodle)).resize((side, side), Image.NEAREST))
+        rows.append([label, native, *big])
+        zoom = lambda image: np.asarray(Image.fromarray(image[crop, crop]).resize((side, side), Image.NEAREST))
+        rows.append([np.full_like(label, 255), zoom(native), *[zoom(b) for b in big]])
+    body = grid(rows, gap=8)
+    header = 48
+    out = Image.new("RGB", (body.width, body.height + header), "white")
+    out.paste(body, (0, header))
+    draw, font = ImageDraw.Draw(out), ImageFont.load_default(size=30)
+    names = ["doodle", f"model, {pictures[0].shape[0]} px", *methods]
+    for column, name in enumerate(names):
+        draw.text((column * (side + 8) + 10, 8), name, fill="black", font=font)
+    return out
+
+
+def predict_table(url: str, doodles: list[np.ndarray], palette, repeats: int) -> dict[tuple, list[float]]:
+    """ms per POST /predict, by (size, format): the page shows JPEG at its frame's size and saves PNG at 1024."""
+    import requests
+
+    from miaobi_core.codec import encode_png, png_to_b64
+
+    bodies = [png_to_b64(encode_png(d, palette.colors)) for d in doodles]
+    times = {}
+    for size, picture_format in ((256, "jpeg"), (512, "jpeg"), (1024, "jpeg"), (512, "png"), (1024, "png")):
+        measured = []
+        for i in range(-1, repeats):  # the first is a warm-up
+            started = time.perf_counter()
+            requests.post(url + "/predict", timeout=60, json={"image": bodies[i % len(bodies)], "seed": 1, "size": size,
+                                                              "format": picture_format}).raise_for_status()
+            if i >= 0:
+                measured.append((time.perf_counter() - started) * 1000)
+        times[size, picture_format] = measured
+    return times
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.upscale", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data-root", default=os.path.expanduser("~/.cache/miaobi/pseudo_labels"),
+                        help="labels v2 (python -m train.pseudolabel): held-out label maps and photos")
+    parser.add_argument("--superres", default=str(SHARED_SUPERRES), help="the shared upscalers")
+    parser.add_argument("--model", default=str(REPO / "hub_module" / "miaobi" / FOLDERS[DISTILLED]),
+                        help="the generator whose pictures are enlarged")
+    parser.add_argument("--count", type=int, default=200, help="held-out photos and label maps")
+    parser.add_argument("--requests", type=int, default=40, help="POST /predict calls per size and setting")
+    parser.add_argument("--sheet", default=str(REPO / "docs" / "upscaler.jpg"),
+                        help="the side-by-side sheet (JPEG at quality 90 without chroma subsampling keeps it ~1.5 MB)")
+    parser.add_argument("--skip-server", action="store_true", help="leave out the end-to-end table")
+    args = parser.parse_args(argv)
+    configure_cpu()
+    from miaobi_core.palette import load_palette
+    from miaobi_core.synthesizer import Synthesizer
+    from train.data import pseudo_labelled
+    from train.quality import IndependentJudges, evenly_spread, load_pairs
+
+    palette = load_palette()
+    methods = candidates(Path(args.superres))
+    synthesizer = Synthesizer(args.model)
+    side = synthesizer.native_size
+    labels, photos = load_pairs(pseudo_labelled(args.data_root, "test"), side, args.count, "test pairs")
+    pictures = synthesizer.generate(list(labels), seeds=list(range(len(labels))))
+
+    print(f"## Restoration of {len(photos)} held-out photos at {side} px\n")
+    print("\n".join(restoration_table(methods, photos, IndependentJudges())))
+    print(f"\n## {len(pictures)} pictures of {args.model} enlarged from {side} to {4 * side} px\n")
+    print("\n".join(picture_table(methods, pictures, photos)))
+    picks = evenly_spread(len(labels), 4)
+    sheet(methods, [labels[i] for i in picks], [pictures[i] for i in picks], palette).save(
+        args.sheet, quality=90, subsampling=0)
+    print(f"\nwrote {args.sheet}")
+    if args.skip_server:
+        return 0
+
+    from .servers import web_app
+
+    print("\n## POST /predict end to end (one worker, ms)\n")
+    print("| size | format | enlarged by | p50 | p95 |\n| --- | --- | --- | --- | --- |")
+    for setting in ("--upscale", "--no-upscale"):
+        with web_app(["--workers", "1", "--rate-limit", "none", setting]) as (url, _):
+            for (size, picture_format), measured in predict_table(url, list(labels), palette, args.requests).items():
+                print(f"| {size} | {picture_format} | {'upscaler' if setting == '--upscale' else 'Lanczos only'} | "
+                      f"{np.percentile(measured, 50):.0f} | {np.percentile(measured, 95):.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
