@@ -1,8 +1,10 @@
-"""Validation of prediction requests, shared by the hub module's serving method and the web app."""
+"""Prediction requests, parsed the same way for the web app and the hub module's serving method, and the
+two neutral ways a prediction can fail for want of time; each front end maps errors to its own answer."""
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Callable
 
 from .codec import PICTURE_FORMATS, InputError
 
@@ -16,24 +18,64 @@ class RequestLimits:
     max_size: int = 1024
 
 
-class Busy(InputError):
-    """Too much work is waiting already: the client should retry shortly."""
+class Unavailable(Exception):
+    """The server cannot paint this now, but will shortly: the client should try again."""
+
+    code = "unavailable"
+
+
+class Busy(Unavailable):
+    """Too much work is waiting already."""
 
     code = "busy"
-    status = 429
 
     def __init__(self, message: str = "Lots of children are painting right now. Please try again in a moment."):
         super().__init__(message)
 
 
-class TimedOut(Busy):
-    """A picture waited or took longer than the server allows; the client may try again."""
+class TimedOut(Unavailable):
+    """A picture waited or took longer than the server allows."""
 
     code = "timeout"
-    status = 503
 
     def __init__(self, message: str = "Painting took too long this time. Please try again."):
         super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A checked request: base64 drawings (decoded later, after the cheap checks) and how to paint them."""
+
+    drawings: list
+    seeds: list[int]
+    size: int | None  # None: each drawing's own size
+    style: str | None
+    format: str
+
+
+FIELDS = ("seed", "size", "style", "format")
+
+
+def parse_prediction(body: dict, drawings_field: str, style_names: Callable[[], list[str]],
+                     default_size: int | None = None, limits: RequestLimits = RequestLimits()) -> Prediction:
+    """``POST /predict``'s ``{"image": ...}`` (drawings_field "image") or ``POST /predict/miaobi``'s
+    ``{"images": [...]}`` (drawings_field "images"), with optional seed, size, style and format.
+
+    ``style_names`` is called only when a style is named: the model is asked for its looks only then.
+    """
+    allowed = (drawings_field, *FIELDS)
+    unknown = set(body) - set(allowed)
+    if unknown:
+        raise InputError(f"Unknown fields {sorted(unknown)}; send {', '.join(allowed[:-1])} and {allowed[-1]} only.")
+    if body.get(drawings_field) is None:
+        raise InputError("Send the drawing as 'image': a base64 PNG." if drawings_field == "image"
+                         else "Send the drawings as 'images': a list of base64 PNGs.")
+    drawings = [body["image"]] if drawings_field == "image" else check_image_list(body["images"], limits)
+    style = body.get("style")
+    return Prediction(drawings=drawings, seeds=parse_seeds(body.get("seed"), len(drawings)),
+                      size=parse_size(body.get("size"), limits) or default_size,
+                      style=None if style is None else parse_style(style, style_names()),
+                      format=parse_format(body.get("format")))
 
 
 def _is_int(value) -> bool:

@@ -7,8 +7,8 @@ drawing app) blur borders, so colours within ``tolerance`` of a palette
 colour snap to it, and the few blended border pixels that are further away
 take the majority class of their on-palette neighbours.
 
-Every rejection is a :class:`LabelMapError` subclass with a ``code``, an HTTP
-``status`` and a message a client can show to a child's parent.
+Every rejection is a :class:`LabelMapError` subclass with a ``code`` and a message
+a client can show to a child's parent; each front end picks its own status for it.
 """
 from __future__ import annotations
 
@@ -25,10 +25,9 @@ from .palette import Palette
 
 
 class InputError(ValueError):
-    """Bad input from a client: ``status`` is the HTTP status, ``code`` a stable machine-readable name."""
+    """Bad input from a client: ``code`` is a stable machine-readable name, the message fit for a parent."""
 
     code = "bad_request"
-    status = 400
 
 
 class LabelMapError(InputError):
@@ -53,7 +52,6 @@ class EmptyImageError(LabelMapError):
 
 class ImageTooLargeError(LabelMapError):
     code = "too_large"
-    status = 413
 
 
 class OffPaletteError(LabelMapError):

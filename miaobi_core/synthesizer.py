@@ -21,6 +21,7 @@ from .api import Busy, TimedOut
 from .backends import PaddleBackend, choose_backend, export_folder, onehot
 from .checkpoint import load_generator, read_checkpoint_info
 from .codec import check_label_ids, pictures_from_unit, pictures_to_unit
+from .options import ServingOptions
 from .styles import StyleBook
 from .upscale import Upscaler, enlarge
 
@@ -107,9 +108,9 @@ class Synthesizer:
         paddle.disable_static()
         paddle.set_device(self.device)
 
-    def __init__(self, checkpoint_dir: str | Path, *, use_gpu: bool = False, backend: str = "auto",
-                 max_batch: int = 8, micro_batch: bool = False, batch_wait_ms: float = 0.0, max_queue: int = 32,
-                 timeout_s: float = 60.0, upscaler: str | Path | None = None):
+    def __init__(self, checkpoint_dir: str | Path, *, use_gpu: bool = False, backend: str = ServingOptions.backend,
+                 max_batch: int = 8, micro_batch: bool = False, batch_wait_ms: float = ServingOptions.batch_wait_ms,
+                 max_queue: int = 32, timeout_s: float = ServingOptions.timeout_s, upscaler: str | Path | None = None):
         self.device = select_device(use_gpu)
         self.info = read_checkpoint_info(checkpoint_dir)
         # The size the model was trained at: other sizes are generated here and resized,

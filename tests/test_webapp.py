@@ -119,7 +119,7 @@ def test_not_json_is_400_and_wrong_content_type_is_415(client):
 
 
 def test_oversized_request_is_413(model, drawing):
-    client = create_app({"MODEL": model, "MAX_CONTENT_LENGTH": 1000}).test_client()
+    client = create_app({"MODEL": model, "MAX_REQUEST_BYTES": 1000}).test_client()
     response = client.post("/predict", json={"image": "A" * 5000})
     assert response.status_code == 413 and response.get_json()["error"]["message"]
 
@@ -195,6 +195,26 @@ def test_cors_origins_from_the_environment(model, monkeypatch):
     assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:8080"
 
 
+def test_flags_are_generated_from_the_settings_with_their_defaults_and_environment(monkeypatch):
+    import dataclasses
+
+    from miaobi_core.options import ServingOptions
+    from webapp import DEFAULTS, SETTINGS
+    from webapp.__main__ import build_parser
+
+    monkeypatch.setenv("MIAOBI_LIMIT_STORAGE", "redis://cache.example:6379")
+    args = build_parser().parse_args(["--no-upscale", "--backend", "openvino", "--timeout-s", "5"])
+    assert (args.upscale, args.backend, args.timeout_s) == (False, "openvino", 5.0)
+    assert args.limit_storage == "redis://cache.example:6379"
+    for f in (f for cls in SETTINGS for f in dataclasses.fields(cls) if f.name != "limit_storage"):
+        assert DEFAULTS[f.name.upper()] == f.default and (f.name in ("upscale", "backend", "timeout_s")
+                                                          or getattr(args, f.name) == f.default)
+    with pytest.raises(ValueError, match="choose one of auto, full, distilled"):
+        ServingOptions(variant="fast")
+    with pytest.raises(ValueError, match="timeout_s"):
+        ServingOptions(timeout_s=0)
+
+
 @pytest.mark.parametrize("bad", ["*", "https://*.example", "https://a.example/path", "a.example", "https://a.example$"])
 def test_loose_origins_are_refused_at_start(bad):
     with pytest.raises(ValueError, match="origin"):
@@ -266,3 +286,28 @@ def test_styles_are_listed_and_an_unknown_one_is_refused_by_name(client, drawing
     assert response.status_code == 400
     error = response.get_json()["error"]
     assert error["code"] == "unknown_style" and "sepia" in error["message"] and "choose one of" in error["message"]
+
+
+def test_openapi_states_the_limits_the_code_enforces():
+    """openapi.yaml and the page restate limits for their readers; this ties them to the code."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from miaobi_core import api
+    from miaobi_core.codec import PICTURE_FORMATS
+    from webapp import routes
+
+    spec = yaml.safe_load((Path(routes.__file__).with_name("openapi.yaml")).read_text())
+    predict = spec["paths"]["/predict"]["post"]
+    fields = predict["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    limits = api.RequestLimits()
+    assert set(fields) == {"image", *api.FIELDS}
+    assert (fields["seed"]["minimum"], fields["seed"]["maximum"]) == (0, api.MAX_SEED)
+    assert (fields["size"]["minimum"], fields["size"]["maximum"]) == (limits.min_size, limits.max_size)
+    assert fields["format"]["enum"] == list(PICTURE_FORMATS) and fields["format"]["default"] == "png"
+    assert {str(status) for status in routes.STATUS.values()} <= set(predict["responses"])
+    page = (Path(routes.__file__).parent.parent / "static" / "app.js").read_text()
+    assert int(re.search(r"const SAVE_SIZE = (\d+);", page).group(1)) == limits.max_size
+    assert int(re.search(r"Math\.random\(\) \* (\d+)\)", page).group(1)) == api.MAX_SEED

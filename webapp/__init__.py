@@ -7,9 +7,10 @@ replaces the old PHP relay so pages on other allowed origins can call
 """
 from __future__ import annotations
 
-import os
+import dataclasses
 import re
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask
@@ -17,26 +18,41 @@ from flask_cors import CORS
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from miaobi_core.options import ServingOptions, default_of
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = REPO_ROOT / "static"
 
+@dataclass(frozen=True)
+class WebOptions:
+    """The web app's own settings (Flask config keys are the names in capitals; flags are generated)."""
+
+    cors_origins: str = field(default="", metadata={
+        "env": "MIAOBI_CORS_ORIGINS",
+        "help": "comma-separated exact origins (https://host[:port]) whose pages may call the API; none: same "
+                "origin only"})
+    max_pending: int = field(default=4, metadata={"help": "predictions running or queued before new ones get 429"})
+    max_request_bytes: int = field(default=6 * 1024 * 1024, metadata={
+        "help": "largest request body (a 4 MiB PNG as base64 JSON)"})
+    default_size: int = field(default=256, metadata={"help": "picture side when a request gives none"})
+    save_doodles_dir: str | None = field(default=None, metadata={
+        "help": "keep every drawing as a PNG in this folder (off by default: children's drawings are not kept)"})
+    rate_limit: str = field(default="60 per minute", metadata={
+        "help": "predictions per client address, e.g. '60 per minute'; 'none' turns it off"})
+    limit_storage: str = field(default="memory://", metadata={
+        "env": "MIAOBI_LIMIT_STORAGE",
+        "help": "where the rate limit counts. memory:// keeps one count per worker process, so with N workers a "
+                "client may get up to N times the limit; a shared store such as redis://host:6379 makes all "
+                "workers and replicas count one budget"})
+
+
+SETTINGS = (WebOptions, ServingOptions)
 DEFAULTS = {
-    "CORS_ORIGINS": [],  # exact origins allowed to call the API from other sites; none by default
-    "MAX_CONTENT_LENGTH": 6 * 1024 * 1024,  # request body bytes (a 4 MiB PNG as base64 JSON)
-    "MAX_PENDING": 4,  # predictions running or waiting; more get 429 instead of piling up
-    "DEFAULT_SIZE": 256,  # picture side when a request gives no size
-    "SAVE_DOODLES_DIR": None,  # keep children's drawings only when this names a folder
+    **{f.name.upper(): f.default for cls in SETTINGS for f in dataclasses.fields(cls)},
     "HUB_MODULE": "miaobi",
-    "USE_GPU": False,
-    "MICRO_BATCH": True,  # concurrent predictions share forward passes (see miaobi_core.synthesizer)
-    "VARIANT": "auto",  # auto | full | distilled: which generator (auto: the distilled student on CPU, full on GPU)
-    "BACKEND": "auto",  # auto or one of miaobi_core.backends.BACKENDS (paddle, its exports, ONNX Runtime, OpenVINO)
-    "UPSCALE": True,  # sizes above the model's own are enlarged by the learned upscaler; False: Lanczos only
-    "GENERATE_TIMEOUT_S": 60.0,  # a picture not painted by then is answered 503 (the client may retry)
-    "RATE_LIMIT": "60 per minute",  # POST /predict per client address; None turns it off
-    "LIMIT_STORAGE": "memory://",  # the rate limit's counters: per process, or a shared store (redis://...)
     "MODEL": None,  # an object with the hub module's generate(); loaded from HUB_MODULE when None
 }
+
 
 _ORIGIN = re.compile(r"^https?://(\[[0-9a-f:]+\]|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)(:\d{1,5})?$")
 
@@ -64,10 +80,8 @@ def load_model(app: Flask):
     import paddlehub as hub  # imported lazily: importing paddle takes seconds
 
     try:
-        return hub.Module(name=app.config["HUB_MODULE"], use_gpu=app.config["USE_GPU"],
-                          micro_batch=app.config["MICRO_BATCH"], variant=app.config["VARIANT"],
-                          backend=app.config["BACKEND"], upscale=app.config["UPSCALE"],
-                          timeout_s=app.config["GENERATE_TIMEOUT_S"])
+        return hub.Module(name=app.config["HUB_MODULE"],
+                          **{f.name: app.config[f.name.upper()] for f in dataclasses.fields(ServingOptions)})
     except Exception as error:  # any failure here means no usable model: refuse to serve half-working
         raise RuntimeError(f"could not load the PaddleHub module {app.config['HUB_MODULE']!r} "
                            f"(run `make setup` to install it): {error}") from error
@@ -76,11 +90,12 @@ def load_model(app: Flask):
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config.update(DEFAULTS)
-    env_origins = os.environ.get("MIAOBI_CORS_ORIGINS")
-    if env_origins is not None:
-        app.config["CORS_ORIGINS"] = env_origins
+    app.config.update({f.name.upper(): default_of(f) for f in dataclasses.fields(WebOptions) if "env" in f.metadata})
     app.config.update(config or {})
     app.config["CORS_ORIGINS"] = parse_origins(app.config["CORS_ORIGINS"])
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_REQUEST_BYTES"]  # Flask refuses larger bodies with 413
+    if str(app.config["RATE_LIMIT"]).lower() == "none":
+        app.config["RATE_LIMIT"] = None
 
     if app.config["CORS_ORIGINS"]:
         CORS(app, resources={r"/(predict|labels|healthz|styles)": {"origins": app.config["CORS_ORIGINS"]}},

@@ -7,14 +7,15 @@ with ``--worker-fd``. ``--dev`` runs Flask's own server in one process instead.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
 
-from miaobi_core.backends import BACKENDS
+from miaobi_core.options import ServingOptions, add_arguments
 from miaobi_core.runtime import configure_cpu
-from miaobi_core.variants import VARIANTS
 
+from . import SETTINGS, WebOptions
 from .supervisor import CANNOT_START
 
 
@@ -22,44 +23,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m webapp", description="Miaobi web app: painting page + POST /predict.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for all)")
-    parser.add_argument("--port", type=int, default=8000, help="TCP port")
-    parser.add_argument("--cors-origins", default=os.environ.get("MIAOBI_CORS_ORIGINS", ""),
-                        help="comma-separated exact origins (https://host[:port]) whose pages may call the API; "
-                             "default: $MIAOBI_CORS_ORIGINS, else none (same origin only)")
-    parser.add_argument("--threads", type=int, default=8, help="waitress worker threads (requests in flight)")
-    parser.add_argument("--max-pending", type=int, default=4,
-                        help="predictions running or queued before new ones get 429")
-    parser.add_argument("--max-request-bytes", type=int, default=6 * 1024 * 1024, help="largest request body")
-    parser.add_argument("--rate-limit", default="60 per minute",
-                        help="predictions per client address, e.g. '60 per minute'; 'none' turns it off")
-    parser.add_argument("--limit-storage", default=os.environ.get("MIAOBI_LIMIT_STORAGE", "memory://"),
-                        help="where the rate limit counts (default: $MIAOBI_LIMIT_STORAGE, else memory://). "
-                             "memory:// keeps one count per worker process, so with N workers a client may get "
-                             "up to N times the limit; a shared store such as redis://host:6379 makes all "
-                             "workers and replicas count one budget")
-    parser.add_argument("--default-size", type=int, default=256, help="picture side when a request gives none")
-    parser.add_argument("--save-doodles-dir", default=None,
-                        help="keep every drawing as a PNG in this folder (off by default: nothing is stored)")
-    parser.add_argument("--micro-batch", action=argparse.BooleanOptionalAction, default=True,
-                        help="let concurrent predictions share forward passes")
-    parser.add_argument("--variant", default="auto", choices=VARIANTS,
-                        help="which generator: full, the distilled student (4.7x fewer GFLOPs), or auto "
-                             "(the student on CPU, full on GPU)")
-    parser.add_argument("--backend", default="auto",
-                        choices=["auto", *BACKENDS],
-                        help="how to run the model; auto picks the fastest one whose pictures match paddle's")
-    parser.add_argument("--upscale", action=argparse.BooleanOptionalAction, default=True,
-                        help="enlarge pictures above the model's size with the learned upscaler (Real-ESRGAN x4); "
-                             "--no-upscale uses Lanczos only")
-    parser.add_argument("--generate-timeout", type=float, default=60.0,
-                        help="seconds a picture may wait and take before the request gets 503")
-    parser.add_argument("--use-gpu", action=argparse.BooleanOptionalAction, default=False, help="run the model on the GPU")
-    parser.add_argument("--workers", type=int, default=2,
+    server = parser.add_argument_group("server")
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for all)")
+    server.add_argument("--port", type=int, default=8000, help="TCP port")
+    server.add_argument("--threads", type=int, default=8, help="waitress worker threads (requests in flight)")
+    server.add_argument("--workers", type=int, default=2,
                         help="server processes sharing the port; one that dies is replaced while the others serve")
-    parser.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)  # set by the supervisor for its workers
-    parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--dev", action="store_true", help="Flask's debug server instead of waitress (development only)")
+    server.add_argument("--dev", action="store_true", help="Flask's debug server instead of waitress (development only)")
+    server.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)  # set by the supervisor for its workers
+    server.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    add_arguments(parser.add_argument_group("web app"), WebOptions)
+    add_arguments(parser.add_argument_group("model"), ServingOptions)
     return parser
 
 
@@ -96,15 +70,7 @@ def main(argv=None) -> int:
     from . import create_app
 
     try:
-        app = create_app({
-            "CORS_ORIGINS": args.cors_origins, "MAX_PENDING": args.max_pending,
-            "MAX_CONTENT_LENGTH": args.max_request_bytes, "DEFAULT_SIZE": args.default_size,
-            "SAVE_DOODLES_DIR": args.save_doodles_dir, "USE_GPU": args.use_gpu,
-            "MICRO_BATCH": args.micro_batch, "VARIANT": args.variant, "BACKEND": args.backend,
-            "UPSCALE": args.upscale, "GENERATE_TIMEOUT_S": args.generate_timeout,
-            "RATE_LIMIT": None if args.rate_limit.lower() == "none" else args.rate_limit,
-            "LIMIT_STORAGE": args.limit_storage,
-        })
+        app = create_app({f.name.upper(): getattr(args, f.name) for cls in SETTINGS for f in dataclasses.fields(cls)})
     except (RuntimeError, ValueError) as error:
         print(f"miaobi web app cannot start: {error}", file=sys.stderr)
         return CANNOT_START

@@ -12,7 +12,8 @@ from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from miaobi_core import api as api_rules
-from miaobi_core.codec import CodecLimits, InputError, decode_label_canvas, encode_picture, encode_png, png_to_b64
+from miaobi_core.codec import (CodecLimits, ImageTooLargeError, InputError, decode_label_canvas, encode_picture,
+                               encode_png, png_to_b64)
 from miaobi_core.palette import PALETTE_PATH, load_palette
 
 from . import STATIC_DIR
@@ -21,7 +22,6 @@ log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 page = Blueprint("page", __name__)
 
-PREDICT_FIELDS = {"image", "seed", "size", "style", "format"}
 # No inline script or style, nothing from other origins, never inside someone else's frame.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
                            "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
@@ -30,7 +30,15 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'se
 
 class UnsupportedMediaType(InputError):
     code = "not_json"
-    status = 415
+
+
+# The HTTP status of each kind of error the library raises: the most specific class listed wins.
+STATUS = {ImageTooLargeError: 413, UnsupportedMediaType: 415, InputError: 400, api_rules.Busy: 429,
+          api_rules.TimedOut: 503}
+
+
+def status_of(error: Exception) -> int:
+    return next(STATUS[kind] for kind in type(error).__mro__ if kind in STATUS)
 
 
 @page.route("/")
@@ -52,12 +60,9 @@ def labels():
 @api.get("/styles")
 def styles():
     """The model's named looks, each with a thumbnail (a data URL) for the page's buttons."""
+    looks = current_app.extensions["miaobi_model"].styles(current_app.config["USE_GPU"])
     return jsonify(styles=[{**s, "thumbnail": s["thumbnail"] and "data:image/png;base64," + s["thumbnail"]}
-                           for s in _styles(current_app.extensions["miaobi_model"])])
-
-
-def _styles(model) -> list[dict]:
-    return model.styles(current_app.config["USE_GPU"])
+                           for s in looks])
 
 
 @api.get("/openapi.yaml")
@@ -76,33 +81,22 @@ def healthz():
 @api.post("/predict")
 def predict():
     started = time.perf_counter()
-    body = _json_body()
-    unknown = set(body) - PREDICT_FIELDS
-    if unknown:
-        raise InputError(f"Unknown fields {sorted(unknown)}; send image, seed, size, style and format only.")
-    if "image" not in body:
-        raise InputError("Send the drawing as 'image': a base64 PNG.")
-    seed = api_rules.parse_seeds(body.get("seed"), 1)[0]
     model = current_app.extensions["miaobi_model"]
-    style = body.get("style")
-    if style is not None:  # the model is asked for its looks only when one is named
-        style = api_rules.parse_style(style, [s["name"] for s in _styles(model)])
-    size = api_rules.parse_size(body.get("size")) or current_app.config["DEFAULT_SIZE"]
-    picture_format = api_rules.parse_format(body.get("format"))
+    asked = api_rules.parse_prediction(_json_body(), "image", lambda: model.style_names(current_app.config["USE_GPU"]),
+                                       default_size=current_app.config["DEFAULT_SIZE"])
     palette = load_palette()
-    decoded = decode_label_canvas(body["image"], palette, CodecLimits())
+    decoded = decode_label_canvas(asked.drawings[0], palette, CodecLimits())
     _maybe_keep_doodle(decoded.ids, palette)
 
     slots = current_app.extensions["miaobi_slots"]
     if not slots.acquire(blocking=False):
         raise api_rules.Busy()
     try:
-        picture = model.generate(label_maps=[decoded.ids], seed=seed, size=size, style=style)[0]
+        picture = model.generate(label_maps=[decoded.ids], seed=asked.seeds[0], size=asked.size, style=asked.style)[0]
     finally:
         slots.release()
-    return jsonify(image=png_to_b64(encode_picture(picture, picture_format)), format=picture_format, seed=seed,
-                   size=size, style=style,
-                   off_palette_pixels=decoded.off_palette_pixels,
+    return jsonify(image=png_to_b64(encode_picture(picture, asked.format)), format=asked.format, seed=asked.seeds[0],
+                   size=asked.size, style=asked.style, off_palette_pixels=decoded.off_palette_pixels,
                    ms=round((time.perf_counter() - started) * 1000.0, 1))
 
 
@@ -144,8 +138,9 @@ def too_large_body() -> bytes:
 
 def register_error_handlers(app):
     @app.errorhandler(InputError)
-    def bad_input(error):
-        return _error(error.status, error.code, str(error))
+    @app.errorhandler(api_rules.Unavailable)
+    def refused(error):
+        return _error(status_of(error), error.code, str(error))
 
     @app.errorhandler(HTTPException)
     def http_error(error):

@@ -22,6 +22,7 @@ from PIL import Image
 from miaobi_core import api
 from miaobi_core.codec import (CodecLimits, InputError, check_label_ids, decode_label_canvas, encode_picture,
                                png_to_b64, png_to_rgba, snap_to_palette)
+from miaobi_core.options import ServingOptions
 from miaobi_core.palette import load_palette
 from miaobi_core.synthesizer import Synthesizer
 from miaobi_core.variants import FOLDERS, UPSCALER_FOLDER, resolve_variant
@@ -38,32 +39,33 @@ from miaobi_core.variants import FOLDERS, UPSCALER_FOLDER, resolve_variant
 class Miaobi(paddle.nn.Layer):
     # A paddle.nn.Layer, because PaddleHub runs every method of other modules in static-graph
     # mode and leaves static mode switched on when a method raises (e.g. for a bad drawing).
-    def __init__(self, use_gpu: bool = False, micro_batch: bool = True, batch_wait_ms: float = 0.0,
-                 backend: str = "auto", timeout_s: float = 60.0, variant: str = "auto", upscale: bool = True):
+    def __init__(self, **options):
+        """Keyword arguments: the fields of miaobi_core.options.ServingOptions (use_gpu, variant, backend,
+        micro_batch, batch_wait_ms, timeout_s, upscale), each defaulted there."""
         super(Miaobi, self).__init__()  # the name, not bare super(): @moduleinfo rebuilds the class
-        resolve_variant(variant, use_gpu)  # a misspelt variant fails here, before any loading
-        self.variant = variant
+        self.options = ServingOptions(**options)  # a misspelt setting fails here, before any loading
         self.palette = load_palette()
         self.limits = CodecLimits()
         self._synthesizers = {}
-        # backend "auto": the fastest of the backends (paddle, its jit and inference exports, ONNX Runtime, OpenVINO) that
-        # matches paddle's pictures (miaobi_core/backends.py); the first start converts, later ones reuse.
-        # upscale: sizes above the model's own are enlarged by the learned upscaler (else by Lanczos).
-        self._options = {"micro_batch": micro_batch, "batch_wait_ms": batch_wait_ms, "backend": backend,
-                         "timeout_s": timeout_s,
-                         "upscaler": Path(__file__).with_name(UPSCALER_FOLDER) if upscale else None}
-        self._synthesizer(use_gpu)  # load now: a broken install fails at start-up, not on the first child
+        self._synthesizer(self.options.use_gpu)  # load now: a broken install fails at start-up, not on the first child
 
     def _synthesizer(self, use_gpu: bool) -> Synthesizer:
         if use_gpu not in self._synthesizers:
-            weights = Path(__file__).with_name(FOLDERS[resolve_variant(self.variant, use_gpu)])
-            self._synthesizers[use_gpu] = Synthesizer(weights, use_gpu=use_gpu, **self._options)
+            options = self.options
+            folder = Path(__file__).parent
+            # backend "auto": the fastest of the backends that matches paddle's pictures (miaobi_core/backends.py);
+            # the first start converts, later ones reuse. upscale: sizes above the model's own are enlarged by
+            # the learned upscaler.
+            self._synthesizers[use_gpu] = Synthesizer(
+                folder / FOLDERS[resolve_variant(options.variant, use_gpu)], use_gpu=use_gpu,
+                micro_batch=options.micro_batch, batch_wait_ms=options.batch_wait_ms, backend=options.backend,
+                timeout_s=options.timeout_s, upscaler=folder / UPSCALER_FOLDER if options.upscale else None)
         return self._synthesizers[use_gpu]
 
     def describe(self, use_gpu: bool = False) -> dict:
         """What is serving: which generator (its training steps, size), the upscaler, and the backend chosen (with every trial)."""
         synthesizer = self._synthesizer(use_gpu)
-        return {"variant": resolve_variant(self.variant, use_gpu),
+        return {"variant": resolve_variant(self.options.variant, use_gpu),
                 "steps": synthesizer.info.get("metadata", {}).get("steps"), "native_size": synthesizer.native_size,
                 "backend": synthesizer.backend.name,
                 "upscaler": synthesizer.upscaler.spec.name if synthesizer.upscaler else None,
@@ -75,6 +77,10 @@ class Miaobi(paddle.nn.Layer):
         return [{"name": s.name, "label": s.label,
                  "thumbnail": base64.b64encode(s.thumbnail.read_bytes()).decode() if s.thumbnail else None}
                 for s in book.styles.values()]
+
+    def style_names(self, use_gpu: bool = False) -> list[str]:
+        """The names ``style=`` takes (cheap: no thumbnails)."""
+        return self._synthesizer(use_gpu).styles.names
 
     def _to_ids(self, item) -> np.ndarray:
         """A class-id array, a palette-coloured RGB(A) array, or a path to a PNG -> class ids."""
@@ -121,24 +127,18 @@ class Miaobi(paddle.nn.Layer):
         return pictures
 
     @serving
-    def serving_method(self, images, seed=None, size=None, style=None, format=None, use_gpu: bool = False,
-                       **kwargs):
+    def serving_method(self, images=None, use_gpu: bool = False, **fields):
         """``POST /predict/miaobi`` with ``{"images": [base64 PNG, ...], "seed": int?, "size": int?, "style": str?,
-        "format": "png" | "jpeg"?}``.
+        "format": "png" | "jpeg"?}`` (miaobi_core.api.parse_prediction, as the web app's ``POST /predict``).
 
         Answers a list of base64 landscapes (PNG unless ``format`` says jpeg), one per drawing, in order.
         Sizes above the model's own (up to 1024) are enlarged by the learned upscaler.
         """
-        if kwargs:
-            raise InputError(f"Unknown fields {sorted(kwargs)}; allowed: images, seed, size, style, format.")
-        images = api.check_image_list(images)
-        seeds, size = api.parse_seeds(seed, len(images)), api.parse_size(size)  # cheap checks first
-        format = api.parse_format(format)
         synthesizer = self._synthesizer(use_gpu)
-        style = api.parse_style(style, synthesizer.styles.names)
-        ids = [decode_label_canvas(image, self.palette, self.limits).ids for image in images]
-        pictures = synthesizer.generate(ids, seeds=seeds, size=size, style=style)
-        return [png_to_b64(encode_picture(p, format)) for p in pictures]
+        asked = api.parse_prediction({"images": images, **fields}, "images", lambda: synthesizer.styles.names)
+        ids = [decode_label_canvas(image, self.palette, self.limits).ids for image in asked.drawings]
+        pictures = synthesizer.generate(ids, seeds=asked.seeds, size=asked.size, style=asked.style)
+        return [png_to_b64(encode_picture(p, asked.format)) for p in pictures]
 
     @runnable
     def run_cmd(self, argvs: list[str]):
