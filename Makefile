@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # MKL takes its AVX2 path on AMD CPUs only when asked (3-4x faster here); harmless on Intel.
 export MKL_DEBUG_CPU_TYPE ?= 5
 
-.PHONY: run test setup browser screenshots
+.PHONY: run test setup browser screenshots hub-package
 
 # The venv's own pip and setuptools, pinned past their known advisories (python3 -m venv ships old ones).
 TOOLING := pip==26.3 setuptools==80.9.0
@@ -52,3 +52,8 @@ test: setup browser
 # Rewrite docs/screenshot.png from the browser test (make test leaves tracked files alone).
 screenshots: setup browser
 	MIAOBI_SCREENSHOTS=docs $(PY) -m pytest tests/test_browser.py -k a_child_paints
+
+# The PaddleHub module as one archive (module, vendored library, weights, licences) for `hub install` anywhere
+# its third-party packages are installed: dist/miaobi-<version>.tar.gz.
+hub-package: $(VENV)/.installed
+	$(PY) hub_module/package.py dist

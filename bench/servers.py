@@ -38,11 +38,14 @@ def wait_for(url: str, process: subprocess.Popen, seconds: float = 180) -> None:
 
 
 @contextmanager
-def hub_serving(port: int | None = None):
-    """`hub serving start -m miaobi` on a free port; yields the predict URL; stops the whole process group."""
+def hub_serving(port: int | None = None, hub: list[str] | None = None, env: dict | None = None, cwd=None):
+    """`hub serving start -m miaobi` on a free port; yields the predict URL; stops the whole process group.
+
+    ``hub``: the command that runs PaddleHub's CLI (default: this environment's ``hub``), with ``env`` in ``cwd``.
+    """
     port = port or free_port()
-    process = subprocess.Popen([str(HUB), "serving", "start", "-m", "miaobi", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen([*(hub or [str(HUB)]), "serving", "start", "-m", "miaobi", "-p", str(port)], env=env,
+                               cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_for(f"http://127.0.0.1:{port}/", process)
         yield f"http://127.0.0.1:{port}/predict/miaobi"

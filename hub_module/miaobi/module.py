@@ -2,7 +2,8 @@
 
 PaddleHub imports this folder as the package ``miaobi``; the network, palette,
 codec and inference code live in the ``miaobi_core`` library (installed with
-the project), so this file only adapts them to PaddleHub's three faces:
+the project, or vendored in the module archive), so this file only adapts them
+to PaddleHub's three faces:
 the Python API (``generate``), the CLI (``hub run miaobi``) and serving
 (``hub serving start -m miaobi`` -> ``POST /predict/miaobi``).
 """
@@ -12,7 +13,14 @@ import argparse
 import base64
 import dataclasses
 import os
+import sys
 from pathlib import Path
+
+# A module archive (`make hub-package`) carries the library it was built with in vendor/; it goes first on
+# the import path. In the repository there is no vendor/: the library is installed by `make setup`.
+_VENDOR = Path(__file__).with_name("vendor")
+if _VENDOR.is_dir() and str(_VENDOR) not in sys.path:
+    sys.path.insert(0, str(_VENDOR))
 
 import numpy as np
 import paddle
