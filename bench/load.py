@@ -110,7 +110,7 @@ def main(argv=None) -> int:
     print("|---|---:|---:|---:|---:|---:|---:|---|---:|---|")
     for mode in modes:
         # All load comes from one address here, so the per-client rate limit is off for the test.
-        server_args = ["--micro-batch" if mode == "on" else "--no-micro-batch", "--max-pending", "64",
+        server_args = ["--micro-batch" if mode == "on" else "--no-micro-batch", "--max-wait-s", "30",
                        "--rate-limit", "none", *args.server_args.split()]
         with (nullcontext((args.url, None)) if args.url else web_app(server_args)) as (url, process):
             server = psutil.Process(process.pid) if process else None

@@ -10,6 +10,8 @@ H and W must be multiples of ``2 ** num_upsampling_layers``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
@@ -204,6 +206,7 @@ class SPADEResnetBlock(nn.Layer):
     def __init__(self, fin: int, fout: int, cfg: GeneratorConfig):
         super().__init__()
         fmiddle = min(fin, fout)
+        self.in_channels, self.middle_channels, self.out_channels = fin, fmiddle, fout
         self.learned_shortcut = fin != fout
         self.use_simam = cfg.attention == "simam"
         self.conv_0 = _maybe_spectral(nn.Conv2D(fin, fmiddle, 3, padding=1), cfg.spectral_norm)
@@ -249,6 +252,22 @@ class ConvEncoder(nn.Layer):
 
 # --------------------------------------------------------------------------- generator
 
+# The residual blocks in the order a picture flows through them (up_4 only with num_upsampling_layers "most").
+RESIDUAL_BLOCKS = ("head_0", "G_middle_0", "G_middle_1", "up_0", "up_1", "up_2", "up_3", "up_4")
+
+
+@dataclass(frozen=True)
+class ChannelGroups:
+    """The generator's channels as groups that must be kept or dropped together (for pruning a narrower copy).
+
+    ``axes[layer]``: the groups that axes 0 and 1 of the layer's weight index (None: no group). ``writers``:
+    the layers whose output filters make each group. ``sizes``: channels per group.
+    """
+
+    axes: dict[str, tuple[str | None, str | None]]
+    writers: dict[str, str]
+    sizes: dict[str, int]
+
 class SPADEGenerator(nn.Layer):
     """Label map (+ z) -> image.
 
@@ -275,6 +294,36 @@ class SPADEGenerator(nn.Layer):
             final_nc = nf // 2
         self.conv_img = nn.Conv2D(final_nc, 3, 3, padding=1)
         self.encoder = ConvEncoder(cfg) if cfg.use_vae else None
+
+    def residual_blocks(self) -> dict[str, SPADEResnetBlock]:
+        """Name -> block, in the order a picture flows through them."""
+        return {name: getattr(self, name) for name in RESIDUAL_BLOCKS if hasattr(self, name)}
+
+    def channel_groups(self) -> ChannelGroups:
+        """The trunk that identity shortcuts carry through head_0 .. G_middle_1, each block's middle, and each
+        widening block's output. Modulation layers read their input's group (one gamma and beta per channel):
+        CLADE's lookup tables and SPADE's last convolutions on axis 0, the z maps (Linear: [z_dim, channels]) on
+        axis 1. SPADE's shared hidden layer and the position scales do not depend on the channels."""
+        axes = {"fc": ("trunk", None)}
+        writers = {"fc": "trunk"}
+        sizes = {"trunk": self.head_0.in_channels}
+        stream = "trunk"
+        for name, block in self.residual_blocks().items():
+            middle, out = f"{name}.middle", (f"{name}.out" if block.learned_shortcut else stream)
+            sizes.update({middle: block.middle_channels, out: block.out_channels})
+            for norm, group in (("norm_0", stream), ("norm_1", middle), ("norm_s", stream)):
+                for table in ("gamma", "beta", "mlp_gamma", "mlp_beta"):
+                    axes[f"{name}.{norm}.{table}"] = (group, None)
+                for z_map in ("gamma_z", "beta_z"):
+                    axes[f"{name}.{norm}.{z_map}"] = (None, group)
+            axes.update({f"{name}.conv_0": (middle, stream), f"{name}.conv_1": (out, middle),
+                         f"{name}.conv_s": (out, stream)})
+            writers.update({f"{name}.conv_0": middle, f"{name}.conv_1": out})
+            if block.learned_shortcut:
+                writers[f"{name}.conv_s"] = out
+            stream = out
+        axes["conv_img"] = (None, stream)
+        return ChannelGroups(axes, writers, sizes)
 
     def up(self, x):
         """2x upsampling of features: nearest-neighbour (SPADE's) or bilinear (``upsampling``).

@@ -14,7 +14,7 @@ import requests
 from bench.servers import REPO, free_port, web_app
 from bench.serving import example_drawing
 
-SERVER_ARGS = ["--rate-limit", "none", "--max-pending", "16"]
+SERVER_ARGS = ["--rate-limit", "none", "--max-wait-s", "30"]
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,7 @@ def redis_url():
 
 
 def test_workers_sharing_a_redis_store_count_one_rate_limit(hub_module_installed, drawing, redis_url):
-    args = ["--workers", "2", "--rate-limit", "5 per minute", "--limit-storage", redis_url, "--max-pending", "16"]
+    args = ["--workers", "2", "--rate-limit", "5 per minute", "--limit-storage", redis_url, "--max-wait-s", "30"]
     with web_app(args) as (url, _):
         # Each request on a fresh connection, so both workers take some; together they allow five.
         statuses = [requests.post(url + "/predict", json={"image": drawing, "seed": 1, "size": 64},

@@ -125,9 +125,36 @@ def test_oversized_request_is_413(model, drawing):
 
 
 def test_overload_is_429_not_a_pile_up(model, drawing):
-    client = create_app({"MODEL": model, "MAX_PENDING": 0}).test_client()
-    response = client.post("/predict", json={"image": drawing})
+    app = create_app({"MODEL": model, "MAX_WAIT_S": 2.0})
+    admission = app.extensions["miaobi_admission"]
+    admission.pending, admission.seconds_per_picture = 5, 1.0  # 6 s of work for the next one: too long
+    response = app.test_client().post("/predict", json={"image": drawing})
     assert response.status_code == 429 and response.headers["Retry-After"] == "1"
+    admission.pending = 0  # alone, a request is taken whatever the estimate
+    assert app.test_client().post("/predict", json={"image": drawing}).status_code == 200
+
+
+def test_admission_learns_the_time_a_picture_takes_and_admits_by_expected_wait(monkeypatch):
+    from miaobi_core.api import Busy
+    from webapp import admission as module
+
+    clock = iter([0.0, 0.05, 10.0, 10.6])  # two requests: 50 ms alone, then 600 ms with one ahead (300 each)
+    monkeypatch.setattr(module.time, "perf_counter", lambda: next(clock))
+    gate = module.Admission(max_wait_s=1.0, initial_estimate_s=0.05)
+    with gate.admit():
+        pass
+    assert gate.seconds_per_picture == pytest.approx(0.05) and gate.pending == 0
+    gate.pending = 1  # another request is running: this one waits for it
+    with gate.admit():
+        assert gate.pending == 2
+    assert gate.seconds_per_picture == pytest.approx(0.05 + module.SMOOTHING * (0.3 - 0.05))
+    gate.pending, gate.seconds_per_picture = 3, 0.3  # 4 x 0.3 s > 1 s: refused at once
+    with pytest.raises(Busy):
+        with gate.admit():
+            pass
+    assert gate.pending == 3
+    with pytest.raises(ValueError, match="max_wait_s"):
+        module.Admission(max_wait_s=0)
 
 
 def test_each_client_is_rate_limited(model, drawing):
@@ -226,7 +253,7 @@ def test_cli_help_documents_every_setting():
     import sys
 
     out = subprocess.run([sys.executable, "-m", "webapp", "--help"], capture_output=True, text=True, check=True).stdout
-    for flag in ("--host", "--port", "--cors-origins", "--threads", "--max-pending", "--max-request-bytes",
+    for flag in ("--host", "--port", "--cors-origins", "--threads", "--max-wait-s", "--max-request-bytes",
                  "--default-size", "--rate-limit", "--save-doodles-dir", "--micro-batch", "--use-gpu", "--dev", "--no-upscale",
                  "MIAOBI_CORS_ORIGINS"):
         assert flag in out

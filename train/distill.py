@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +75,9 @@ class FeatureTaps:
 
     def __init__(self, generator: SPADEGenerator):
         self.features: dict[str, paddle.Tensor] = {}
+        blocks = generator.residual_blocks()
         for name in TAPPED_BLOCKS:
-            getattr(generator, name).register_forward_post_hook(self._keeper(name))
+            blocks[name].register_forward_post_hook(self._keeper(name))
 
     def _keeper(self, name):
         def keep(layer, inputs, output):
@@ -83,28 +85,45 @@ class FeatureTaps:
         return keep
 
 
+@dataclass(frozen=True)
+class DistillConfig:
+    """How the student learns from the teacher: TrainConfig's student and lambda_distill settings, by meaning."""
+
+    ngf: int  # the student's width
+    lr: float
+    betas: tuple[float, float]
+    lambda_l1: float  # picture L1 to the teacher's
+    lambda_ssim: float  # 1 - SSIM of the picture and of the tapped blocks' (projected) activations
+    with_ema: bool  # keep a weight average of the student (what is exported)
+    lambda_feat: float = 0.0  # D feature matching between the student's and the teacher's pictures
+    lambda_gan: float = 0.0  # D's hinge verdict on the student's pictures
+
+    @classmethod
+    def from_train(cls, cfg) -> "DistillConfig":
+        return cls(ngf=cfg.student_ngf, lr=cfg.lr_student, betas=(cfg.beta1, cfg.beta2),
+                   lambda_l1=cfg.lambda_distill_l1, lambda_ssim=cfg.lambda_distill_ssim, with_ema=cfg.ema_decay > 0,
+                   lambda_feat=cfg.lambda_distill_feat, lambda_gan=cfg.lambda_distill_gan)
+
+
 class Distillation:
     """The student, its EMA, the channel projections and their optimizer; one :meth:`step` per teacher step."""
 
-    def __init__(self, teacher: SPADEGenerator, ngf: int, lr: float, betas: tuple[float, float],
-                 lambda_l1: float, lambda_ssim: float, with_ema: bool,
-                 discriminator: nn.Layer | None = None, lambda_feat: float = 0.0, lambda_gan: float = 0.0):
-        cfg = student_config(teacher.cfg, ngf)
+    def __init__(self, teacher: SPADEGenerator, config: DistillConfig, discriminator: nn.Layer | None = None):
+        cfg = student_config(teacher.cfg, config.ngf)
         self.student = SPADEGenerator(cfg)
         self.ema = None
-        if with_ema:
+        if config.with_ema:
             self.ema = SPADEGenerator(cfg)
             self.ema.set_state_dict(self.student.state_dict())
             self.ema.eval()
         self.projections = nn.LayerList([
-            nn.Conv2D(_block_channels(self.student, name), _block_channels(teacher, name), 1)
+            nn.Conv2D(self.student.residual_blocks()[name].out_channels, teacher.residual_blocks()[name].out_channels, 1)
             for name in TAPPED_BLOCKS])
         self.trainable = nn.LayerList([self.student, self.projections])  # one unit for optimizer and checkpoint
-        self.optimizer = paddle.optimizer.Adam(lr, beta1=betas[0], beta2=betas[1],
+        self.optimizer = paddle.optimizer.Adam(config.lr, beta1=config.betas[0], beta2=config.betas[1],
                                                parameters=self.trainable.parameters())
-        self.lambda_l1, self.lambda_ssim = lambda_l1, lambda_ssim
-        self.discriminator = discriminator if lambda_feat > 0 or lambda_gan > 0 else None
-        self.lambda_feat, self.lambda_gan = lambda_feat, lambda_gan
+        self.config = config
+        self.discriminator = discriminator if config.lambda_feat > 0 or config.lambda_gan > 0 else None
         self.teacher_taps = FeatureTaps(teacher)
         self.student_taps = FeatureTaps(self.student)
         self.ranks = Ranks()
@@ -120,19 +139,20 @@ class Distillation:
                            for name, projection in zip(TAPPED_BLOCKS, self.projections)) / len(TAPPED_BLOCKS)
         # Pictures live in [-1, 1]; SSIM's constants assume [0, 1].
         picture_ssim = ssim((picture + 1) / 2, (teacher_picture + 1) / 2)
-        terms = {"s_l1": self.lambda_l1 * F.l1_loss(picture, teacher_picture),
-                 "s_ssim": self.lambda_ssim * ((1 - picture_ssim) + (1 - feature_ssim))}
+        config = self.config
+        terms = {"s_l1": config.lambda_l1 * F.l1_loss(picture, teacher_picture),
+                 "s_ssim": config.lambda_ssim * ((1 - picture_ssim) + (1 - feature_ssim))}
         with contextlib.ExitStack() as stack:
             if self.discriminator is not None:
                 judge = stack.enter_context(frozen(self.discriminator))
                 judge.eval()  # its stored power-iteration vectors: judging the student must not change D
                 verdict = judge(segmap, picture)
-                if self.lambda_feat > 0:
+                if config.lambda_feat > 0:
                     with paddle.no_grad():
                         target = judge(segmap, teacher_picture)
-                    terms["s_feat"] = self.lambda_feat * feature_matching_loss(target, verdict)
-                if self.lambda_gan > 0:
-                    terms["s_gan"] = self.lambda_gan * hinge_g_loss(verdict)
+                    terms["s_feat"] = config.lambda_feat * feature_matching_loss(target, verdict)
+                if config.lambda_gan > 0:
+                    terms["s_gan"] = config.lambda_gan * hinge_g_loss(verdict)
             loss = sum(terms.values())
             self.optimizer.set_lr(lr)
             loss.backward()
@@ -170,36 +190,6 @@ class Distillation:
 
 # --------------------------------------------------------------------------- pruning
 
-RESIDUAL_BLOCKS = ("head_0", "G_middle_0", "G_middle_1", "up_0", "up_1", "up_2", "up_3", "up_4")
-
-
-def _channel_groups(generator: SPADEGenerator) -> tuple[dict[str, tuple[str | None, str | None]], dict[str, str]]:
-    """Which channel group each layer's output and input dimensions index, and which layers write each group.
-
-    A group is a set of channels that must be kept or dropped together: the
-    trunk that identity shortcuts carry through head_0 .. G_middle_1, each
-    block's middle, and each widening block's output. Modulation layers read
-    their input's group (they make one gamma and beta per channel).
-    """
-    dims = {"fc": ("trunk", None)}
-    writers = {"fc": "trunk"}
-    stream = "trunk"
-    for name in RESIDUAL_BLOCKS:
-        block = getattr(generator, name, None)
-        if block is None:
-            continue
-        middle, out = f"{name}.middle", (f"{name}.out" if block.learned_shortcut else stream)
-        for norm, group in (("norm_0", stream), ("norm_1", middle), ("norm_s", stream)):
-            for table in ("gamma", "beta", "mlp_gamma", "mlp_beta"):  # CLADE's lookup tables, SPADE's last convs
-                dims[f"{name}.{norm}.{table}"] = (group, None)
-        dims.update({f"{name}.conv_0": (middle, stream), f"{name}.conv_1": (out, middle),
-                     f"{name}.conv_s": (out, stream)})
-        writers.update({f"{name}.conv_0": middle, f"{name}.conv_1": out, f"{name}.conv_s": out})
-        stream = out
-    dims["conv_img"] = (None, stream)
-    return dims, writers
-
-
 def prune_into(student: SPADEGenerator, teacher: SPADEGenerator):
     """Fill a narrower student with the teacher's weights on its strongest channels.
 
@@ -212,17 +202,12 @@ def prune_into(student: SPADEGenerator, teacher: SPADEGenerator):
     """
     source = {key: value.numpy() for key, value in folded_state_dict(teacher).items()}
     target = student.state_dict()
-    student_layers = dict(student.named_sublayers())
-    dims, writers = _channel_groups(teacher)
+    groups, sizes = teacher.channel_groups(), student.channel_groups().sizes
     scores: dict[str, np.ndarray] = {}
-    sizes: dict[str, int] = {}
-    for layer, group in writers.items():
-        if layer not in student_layers:
-            continue  # conv_s exists only in widening blocks
+    for layer, group in groups.writers.items():
         weight = source[layer + ".weight"]
         norms = np.abs(weight).reshape(weight.shape[0], -1).sum(axis=1)
         scores[group] = scores.get(group, 0) + norms / norms.mean()  # each writer gets an equal say
-        sizes[group] = student_layers[layer]._out_channels
     keep = {group: np.sort(np.argsort(-score, kind="stable")[:sizes[group]]) for group, score in scores.items()}
 
     state = {}
@@ -231,11 +216,11 @@ def prune_into(student: SPADEGenerator, teacher: SPADEGenerator):
         if name in ("weight_u", "weight_v"):
             continue
         weight = source[f"{layer}.{'weight' if name == 'weight_orig' else name}"]
-        out_group, in_group = dims.get(layer, (None, None))
-        if out_group is not None:
-            weight = weight[keep[out_group]]
-        if in_group is not None and weight.ndim > 1:
-            weight = weight[:, keep[in_group]]
+        first, second = groups.axes.get(layer, (None, None))
+        if first is not None:
+            weight = weight[keep[first]]
+        if second is not None and weight.ndim > 1:
+            weight = weight[:, keep[second]]
         if list(weight.shape) != list(value.shape):
             raise ValueError(f"{key}: the teacher's {weight.shape} cannot be pruned to the student's {value.shape}")
         state[key] = weight
@@ -255,6 +240,3 @@ def _singular_vectors(weight: np.ndarray, iterations: int = 100) -> tuple[np.nda
         v /= np.linalg.norm(v) + 1e-12
     return u.astype(np.float32), v.astype(np.float32)
 
-
-def _block_channels(generator: SPADEGenerator, name: str) -> int:
-    return getattr(generator, name).conv_1._out_channels

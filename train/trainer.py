@@ -29,7 +29,7 @@ from .config import TrainConfig, configs_to_json
 from .data import BatchSampler, ProceduralLandscapes, ade20k_pairs, folder_pairs, pseudo_labelled
 from .discriminator import MultiscaleDiscriminator, ProjectedDiscriminator
 from .imagenet import SQUEEZENET_STAGES, load_squeezenet, squeezenet_input
-from .distill import Distillation, frozen
+from .distill import DistillConfig, Distillation, frozen
 from .parallel import Ranks
 
 CHECKPOINT = "checkpoint"  # inside run_dir
@@ -91,10 +91,8 @@ class Trainer:
         if cfg.student_ngf:
             # The student imitates the network users get (the EMA): a smoother target than the live generator,
             # and the one its quality is judged against.
-            self.distillation = Distillation(self.inference_generator, cfg.student_ngf, cfg.lr_student,
-                                             (cfg.beta1, cfg.beta2), cfg.lambda_distill_l1, cfg.lambda_distill_ssim,
-                                             cfg.ema_decay > 0, self.discriminator, cfg.lambda_distill_feat,
-                                             cfg.lambda_distill_gan)
+            self.distillation = Distillation(self.inference_generator, DistillConfig.from_train(cfg),
+                                             self.discriminator)
         self.student_born = 0  # the step the student started at (later than 0 with --init-from)
         self.teacher_frozen_at = 0  # with --freeze-teacher: the training steps the teacher had when it stopped
         self.sampler = BatchSampler(build_dataset(cfg, self.palette), cfg.batch_size, cfg.image_size, cfg.seed,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +18,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from miaobi_core.options import ServingOptions, default_of
+
+from .admission import Admission
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = REPO_ROOT / "static"
@@ -31,14 +32,17 @@ class WebOptions:
         "env": "MIAOBI_CORS_ORIGINS",
         "help": "comma-separated exact origins (https://host[:port]) whose pages may call the API; none: same "
                 "origin only"})
-    max_pending: int = field(default=4, metadata={"help": "predictions running or queued before new ones get 429"})
+    max_wait_s: float = field(default=2.0, metadata={
+        "help": "a worker takes a prediction while the pictures ahead of it should be painted within this many "
+                "seconds (judged by its recent pictures); beyond that it answers 429 at once (webapp/admission.py)"})
     max_request_bytes: int = field(default=6 * 1024 * 1024, metadata={
         "help": "largest request body (a 4 MiB PNG as base64 JSON)"})
     default_size: int = field(default=256, metadata={"help": "picture side when a request gives none"})
     save_doodles_dir: str | None = field(default=None, metadata={
         "help": "keep every drawing as a PNG in this folder (off by default: children's drawings are not kept)"})
-    rate_limit: str = field(default="60 per minute", metadata={
-        "help": "predictions per client address, e.g. '60 per minute'; 'none' turns it off"})
+    rate_limit: str = field(default="900 per minute", metadata={
+        "help": "predictions per client address, e.g. '900 per minute'; 'none' turns it off. The default is sized "
+                "for a classroom behind one address: 30 children painting as they draw, ~30 pictures a minute each"})
     limit_storage: str = field(default="memory://", metadata={
         "env": "MIAOBI_LIMIT_STORAGE",
         "help": "where the rate limit counts. memory:// keeps one count per worker process, so with N workers a "
@@ -103,7 +107,7 @@ def create_app(config: dict | None = None) -> Flask:
              supports_credentials=False)
 
     app.extensions["miaobi_model"] = load_model(app)
-    app.extensions["miaobi_slots"] = threading.BoundedSemaphore(app.config["MAX_PENDING"])
+    app.extensions["miaobi_admission"] = Admission(app.config["MAX_WAIT_S"])
 
     from . import routes
 
