@@ -57,7 +57,7 @@ def build_variant(name: str):
 
 
 def random_inputs(num_classes: int, z_dim: int, batch: int, size: int, seed: int = 0):
-    from miaobi_core.backends import onehot
+    from miaobi_core.codec import onehot
 
     rng = np.random.default_rng(seed)
     blobs = rng.integers(0, num_classes, (batch, 8, 8))  # big blobs, like a child's drawing

@@ -21,10 +21,12 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from miaobi_core.config import CONFIG_NAME
 from miaobi_core.runtime import configure_cpu
+from miaobi_core.variants import FOLDERS, FULL
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED = REPO / "hub_module" / "miaobi" / "weights" / "generator.json"
+SHIPPED = REPO / "hub_module" / "miaobi" / FOLDERS[FULL] / CONFIG_NAME
 WARM_STEPS = 2  # logged steps left out of the rate: imports, allocations, the first samples
 
 

@@ -29,18 +29,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .codec import onehot
+from .config import CONFIG_NAME, WEIGHTS_NAME
+
 log = logging.getLogger(__name__)
 
 BACKENDS = ("paddle", "paddle-jit", "paddle-inference", "onnxruntime", "openvino")
 PARITY_TOLERANCE = 1e-2  # max abs difference on the [-1, 1] scale
 PROBES = Path(__file__).with_name("probes")  # pseudo-labelled held-out photos, one per scene
-
-
-def onehot(ids: np.ndarray, num_classes: int) -> np.ndarray:
-    """(B, H, W) class ids -> (B, C, H, W) float32; ids >= num_classes (ignore) become all-zero pixels."""
-    table = np.eye(num_classes + 1, num_classes, dtype=np.float32)
-    table[num_classes] = 0
-    return table[np.minimum(ids, num_classes)].transpose(0, 3, 1, 2)
 
 
 def probe_inputs(num_classes: int, size: int, z_dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -196,7 +192,7 @@ def export_folder(checkpoint_dir: Path, size: int) -> Path:
     import paddle
 
     digest = hashlib.sha256(f"{size}|{paddle.__version__}|{_version('paddle2onnx')}".encode())
-    for name in ("generator.json", "generator.pdparams"):
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
         digest.update((checkpoint_dir / name).read_bytes())
     root = Path(os.environ.get("MIAOBI_CACHE") or Path.home() / ".cache" / "miaobi")
     folder = root / "exports" / digest.hexdigest()[:20]

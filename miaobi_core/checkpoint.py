@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import paddle
 
+from .config import CONFIG_NAME, WEIGHTS_NAME
 from .generator import GeneratorConfig, SPADEGenerator
 
-CONFIG_NAME = "generator.json"
-WEIGHTS_NAME = "generator.pdparams"
 FORMAT_VERSION = 1
 
 

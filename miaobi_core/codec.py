@@ -240,6 +240,14 @@ def encode_png(image: np.ndarray, palette_colors: np.ndarray | None = None) -> b
     return buffer.getvalue()
 
 
+def onehot(ids: np.ndarray, num_classes: int) -> np.ndarray:
+    """(B, H, W) class ids -> (B, C, H, W) float32, the generator's input (every backend's, and training's);
+    ids >= num_classes (ignore) become all-zero pixels."""
+    table = np.eye(num_classes + 1, num_classes, dtype=np.float32)
+    table[num_classes] = 0
+    return table[np.minimum(ids, num_classes)].transpose(0, 3, 1, 2)
+
+
 # What a picture can be sent back as: PNG is lossless; JPEG is about 6x smaller for these photo-like
 # pictures and 10-30x faster to encode at 512-1024 px (docs/performance.md, "Upscaler").
 PICTURE_FORMATS = {"png": "image/png", "jpeg": "image/jpeg"}

@@ -4,6 +4,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+# An inference checkpoint's two files (miaobi_core/checkpoint.py), named here where no paddle is needed.
+CONFIG_NAME = "generator.json"
+WEIGHTS_NAME = "generator.pdparams"
+
 NUM_UPSAMPLING_LAYERS = {"normal": 5, "more": 6, "most": 7}
 NORMS = ("spade", "clade", "clade_icpe")
 PARAM_FREE_NORMS = ("instance", "batch")

@@ -12,19 +12,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .codec import onehot
 from .config import GeneratorConfig
 
 
 # --------------------------------------------------------------------------- label maps
 
-def label_onehot(label_ids: paddle.Tensor, num_classes: int) -> paddle.Tensor:
-    """(B, H, W) integer ids -> (B, num_classes, H, W) float one-hot; ids >= num_classes (ignore) -> zeros."""
-    onehot = F.one_hot(label_ids.astype("int64").clip(0, num_classes), num_classes + 1)
-    return onehot[..., :num_classes].transpose([0, 3, 1, 2])
+def label_onehot(label_ids, num_classes: int) -> paddle.Tensor:
+    """(B, H, W) integer ids (array or tensor) -> (B, num_classes, H, W) float one-hot tensor, by codec.onehot."""
+    return paddle.to_tensor(onehot(np.asarray(label_ids), num_classes))
 
 
 def intra_class_offsets(onehot: paddle.Tensor) -> paddle.Tensor:
@@ -75,7 +76,8 @@ class LabelPyramid:
         return self._cache[key]
 
 
-def _maybe_spectral(layer: nn.Layer, use: bool) -> nn.Layer:
+def maybe_spectral(layer: nn.Layer, use: bool) -> nn.Layer:
+    """``layer`` with spectral norm when ``use`` (generator and discriminators alike)."""
     return nn.utils.spectral_norm(layer) if use else layer
 
 
@@ -209,12 +211,12 @@ class SPADEResnetBlock(nn.Layer):
         self.in_channels, self.middle_channels, self.out_channels = fin, fmiddle, fout
         self.learned_shortcut = fin != fout
         self.use_simam = cfg.attention == "simam"
-        self.conv_0 = _maybe_spectral(nn.Conv2D(fin, fmiddle, 3, padding=1), cfg.spectral_norm)
-        self.conv_1 = _maybe_spectral(nn.Conv2D(fmiddle, fout, 3, padding=1), cfg.spectral_norm)
+        self.conv_0 = maybe_spectral(nn.Conv2D(fin, fmiddle, 3, padding=1), cfg.spectral_norm)
+        self.conv_1 = maybe_spectral(nn.Conv2D(fmiddle, fout, 3, padding=1), cfg.spectral_norm)
         self.norm_0 = make_modulation(cfg, fin)
         self.norm_1 = make_modulation(cfg, fmiddle)
         if self.learned_shortcut:
-            self.conv_s = _maybe_spectral(nn.Conv2D(fin, fout, 1, bias_attr=False), cfg.spectral_norm)
+            self.conv_s = maybe_spectral(nn.Conv2D(fin, fout, 1, bias_attr=False), cfg.spectral_norm)
             self.norm_s = make_modulation(cfg, fin)
 
     def actvn(self, x):
@@ -237,7 +239,7 @@ class ConvEncoder(nn.Layer):
         widths = [3, nef, nef * 2, nef * 4, nef * 8, nef * 8, nef * 8]
         layers = []
         for cin, cout in zip(widths[:-1], widths[1:]):
-            layers += [_maybe_spectral(nn.Conv2D(cin, cout, 3, stride=2, padding=1), cfg.spectral_norm),
+            layers += [maybe_spectral(nn.Conv2D(cin, cout, 3, stride=2, padding=1), cfg.spectral_norm),
                        nn.InstanceNorm2D(cout), nn.LeakyReLU(0.2)]
         self.features = nn.Sequential(*layers)
         # Pooling to 4x4 lets any input size (a multiple of 64 down to 64) be encoded.
@@ -280,7 +282,7 @@ class SPADEGenerator(nn.Layer):
         super().__init__()
         self.cfg = cfg
         nf = cfg.ngf
-        self.fc = _maybe_spectral(nn.Conv2D(cfg.num_classes + cfg.z_dim, 16 * nf, 3, padding=1), cfg.spectral_norm)
+        self.fc = maybe_spectral(nn.Conv2D(cfg.num_classes + cfg.z_dim, 16 * nf, 3, padding=1), cfg.spectral_norm)
         self.head_0 = SPADEResnetBlock(16 * nf, 16 * nf, cfg)
         self.G_middle_0 = SPADEResnetBlock(16 * nf, 16 * nf, cfg)
         self.G_middle_1 = SPADEResnetBlock(16 * nf, 16 * nf, cfg)

@@ -18,9 +18,9 @@ import paddle
 from PIL import Image
 
 from .api import Busy, TimedOut
-from .backends import PaddleBackend, choose_backend, export_folder, onehot
+from .backends import PaddleBackend, choose_backend, export_folder
 from .checkpoint import load_generator, read_checkpoint_info
-from .codec import check_label_ids, pictures_from_unit, pictures_to_unit
+from .codec import check_label_ids, onehot, pictures_from_unit, pictures_to_unit
 from .options import ServingOptions
 from .styles import StyleBook
 from .upscale import Upscaler, enlarge

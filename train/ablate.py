@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from miaobi_core.config import CONFIG_NAME
 from miaobi_core.runtime import configure_cpu
 
 BASE = ["--norm", "clade_icpe", "--ngf", "16", "--z-dim", "64", "--no-spectral-norm", "--batch-size", "4",
@@ -39,7 +40,7 @@ VARIANTS = {
 
 def train_variant(run_dir: Path, options: list[str], steps: int, size: int, data_root: str, models: str):
     export = run_dir / "export"
-    if (export / "generator.json").is_file():
+    if (export / CONFIG_NAME).is_file():
         return export  # trained by an earlier call: the table can be redone without retraining
     command = [sys.executable, "-m", "train", *BASE, *options, "--image-size", str(size), "--steps", str(steps),
                "--data", "pseudo", "--data-root", data_root, "--squeezenet-dir", str(Path(models) / "squeezenet"),

@@ -17,9 +17,11 @@ from pathlib import Path
 
 from miaobi_core.runtime import configure_cpu
 
-# The parts of a checkpoint (trainer.CHECKPOINT) worth carrying over; optimizer files stay behind.
-NETWORKS = ("generator.pdparams", "ema.pdparams", "discriminator.pdparams", "projected.pdparams")
-STATE, CONFIG = "state.json", "config.json"
+from . import files
+from .files import CONFIG, STATE
+
+# The parts of a checkpoint worth carrying over; optimizer files stay behind.
+NETWORKS = (files.GENERATOR, files.EMA, files.DISCRIMINATOR, files.PROJECTED)
 
 
 def write(run_dir: str | Path, out_dir: str | Path) -> dict:
@@ -28,7 +30,7 @@ def write(run_dir: str | Path, out_dir: str | Path) -> dict:
     import paddle
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    checkpoint = run_dir / "checkpoint"
+    checkpoint = run_dir / files.CHECKPOINT
     if not (checkpoint / STATE).is_file():
         raise FileNotFoundError(f"{run_dir} has no checkpoint to continue from")
     tmp = out_dir.with_name(out_dir.name + ".tmp")

@@ -10,9 +10,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-
-def _spectral(layer: nn.Layer, use: bool) -> nn.Layer:
-    return nn.utils.spectral_norm(layer) if use else layer
+from miaobi_core.generator import maybe_spectral
 
 
 class NLayerDiscriminator(nn.Layer):
@@ -24,7 +22,7 @@ class NLayerDiscriminator(nn.Layer):
             nf_prev, nf = nf, min(nf * 2, 512)
             stride = 1 if n == n_layers - 1 else 2
             blocks.append(nn.Sequential(
-                _spectral(nn.Conv2D(nf_prev, nf, 4, stride=stride, padding=2, bias_attr=False), spectral_norm),
+                maybe_spectral(nn.Conv2D(nf_prev, nf, 4, stride=stride, padding=2, bias_attr=False), spectral_norm),
                 nn.InstanceNorm2D(nf), nn.LeakyReLU(0.2)))
         blocks.append(nn.Conv2D(nf, 1, 4, stride=1, padding=2))
         self.blocks = nn.LayerList(blocks)
@@ -70,8 +68,8 @@ class ProjectedDiscriminator(nn.Layer):
     def __init__(self, stage_channels: list[int], num_classes: int, width: int = 64, spectral_norm: bool = True):
         super().__init__()
         self.heads = nn.LayerList([nn.Sequential(
-            _spectral(nn.Conv2D(channels + num_classes, width, 3, padding=1), spectral_norm), nn.LeakyReLU(0.2),
-            _spectral(nn.Conv2D(width, 1, 1), spectral_norm)) for channels in stage_channels])
+            maybe_spectral(nn.Conv2D(channels + num_classes, width, 3, padding=1), spectral_norm), nn.LeakyReLU(0.2),
+            maybe_spectral(nn.Conv2D(width, 1, 1), spectral_norm)) for channels in stage_channels])
 
     def forward(self, segmap, stages: list[paddle.Tensor]) -> list[list[paddle.Tensor]]:
         outputs = []

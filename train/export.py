@@ -24,23 +24,22 @@ def export_run(run_dir: str | Path, out_dir: str | Path, half: bool = True, stud
 
     from .config import TrainConfig
     from .distill import student_config
-    from .trainer import CHECKPOINT, export_metadata
+    from . import files
+    from .trainer import export_metadata
 
     run_dir = Path(run_dir)
-    saved = json.loads((run_dir / "config.json").read_text())
+    saved = json.loads((run_dir / files.CONFIG).read_text())
     gen_cfg, cfg = GeneratorConfig.from_dict(saved["generator"]), TrainConfig(**saved["train"])
-    checkpoint = run_dir / CHECKPOINT
-    state = json.loads((checkpoint / "state.json").read_text())
+    checkpoint = run_dir / files.CHECKPOINT
+    state = json.loads((checkpoint / files.STATE).read_text())
     if student and not cfg.student_ngf:
         raise ValueError(f"{run_dir} trains no student (--student-ngf 0)")
     network = SPADEGenerator(student_config(gen_cfg, cfg.student_ngf) if student else gen_cfg)
-    prefix = "student_" if student else ""
     # The weight average users get when the run keeps one, else the live network.
-    weights = checkpoint / f"{prefix}ema.pdparams"
-    if not weights.is_file():
-        weights = checkpoint / ("student.pdparams" if student else "generator.pdparams")
+    average, live = (files.STUDENT_EMA, files.STUDENT) if student else (files.EMA, files.GENERATOR)
+    weights = checkpoint / (average if (checkpoint / average).is_file() else live)
     loaded = paddle.load(str(weights))
-    if student and not (checkpoint / "student_ema.pdparams").is_file():
+    if weights.name == files.STUDENT:
         loaded = {k[len("0."):]: v for k, v in loaded.items() if k.startswith("0.")}  # the student, not its projections
     network.set_state_dict(loaded)
     save_generator(out_dir, network, half=half, metadata=export_metadata(gen_cfg, cfg, state, student))

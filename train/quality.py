@@ -41,6 +41,7 @@ from scipy import linalg
 from tqdm import tqdm
 
 from miaobi_core.runtime import configure_cpu
+from miaobi_core.variants import DISTILLED, FOLDERS, FULL
 
 RETRIEVAL_SIDE = 32
 LAYOUT_GRID = 4  # FJD's condition embedding: class fractions in 4 x 4 cells
@@ -414,8 +415,8 @@ def replace_section(path: Path, title: str, body: str) -> None:
 
 
 # Both generators users get; the first is the reference the student is held to.
-DEFAULT_MODELS = ["full model (GPU default)=hub_module/miaobi/weights",
-                  "distilled student (CPU default)=hub_module/miaobi/student"]
+DEFAULT_MODELS = [f"full model (GPU default)=hub_module/miaobi/{FOLDERS[FULL]}",
+                  f"distilled student (CPU default)=hub_module/miaobi/{FOLDERS[DISTILLED]}"]
 
 
 def parse_models(values: list[str] | None) -> dict[str, str]:

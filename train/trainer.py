@@ -24,7 +24,7 @@ from miaobi_core.codec import pictures_from_unit, pictures_to_unit
 from miaobi_core.generator import GeneratorConfig, SPADEGenerator, label_onehot
 from miaobi_core.palette import Palette, load_palette
 
-from . import diffaugment, losses
+from . import diffaugment, files, losses
 from .config import TrainConfig, configs_to_json
 from .data import BatchSampler, ProceduralLandscapes, ade20k_pairs, folder_pairs, pseudo_labelled
 from .discriminator import MultiscaleDiscriminator, ProjectedDiscriminator
@@ -32,7 +32,6 @@ from .imagenet import SQUEEZENET_STAGES, load_squeezenet, squeezenet_input
 from .distill import DistillConfig, Distillation, frozen
 from .parallel import Ranks
 
-CHECKPOINT = "checkpoint"  # inside run_dir
 SAMPLE_ROWS = 4
 PROGRESS_KEYS = ("g_total", "d_hinge", "s_l1", "s_ssim", "s_feat", "s_gan", "images_per_s")  # shown on the progress bar
 
@@ -248,32 +247,32 @@ class Trainer:
 
     def _checkpoint_parts(self, teacher_only: bool = False) -> list[tuple[str, paddle.nn.Layer, tuple | None]]:
         """(weights file, layer, (optimizer file, optimizer) or None) for everything a checkpoint holds."""
-        parts = [("generator.pdparams", self.generator, ("opt_g.pdopt", self.opt_g)),
-                 ("discriminator.pdparams", self.discriminator, ("opt_d.pdopt", self.opt_d))]
+        parts = [(files.GENERATOR, self.generator, (files.OPT_G, self.opt_g)),
+                 (files.DISCRIMINATOR, self.discriminator, (files.OPT_D, self.opt_d))]
         if self.projected is not None:
-            parts.append(("projected.pdparams", self.projected, ("opt_projected.pdopt", self.opt_projected)))
+            parts.append((files.PROJECTED, self.projected, (files.OPT_PROJECTED, self.opt_projected)))
         if self.ema is not None:
-            parts.append(("ema.pdparams", self.ema, None))
+            parts.append((files.EMA, self.ema, None))
         if self.distillation is not None and not teacher_only:
             d = self.distillation
-            parts.append(("student.pdparams", d.trainable, ("opt_student.pdopt", d.optimizer)))
+            parts.append((files.STUDENT, d.trainable, (files.OPT_STUDENT, d.optimizer)))
             if d.ema is not None:
-                parts.append(("student_ema.pdparams", d.ema, None))
+                parts.append((files.STUDENT_EMA, d.ema, None))
         return parts
 
     def save_checkpoint(self):
         """Everything needed to resume, written to a temp folder then swapped in (a crash never corrupts it)."""
-        final = self.run_dir / CHECKPOINT
-        tmp = self.run_dir / (CHECKPOINT + ".tmp")
+        final = self.run_dir / files.CHECKPOINT
+        tmp = self.run_dir / (files.CHECKPOINT + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         for weights_file, layer, optimizer in self._checkpoint_parts():
             paddle.save(layer.state_dict(), str(tmp / weights_file))
             if optimizer is not None:
                 paddle.save(_portable_optimizer_state(optimizer[1], layer), str(tmp / optimizer[0]))
-        (tmp / "state.json").write_text(json.dumps({"step": self.step, "student_born": self.student_born,
+        (tmp / files.STATE).write_text(json.dumps({"step": self.step, "student_born": self.student_born,
                                                     "teacher_frozen_at": self.teacher_frozen_at}))
-        old = self.run_dir / (CHECKPOINT + ".old")
+        old = self.run_dir / (files.CHECKPOINT + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if final.exists():
             final.rename(old)
@@ -282,8 +281,8 @@ class Trainer:
 
     def load_checkpoint(self, folder: str | Path | None = None, teacher_only: bool = False):
         """Resume from run_dir's checkpoint, or with ``teacher_only`` start a new student beside another run's teacher."""
-        folder = Path(folder) if folder is not None else self.run_dir / CHECKPOINT
-        if not (folder / "state.json").is_file():
+        folder = Path(folder) if folder is not None else self.run_dir / files.CHECKPOINT
+        if not (folder / files.STATE).is_file():
             raise FileNotFoundError(f"no checkpoint in {folder}")
         for weights_file, layer, optimizer in self._checkpoint_parts(teacher_only):
             if not (folder / weights_file).is_file():
@@ -291,7 +290,7 @@ class Trainer:
             layer.set_state_dict(paddle.load(str(folder / weights_file)))
             if optimizer is not None:
                 optimizer[1].set_state_dict(_local_optimizer_state(paddle.load(str(folder / optimizer[0])), layer))
-        state = json.loads((folder / "state.json").read_text())
+        state = json.loads((folder / files.STATE).read_text())
         self.step = state["step"]
         self.student_born = self.step if teacher_only else state.get("student_born", 0)
         self.teacher_frozen_at = self.step if teacher_only else state.get("teacher_frozen_at", self.student_born)
@@ -299,9 +298,9 @@ class Trainer:
     def continue_from(self, folder: Path):
         """Go on from a committed continuation state (:mod:`train.continuation`): its networks and step,
         fresh optimizer moments. A network it lacks (say, a discriminator added since) starts anew."""
-        from .continuation import CONFIG, STATE, read_networks
+        from .continuation import read_networks
 
-        saved = GeneratorConfig.from_dict(json.loads((folder / CONFIG).read_text())["generator"])
+        saved = GeneratorConfig.from_dict(json.loads((folder / files.CONFIG).read_text())["generator"])
         if saved != self.gen_cfg:
             raise ValueError(f"--continue-from {folder} holds a generator with other settings; "
                              f"train with {self.gen_cfg.differences(saved)}")
@@ -309,11 +308,11 @@ class Trainer:
         for weights_file, layer, _ in self._checkpoint_parts(teacher_only=True):
             if weights_file in networks:
                 layer.set_state_dict(networks[weights_file])
-            elif weights_file in ("generator.pdparams", "ema.pdparams"):
+            elif weights_file in (files.GENERATOR, files.EMA):
                 raise FileNotFoundError(f"{folder} has no {weights_file}")
             else:
                 print(f"--continue-from {folder}: no {weights_file}, so that network starts from scratch")
-        self.step = json.loads((folder / STATE).read_text())["step"]
+        self.step = json.loads((folder / files.STATE).read_text())["step"]
 
     def start_teacher_from(self, folder: Path):
         """Begin from another run's teacher (its checkpoint), or from an exported generator as a frozen teacher.
@@ -323,7 +322,7 @@ class Trainer:
         when its training run is gone; the discriminator then learns from scratch as the student's adversary.
         """
         if not (folder / CONFIG_NAME).is_file():
-            self.load_checkpoint(folder / CHECKPOINT, teacher_only=True)
+            self.load_checkpoint(folder / files.CHECKPOINT, teacher_only=True)
             return
         if not self.cfg.freeze_teacher:
             raise ValueError(f"--init-from {folder} is an exported generator (no discriminator or optimizer state): "
@@ -439,11 +438,11 @@ def run(gen_cfg: GeneratorConfig, cfg: TrainConfig) -> Trainer:
     In a data-parallel run every rank calls this; rank 0 alone writes to run_dir.
     """
     run_dir = Path(cfg.run_dir)
-    if (run_dir / CHECKPOINT).exists() and not cfg.resume:
+    if (run_dir / files.CHECKPOINT).exists() and not cfg.resume:
         raise FileExistsError(f"{run_dir} already holds a run: pass --resume to continue it or pick another --run-dir")
     trainer = Trainer(gen_cfg, cfg)
     ranks = trainer.ranks
-    if cfg.resume and (run_dir / CHECKPOINT).exists():
+    if cfg.resume and (run_dir / files.CHECKPOINT).exists():
         trainer.load_checkpoint()
     elif cfg.continue_from:
         trainer.continue_from(Path(cfg.continue_from))
@@ -456,7 +455,7 @@ def run(gen_cfg: GeneratorConfig, cfg: TrainConfig) -> Trainer:
             trainer.student_born = trainer.step - trainer.distillation.continue_from(Path(cfg.init_student_from))
     if ranks.leader:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(configs_to_json(gen_cfg, cfg) + "\n")
+        (run_dir / files.CONFIG).write_text(configs_to_json(gen_cfg, cfg) + "\n")
 
     from visualdl import LogWriter  # imported here: only training writes scalars
 

@@ -1,0 +1,13 @@
+"""The files of a training run, named once: the trainer writes them; export, continuation and resume read them.
+
+A run folder holds ``config.json`` (the resolved settings), ``log.jsonl``, ``samples/`` and ``checkpoint/``;
+the checkpoint holds each network's weights and optimizer state and ``state.json`` (step and student history).
+"""
+CHECKPOINT = "checkpoint"
+CONFIG = "config.json"
+STATE = "state.json"
+
+GENERATOR, EMA = "generator.pdparams", "ema.pdparams"  # the live generator and its weight average
+DISCRIMINATOR, PROJECTED = "discriminator.pdparams", "projected.pdparams"
+STUDENT, STUDENT_EMA = "student.pdparams", "student_ema.pdparams"  # student + channel projections; its average
+OPT_G, OPT_D, OPT_PROJECTED, OPT_STUDENT = "opt_g.pdopt", "opt_d.pdopt", "opt_projected.pdopt", "opt_student.pdopt"
