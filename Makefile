@@ -49,9 +49,10 @@ test: setup browser
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Rewrite docs/screenshot.png from the browser test (make test leaves tracked files alone).
+# Rewrite docs/screenshot*.png (desktop after painting, and the page at four sizes) from the browser tests
+# (make test leaves tracked files alone).
 screenshots: setup browser
-	MIAOBI_SCREENSHOTS=docs $(PY) -m pytest tests/test_browser.py -k a_child_paints
+	MIAOBI_SCREENSHOTS=docs $(PY) -m pytest tests/test_browser.py -k "a_child_paints or what_a_child_needs"
 
 # The PaddleHub module as one archive (module, vendored library, weights, licences) for `hub install` anywhere
 # its third-party packages are installed: dist/miaobi-<version>.tar.gz.

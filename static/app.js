@@ -402,7 +402,8 @@ function fetchPicture(request, size, format, signal) {
 // The side that fills the picture frame at this screen's pixel density (680-970 on a tablet), in steps
 // of 64; the server paints at its model's size and enlarges with its learned upscaler.
 function pictureSize() {
-  const side = $("frame").clientWidth * (window.devicePixelRatio || 1);
+  // On a phone the frame is folded away until asked for; it then spans the screen.
+  const side = ($("frame").clientWidth || document.documentElement.clientWidth) * (window.devicePixelRatio || 1);
   return Math.min(SAVE_SIZE, Math.max(256, Math.ceil(side / 64) * 64));
 }
 
@@ -435,7 +436,7 @@ async function paint() {
       showMessage((body.error && body.error.message) || "Miaobi could not paint that one.", true);
       return;
     }
-    $("result").src = `data:image/${body.format};base64,` + body.image;
+    $("result").src = $("thumb").src = `data:image/${body.format};base64,` + body.image;
     $("result").alt = "Miaobi's landscape of your drawing: " + drawnClasses().join(", ");
     $("result").hidden = false;
     $("placeholder").hidden = true;
@@ -504,6 +505,15 @@ async function savePicture(event) {
 }
 
 $("download").addEventListener("click", savePicture);
+
+// On a phone the picture opens over the drawing and closes back to it (the buttons show only there).
+function showPicture(open) {
+  document.body.classList.toggle("picture-open", open);
+  $("show-picture").setAttribute("aria-expanded", String(open));
+  (open ? $("hide-picture") : $("show-picture")).focus();
+}
+$("show-picture").addEventListener("click", () => showPicture(true));
+$("hide-picture").addEventListener("click", () => showPicture(false));
 $("paint").addEventListener("click", paint);
 $("dice").addEventListener("click", () => {
   state.seed = randomSeed();

@@ -63,6 +63,11 @@ def page(browser):
     context.close()
 
 
+def shoot(page, name, tmp_path):
+    """docs/ screenshots are rewritten only on request (`make screenshots`), so `make test` leaves git clean."""
+    page.screenshot(path=str(Path(os.environ.get("MIAOBI_SCREENSHOTS") or tmp_path) / name), scale="css")
+
+
 def canvas_pixel(page, x, y):
     return page.evaluate(f"Array.from(document.getElementById('canvas').getContext('2d')"
                          f".getImageData({x}, {y}, 1, 1).data.slice(0, 3))")
@@ -132,8 +137,8 @@ def test_a_child_paints_and_gets_a_picture(page, servers, palette, tmp_path):
     page.locator("#dice").click()  # a new variation of the same drawing
     expect(page.locator("#result")).not_to_have_attribute("src", first, timeout=120_000)
 
-    # docs/screenshot.png is rewritten only on request (`make screenshots`), so `make test` leaves git clean.
-    page.screenshot(path=str(Path(os.environ.get("MIAOBI_SCREENSHOTS") or tmp_path) / "screenshot.png"))
+    expect(page.locator("#spinner")).to_be_hidden(timeout=120_000)
+    shoot(page, "screenshot.png", tmp_path)
 
 
 def test_live_preview_paints_after_the_child_stops(page, servers):
@@ -321,3 +326,47 @@ def test_tools_are_named_and_announce_their_state_and_arrow_keys_pick_colours(pa
     page.keyboard.press("ArrowLeft")
     page.keyboard.press("ArrowLeft")
     assert int(page.locator(".swatch.selected").get_attribute("data-id")) == (start - 1) % palette.num_classes
+
+
+LAYOUTS = {"desktop": (1280, 860, 1), "tablet": (1024, 768, 2), "tablet-with-bars": (1024, 690, 2),
+           "phone": (390, 844, 3)}
+
+
+def _inside(page, selector, width, height):
+    box = page.locator(selector).bounding_box()
+    return box is not None and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= width + 0.5 \
+        and box["y"] + box["height"] <= height + 0.5
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_every_size_shows_what_a_child_needs_without_scrolling(browser, servers, layout, tmp_path):
+    width, height, ratio = LAYOUTS[layout]
+    context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=ratio,
+                                  has_touch=layout != "desktop")
+    page = context.new_page()
+    page.goto(servers["app"] + "/")
+    page.wait_for_selector("#thumb[src]", state="attached", timeout=120_000)  # the starter scene's picture
+    needed = ["#paint", "#canvas", "#tool-brush", "#tool-fill", "#tool-eraser", "#undo", "#redo", "#clear"]
+    needed += [f".swatch >> nth={i}" for i in range(page.locator(".swatch").count())]
+    if layout == "phone":
+        # The drawing has the screen, Paint is in reach, the picture one tap away; a strip beside the canvas
+        # lets a finger scroll without painting.
+        assert page.locator("#frame").bounding_box() is None
+        canvas = page.locator("#canvas").bounding_box()
+        assert width - (canvas["x"] + canvas["width"]) >= 40
+        for selector in ("#paint", "#show-picture"):
+            assert _inside(page, selector, width, height), selector
+        assert page.locator("#thumb").get_attribute("src") == page.locator("#result").get_attribute("src")
+        shoot(page, f"screenshot-{layout}.png", tmp_path)
+        page.locator("#show-picture").tap()
+        assert _inside(page, "#frame", width, height) and _inside(page, "#download", width, height)
+        assert page.locator("#show-picture").get_attribute("aria-expanded") == "true"
+        page.locator("#hide-picture").tap()
+        assert page.locator("#frame").bounding_box() is None and _inside(page, "#paint", width, height)
+        page.mouse.wheel(0, 400)  # the bar stays in reach when the page scrolls
+        assert _inside(page, "#paint", width, height)
+    else:
+        for selector in needed + ["#frame", "#examples"]:
+            assert _inside(page, selector, width, height), selector
+        shoot(page, f"screenshot-{layout}.png", tmp_path)
+    context.close()
