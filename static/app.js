@@ -112,6 +112,40 @@ function render() {
     px[i * 4 + 3] = 255;
   }
   ctx.putImageData(image, 0, 0);
+  if (!$("symbols").hidden) drawSymbols();
+}
+
+// For children who cannot tell some colours apart (Sand and Grass, Trees and Dirt): each colour's symbol,
+// its palette emoji, on a grid over the drawing. A separate canvas, so the drawing itself never changes.
+const SYMBOL_CELL = 32;  // label-map pixels between symbols
+function drawSymbols() {
+  const overlay = $("symbols");
+  const context = overlay.getContext("2d");
+  const scale = overlay.width / SIZE;
+  context.clearRect(0, 0, overlay.width, overlay.height);
+  context.font = `${Math.round(SYMBOL_CELL * scale * 0.55)}px sans-serif`;
+  context.textAlign = "center";
+  context.textBaseline = "middle";
+  context.shadowColor = "rgba(255, 255, 255, 0.9)";
+  context.shadowBlur = 4;
+  for (let y = SYMBOL_CELL / 2; y < SIZE; y += SYMBOL_CELL) {
+    for (let x = SYMBOL_CELL / 2; x < SIZE; x += SYMBOL_CELL) {
+      const id = state.labels[y * SIZE + x];
+      context.fillText(state.palette.classes[id].emoji, x * scale, y * scale);
+    }
+  }
+}
+
+function symbolsWereOn() {
+  try { return localStorage.getItem("miaobi-symbols") === "1"; } catch (error) { return false; }
+}
+
+function showSymbols(on) {
+  $("symbols").hidden = !on;
+  $("symbols-toggle").setAttribute("aria-pressed", String(on));
+  $("symbols-toggle").classList.toggle("selected", on);
+  try { localStorage.setItem("miaobi-symbols", on ? "1" : ""); } catch (error) { /* private mode: not kept */ }
+  if (on) drawSymbols();
 }
 
 function stamp(cx, cy, radius, id) {
@@ -505,6 +539,7 @@ async function savePicture(event) {
 }
 
 $("download").addEventListener("click", savePicture);
+$("symbols-toggle").addEventListener("click", () => showSymbols($("symbols").hidden));
 
 // On a phone the picture opens over the drawing and closes back to it (the buttons show only there).
 function showPicture(open) {
@@ -574,6 +609,7 @@ async function start() {
   loadStyles();  // optional: the page works the same without looks
   EXAMPLES[0].draw();
   render();
+  showSymbols(symbolsWereOn());
   updateHistoryButtons();
   document.body.classList.add("ready");
   if ($("live").checked) paint();  // the starter scene's picture, without waiting for a first stroke

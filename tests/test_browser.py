@@ -370,3 +370,21 @@ def test_every_size_shows_what_a_child_needs_without_scrolling(browser, servers,
             assert _inside(page, selector, width, height), selector
         shoot(page, f"screenshot-{layout}.png", tmp_path)
     context.close()
+
+
+def test_colour_symbols_can_be_shown_over_the_drawing_without_changing_it(page, servers, palette):
+    page.goto(servers["app"] + "/")
+    page.wait_for_selector("body.ready")
+    before = page.evaluate("drawingPNG()")
+    assert page.locator("#symbols").is_hidden()
+    page.locator("#symbols-toggle").click()
+    assert page.locator("#symbols-toggle").get_attribute("aria-pressed") == "true"
+    drawn = page.evaluate("""(() => { const d = document.getElementById('symbols').getContext('2d')
+        .getImageData(0, 0, 512, 512).data; let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; })()""")
+    assert drawn > 1000  # symbols drawn on the overlay
+    assert page.evaluate("drawingPNG()") == before  # and not into the drawing Miaobi gets
+    page.reload()  # the choice is remembered
+    page.wait_for_selector("body.ready")
+    assert page.locator("#symbols").is_visible()
+    page.locator("#symbols-toggle").click()
+    assert page.locator("#symbols").is_hidden()
