@@ -60,7 +60,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def restoration_table(methods: dict, photos: np.ndarray, judges) -> list[str]:
-    from train.quality import frechet_distance
+    from train.metrics import frechet_distance
 
     side = photos.shape[1]
     real = judges.features(photos)
@@ -78,7 +78,7 @@ def picture_table(methods: dict, pictures: list[np.ndarray], photos: np.ndarray)
     """Time, colour and the periodic-grid score at 4x, of the model's pictures and of real photos enlarged the
     same way (what the method itself adds). The score looks at periods of 2-16 px, where an upscaler's own
     pixel-shuffle patterns fall, and at 8-64 px, where the model's 2-16 px grid lands when enlarged 4x."""
-    from train.quality import GRID_PERIODS, grid_score
+    from train.metrics import GRID_PERIODS, grid_score
 
     enlarged_periods = tuple(4 * p for p in GRID_PERIODS)
     lines = ["| method | ms per picture (p50) | mean colour shift | grid p90, 2-16 px: model / real photos | "
@@ -105,7 +105,7 @@ def sheet(methods: dict, doodles: list[np.ndarray], pictures: list[np.ndarray], 
     header naming the columns; under each row the centre enlarged twice more, where invented detail shows."""
     from PIL import ImageDraw, ImageFont
 
-    from train.quality import grid
+    from train.sheets import grid
 
     rows = []
     crop = slice(side // 4, side // 4 + side // 2)
@@ -165,7 +165,8 @@ def main(argv=None) -> int:
     from miaobi_core.palette import load_palette
     from miaobi_core.synthesizer import Synthesizer
     from train.data import pseudo_labelled
-    from train.quality import IndependentJudges, evenly_spread, load_pairs
+    from train.metrics import IndependentJudges
+    from train.quality import evenly_spread, load_pairs
 
     palette = load_palette()
     methods = candidates(Path(args.superres))

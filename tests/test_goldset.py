@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from train import goldset, quality
+from train import goldset, metrics
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "landscapes"
 
@@ -32,7 +32,7 @@ def test_rasterize_paints_in_order_and_ignores_what_is_unpainted(palette):
 
 def test_scores_leave_out_ignored_pixels_and_absent_classes():
     target = np.array([[0, 0, 1, 255]])
-    matrix = quality.confusion(np.array([[0, 1, 1, 0]]), target, 3)
+    matrix = metrics.confusion(np.array([[0, 1, 1, 0]]), target, 3)
     result = goldset.scores(matrix)
     assert result["pixel accuracy"] == pytest.approx(2 / 3)
     assert result["IoU"] == [pytest.approx(1 / 2), pytest.approx(1 / 2), None]

@@ -7,21 +7,21 @@ from miaobi_core.checkpoint import save_generator
 from miaobi_core.config import GeneratorConfig
 from miaobi_core.generator import SPADEGenerator
 from miaobi_core.synthesizer import Synthesizer
-from train import quality
+from train import baselines, metrics, quality, sheets
 from train.data import ProceduralLandscapes
 from train.segmenter import load_segmenter, predict_labels, save_segmenter, train_segmenter
 
 
 def test_frechet_distance_is_zero_for_the_same_set_and_sees_a_shift():
     a = np.random.default_rng(0).normal(size=(500, 4))
-    assert quality.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
-    assert quality.frechet_distance(a, a + 2.0) == pytest.approx(16.0, rel=1e-6)  # 4 dims x 2^2
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert metrics.frechet_distance(a, a + 2.0) == pytest.approx(16.0, rel=1e-6)  # 4 dims x 2^2
 
 
 def test_label_fidelity_by_hand():
     target = np.array([[0, 0, 1, 1]])
     predicted = np.array([[0, 1, 1, 1]])
-    miou, accuracy = quality.label_fidelity(predicted, target, 3)
+    miou, accuracy = metrics.label_fidelity(predicted, target, 3)
     assert accuracy == pytest.approx(0.75)
     assert miou == pytest.approx((1 / 2 + 2 / 3) / 2)  # class 0: 1/2, class 1: 2/3; class 2 absent
 
@@ -31,16 +31,16 @@ def test_flat_fill_and_nearest_neighbour(palette):
     labels[1] = 3
     photos = np.zeros((2, 4, 4, 3), np.uint8)
     photos[1] = 200
-    colours = quality.mean_class_colours(labels, photos, palette.num_classes, palette.colors)
+    colours = baselines.mean_class_colours(labels, photos, palette.num_classes, palette.colors)
     assert colours[3].tolist() == [200, 200, 200] and colours[5].tolist() == palette.colors[5].tolist()
-    assert (quality.flat_fill(labels, colours)[1] == 200).all()
-    assert quality.nearest_neighbours(labels[::-1], labels).tolist() == [1, 0]
+    assert (baselines.flat_fill(labels, colours)[1] == 200).all()
+    assert baselines.nearest_neighbours(labels[::-1], labels).tolist() == [1, 0]
 
 
 def test_oracle_flat_fill_uses_each_photos_own_colours():
     labels = np.array([[[0, 0, 1, 1]]], np.uint8)
     photos = np.array([[[[10, 0, 0], [30, 0, 0], [0, 100, 0], [0, 200, 0]]]], np.uint8)
-    assert quality.oracle_flat_fill(labels, photos)[0, 0].tolist() == [[20, 0, 0]] * 2 + [[0, 150, 0]] * 2
+    assert baselines.oracle_flat_fill(labels, photos)[0, 0].tolist() == [[20, 0, 0]] * 2 + [[0, 150, 0]] * 2
 
 
 def test_ade20k_label_fidelity_counts_only_classes_it_knows(palette):
@@ -63,14 +63,14 @@ class ColourJudges:
 
 @pytest.mark.skipif(not (quality.Path("../shared/models/mobilenet_v2").is_dir()), reason="needs ../shared/models")
 def test_independent_judges_load_the_shared_networks():
-    judges = quality.IndependentJudges()
+    judges = metrics.IndependentJudges()
     pictures = np.random.default_rng(0).integers(0, 255, (2, 64, 64, 3)).astype(np.uint8)
     assert judges.features(pictures).shape == (2, 1280)
     assert judges.segment(pictures).shape == (2, 64, 64)
 
 
 def test_wobbly_doodles_are_few_big_blobs(palette):
-    doodles = quality.wobbly_doodles(palette, 3, 64)
+    doodles = sheets.wobbly_doodles(palette, 3, 64)
     assert doodles.shape == (3, 64, 64)
     assert all(len(np.unique(d)) <= 4 for d in doodles)
 
@@ -111,7 +111,7 @@ def test_tiny_end_to_end_evaluation(tmp_path, palette):
     assert "tiny again vs tiny: worst relative loss over the six metrics 0.0% (within the 10% bar)" in report
     assert "of the gap from oracle flat fill" in report
     assert "then the pictures of tiny, then of tiny again, with seeds 1 and 2:" in report
-    assert quality.doodle_grid([Synthesizer(folder)] * 2, palette, 64, count=2).size == (5 * 68, 2 * 68)
+    assert sheets.doodle_grid([Synthesizer(folder)] * 2, palette, 64, count=2).size == (5 * 68, 2 * 68)
 
 
 def test_doodles_only_needs_no_data(tmp_path):
@@ -127,16 +127,16 @@ def test_layout_embedding_and_fjd_charge_a_wrong_layout():
     labels[0, 4:] = 1  # top half class 0, bottom half class 1
     labels[1, :, 4:] = 1  # left / right instead
     labels[1, 0, 0] = 255  # ignored pixels count for no class
-    layout = quality.layout_embedding(labels, 2, grid=2)
+    layout = metrics.layout_embedding(labels, 2, grid=2)
     np.testing.assert_allclose(layout[0], [1, 0, 1, 0, 0, 1, 0, 1])
     np.testing.assert_allclose(layout[1], [15 / 16, 0, 0, 1, 1, 0, 0, 1])
     rng = np.random.default_rng(0)
     conditions = rng.random((300, 4))
     real = np.hstack([conditions, rng.normal(size=(300, 4))])  # features that follow their layout
     shuffled = real[rng.permutation(300)]  # the same pictures, for other layouts
-    assert quality.frechet_distance(shuffled, real) == pytest.approx(0, abs=1e-9)
-    assert quality.frechet_joint_distance(shuffled, real, conditions) > 0.1
-    assert quality.frechet_joint_distance(real, real, conditions) == pytest.approx(0, abs=1e-6)
+    assert metrics.frechet_distance(shuffled, real) == pytest.approx(0, abs=1e-9)
+    assert metrics.frechet_joint_distance(shuffled, real, conditions) > 0.1
+    assert metrics.frechet_joint_distance(real, real, conditions) == pytest.approx(0, abs=1e-6)
 
 
 def test_grid_score_sees_a_periodic_grid_and_not_photo_like_noise():
@@ -148,13 +148,13 @@ def test_grid_score_sees_a_periodic_grid_and_not_photo_like_noise():
     natural = np.repeat(((field - field.mean()) / field.std() * 40 + 128)[..., None], 3, axis=2)
     gridded = natural.copy()
     gridded[::4] += 30  # a line every 4 pixels
-    assert quality.grid_score(natural) < 1.6 < quality.grid_score(gridded)
+    assert metrics.grid_score(natural) < 1.6 < metrics.grid_score(gridded)
 
 
 def test_seed_variety_is_the_mean_absolute_difference():
     a = np.zeros((2, 4, 4, 3), np.uint8)
-    assert quality.seed_variety(a, a) == 0
-    assert quality.seed_variety(a, a + 20) == pytest.approx(20)
+    assert metrics.seed_variety(a, a) == 0
+    assert metrics.seed_variety(a, a + 20) == pytest.approx(20)
 
 
 def test_sections_are_replaced_in_place(tmp_path):

@@ -88,8 +88,8 @@ def main(argv=None) -> int:
     from miaobi_core.palette import load_palette
 
     from .data import pseudo_labelled
-    from .quality import (ABLATIONS, IndependentJudges, ade20k_label_fidelity, frechet_distance, grid_score,
-                          load_pairs, replace_section, seed_variety)
+    from .metrics import IndependentJudges, ade20k_label_fidelity, frechet_distance, grid_score, seed_variety
+    from .quality import ABLATIONS, load_pairs, replace_section
 
     names = list(VARIANTS)
     if args.variants:

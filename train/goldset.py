@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 from miaobi_core.palette import Palette, load_palette
 
-from .quality import class_iou, confusion, pixel_accuracy
+from .metrics import class_iou, confusion, pixel_accuracy
 
 GOLD = Path(__file__).with_name("gold") / "labels.json"
 

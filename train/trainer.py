@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import shutil
-import signal
 import time
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from miaobi_core.generator import GeneratorConfig, SPADEGenerator, label_onehot
 from miaobi_core.palette import Palette, load_palette
 
 from . import diffaugment, files, losses
+from .checkpoints import StopRequest, read_checkpoint, write_checkpoint
 from .config import TrainConfig, configs_to_json
 from .data import BatchSampler, ProceduralLandscapes, ade20k_pairs, folder_pairs, pseudo_labelled
 from .discriminator import MultiscaleDiscriminator, ProjectedDiscriminator
@@ -261,36 +260,15 @@ class Trainer:
         return parts
 
     def save_checkpoint(self):
-        """Everything needed to resume, written to a temp folder then swapped in (a crash never corrupts it)."""
-        final = self.run_dir / files.CHECKPOINT
-        tmp = self.run_dir / (files.CHECKPOINT + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for weights_file, layer, optimizer in self._checkpoint_parts():
-            paddle.save(layer.state_dict(), str(tmp / weights_file))
-            if optimizer is not None:
-                paddle.save(_portable_optimizer_state(optimizer[1], layer), str(tmp / optimizer[0]))
-        (tmp / files.STATE).write_text(json.dumps({"step": self.step, "student_born": self.student_born,
-                                                    "teacher_frozen_at": self.teacher_frozen_at}))
-        old = self.run_dir / (files.CHECKPOINT + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if final.exists():
-            final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
+        """Everything needed to resume (checkpoints.write_checkpoint: a crash never corrupts it)."""
+        write_checkpoint(self.run_dir / files.CHECKPOINT, self._checkpoint_parts(),
+                         {"step": self.step, "student_born": self.student_born,
+                          "teacher_frozen_at": self.teacher_frozen_at})
 
     def load_checkpoint(self, folder: str | Path | None = None, teacher_only: bool = False):
         """Resume from run_dir's checkpoint, or with ``teacher_only`` start a new student beside another run's teacher."""
         folder = Path(folder) if folder is not None else self.run_dir / files.CHECKPOINT
-        if not (folder / files.STATE).is_file():
-            raise FileNotFoundError(f"no checkpoint in {folder}")
-        for weights_file, layer, optimizer in self._checkpoint_parts(teacher_only):
-            if not (folder / weights_file).is_file():
-                raise FileNotFoundError(f"{folder} has no {weights_file}: it was saved by a run with other settings")
-            layer.set_state_dict(paddle.load(str(folder / weights_file)))
-            if optimizer is not None:
-                optimizer[1].set_state_dict(_local_optimizer_state(paddle.load(str(folder / optimizer[0])), layer))
-        state = json.loads((folder / files.STATE).read_text())
+        state = read_checkpoint(folder, self._checkpoint_parts(teacher_only))
         self.step = state["step"]
         self.student_born = self.step if teacher_only else state.get("student_born", 0)
         self.teacher_frozen_at = self.step if teacher_only else state.get("teacher_frozen_at", self.student_born)
@@ -380,58 +358,6 @@ def export_metadata(gen_cfg: GeneratorConfig, cfg: TrainConfig, state: dict, stu
     return metadata
 
 
-def _portable_optimizer_state(optimizer, layer) -> dict:
-    """Optimizer state keyed by structured parameter names ("up_0.conv_0.weight_orig|_moment1_0").
-
-    Paddle keys moments by auto-generated tensor names ("conv2d_904.w_0") that
-    depend on how many layers the process built before, so they differ
-    between the run that saved and the run that resumes.
-    """
-    by_tensor_name = sorted(((p.name, name) for name, p in layer.named_parameters()), key=lambda x: -len(x[0]))
-    portable = {}
-    for key, value in optimizer.state_dict().items():
-        for tensor_name, name in by_tensor_name:
-            if key.startswith(tensor_name + "_"):
-                key = name + "|" + key[len(tensor_name):]
-                break
-        portable[key] = value
-    return portable
-
-
-def _local_optimizer_state(portable: dict, layer) -> dict:
-    tensor_names = {name: p.name for name, p in layer.named_parameters()}
-    local = {}
-    for key, value in portable.items():
-        if "|" in key:
-            name, suffix = key.split("|", 1)
-            key = tensor_names[name] + suffix
-        local[key] = value
-    return local
-
-
-class _StopRequest:
-    """Ctrl-C / SIGTERM set a flag; the loop finishes its step, saves a checkpoint and stops.
-
-    Stopping between steps (never inside one) is what keeps resumption exact.
-    """
-
-    def __init__(self):
-        self.requested = False
-        self._previous = {}
-
-    def __enter__(self):
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous[signum] = signal.signal(signum, self._request)
-        return self
-
-    def _request(self, signum, frame):
-        self.requested = True
-
-    def __exit__(self, *exc):
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-
 def run(gen_cfg: GeneratorConfig, cfg: TrainConfig) -> Trainer:
     """Train per the configs, resuming if asked; Ctrl-C or SIGTERM saves a checkpoint and stops.
 
@@ -462,7 +388,7 @@ def run(gen_cfg: GeneratorConfig, cfg: TrainConfig) -> Trainer:
     bar = tqdm(total=cfg.steps, initial=trainer.step, desc="train", unit="step", dynamic_ncols=True,
                disable=not ranks.leader)
     started, first_step = time.perf_counter(), trainer.step
-    with _StopRequest() as stop, contextlib.ExitStack() as outputs:
+    with StopRequest() as stop, contextlib.ExitStack() as outputs:
         if ranks.leader:
             writer = outputs.enter_context(LogWriter(logdir=str(run_dir / "visualdl")))
             log = outputs.enter_context(open(run_dir / "log.jsonl", "a"))

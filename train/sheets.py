@@ -1,0 +1,40 @@
+"""Pictures to look at: hand-drawn-style doodles and grids of pictures side by side."""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+
+def wobbly_doodles(palette, count: int, size: int, seed: int = 0) -> np.ndarray:
+    """Hand-drawn-style label maps: a few big blobs with wobbly borders, as a child paints them."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] / size
+    maps = []
+    for _ in range(count):
+        ids = np.full((size, size), palette.id_of("sky"), np.uint8)
+        wobble = lambda: 0.03 * np.sin(x * rng.uniform(8, 20) + rng.uniform(0, 6)) + 0.02 * np.sin(x * 37)
+        horizon = rng.uniform(0.35, 0.55)
+        ids[y > horizon + wobble() - 0.25 * np.exp(-((x - rng.uniform(0.2, 0.8)) ** 2) / 0.02)] = palette.id_of(
+            rng.choice(["mountain", "mountain", "rock", "tree"]))
+        ids[y > rng.uniform(0.6, 0.75) + wobble()] = palette.id_of(rng.choice(["water", "sea", "grass", "sand"]))
+        cx, cy = rng.uniform(0.2, 0.8), rng.uniform(0.08, 0.22)
+        ids[(((x - cx) / 0.12) ** 2 + ((y - cy) / 0.05) ** 2 < 1 + wobble() * 5) & (ids == palette.id_of("sky"))] = \
+            palette.id_of("cloud")
+        maps.append(ids)
+    return np.stack(maps)
+
+
+def grid(rows: list[list[np.ndarray]], gap: int = 4) -> Image.Image:
+    side = rows[0][0].shape[0]
+    sheet = Image.new("RGB", (len(rows[0]) * (side + gap), len(rows) * (side + gap)), "white")
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            sheet.paste(Image.fromarray(cell), (c * (side + gap), r * (side + gap)))
+    return sheet
+
+
+def doodle_grid(synthesizers: list, palette, size: int, count: int = 6) -> Image.Image:
+    """Rows of (doodle | each model's pictures with seeds 1 and 2)."""
+    doodles = wobbly_doodles(palette, count, size)
+    painted = [[picture for s in synthesizers for picture in s.generate([d, d], seeds=[1, 2])] for d in doodles]
+    return grid([[palette.colorize(d), *p] for d, p in zip(doodles, painted)])
