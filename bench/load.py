@@ -2,7 +2,7 @@
 
 Starts ``python -m webapp`` (or uses ``--url``), runs N client threads for a
 bounded time, each sending a mix of valid drawings (random seed and size)
-and invalid requests, and prints one table: requests/s, latency percentiles,
+and invalid requests and, like the page, waiting as long as a 429's Retry-After says, and prints one table: requests/s, latency percentiles,
 answers by status, answers that did not match their request (seed, size,
 picture size), and the server's resident memory after warm-up and at the end.
 Traffic goes to 127.0.0.1 only, and every loop is bounded in time.
@@ -67,6 +67,8 @@ def run_load(url: str, clients: int, seconds: float, invalid_fraction: float, si
                 latencies.append(elapsed)
                 if problem:
                     mismatches.append(problem)
+            if status == 429:  # as the page does: wait as told before the next try
+                time.sleep(min(float(response.headers.get("Retry-After", 1)), max(0.0, stop_at - time.monotonic())))
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     started = time.monotonic()
@@ -110,7 +112,7 @@ def main(argv=None) -> int:
     print("|---|---:|---:|---:|---:|---:|---:|---|---:|---|")
     for mode in modes:
         # All load comes from one address here, so the per-client rate limit is off for the test.
-        server_args = ["--micro-batch" if mode == "on" else "--no-micro-batch", "--max-wait-s", "30",
+        server_args = ["--micro-batch" if mode == "on" else "--no-micro-batch",
                        "--rate-limit", "none", *args.server_args.split()]
         with (nullcontext((args.url, None)) if args.url else web_app(server_args)) as (url, process):
             server = psutil.Process(process.pid) if process else None

@@ -141,8 +141,11 @@ class Synthesizer:
 
     def generate(self, label_maps: Sequence[np.ndarray], seeds: Sequence[int] | None = None,
                  styles: Sequence[np.ndarray] | None = None, size: int | None = None,
-                 style: str | None = None) -> list[np.ndarray]:
+                 style: str | None = None, upscale: bool = True) -> list[np.ndarray]:
         """Class-id maps (H, W) -> uint8 RGB pictures (size x size, or each map's own size if None).
+
+        ``upscale=False`` enlarges by Lanczos even when the synthesizer has an upscaler (a busy server's
+        cheaper answer).
 
         Each picture's z is ``styles[i]`` (a z vector) if given, else drawn from ``seeds[i]``, around
         the named look ``style`` (one of ``self.styles.names``) when one is asked for.
@@ -174,7 +177,8 @@ class Synthesizer:
         else:
             pictures = [p for start in range(0, count, self.max_batch)
                         for p in self._forward_items(items[start:start + self.max_batch])]
-        return [enlarge(p, size or m.shape[0], size or m.shape[1], self.upscaler) for p, m in zip(pictures, label_maps)]
+        upscaler = self.upscaler if upscale else None
+        return [enlarge(p, size or m.shape[0], size or m.shape[1], upscaler) for p, m in zip(pictures, label_maps)]
 
     def _to_native(self, ids: np.ndarray) -> np.ndarray:
         side = self.native_size

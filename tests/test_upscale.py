@@ -97,4 +97,5 @@ def test_the_synthesizer_enlarges_with_the_upscaler_only_above_its_size(upscaler
     picture = plain.generate([scene_ids], seeds=[1], size=native)[0]
     np.testing.assert_array_equal(learned.generate([scene_ids], seeds=[1], size=4 * native)[0], upscaler(picture))
     lanczos = plain.generate([scene_ids], seeds=[1], size=4 * native)[0]
+    np.testing.assert_array_equal(learned.generate([scene_ids], seeds=[1], size=4 * native, upscale=False)[0], lanczos)
     assert np.abs(lanczos.astype(int) - upscaler(picture)).mean() > 1  # the off switch really is Lanczos

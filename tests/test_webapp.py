@@ -134,6 +134,22 @@ def test_overload_is_429_not_a_pile_up(model, drawing):
     assert app.test_client().post("/predict", json={"image": drawing}).status_code == 200
 
 
+def test_a_busy_worker_drops_the_upscaler_before_refusing_anyone(drawing):
+    class Recorder:
+        asked = []
+
+        def generate(self, label_maps, upscale, size, **kwargs):
+            self.asked.append(upscale)
+            return [np.zeros((size, size, 3), np.uint8)]
+
+    app = create_app({"MODEL": Recorder(), "MAX_WAIT_S": 2.0})
+    admission = app.extensions["miaobi_admission"]
+    for pending, answer in ((0, True), (3, False)):  # 1 x 0.5 s of work ahead: unhurried; 4 x 0.5 s: busy
+        admission.pending, admission.seconds_per_picture = pending, 0.5
+        assert app.test_client().post("/predict", json={"image": drawing, "size": 512}).status_code == 200
+        assert Recorder.asked[-1] is answer
+
+
 def test_admission_learns_the_time_a_picture_takes_and_admits_by_expected_wait(monkeypatch):
     from miaobi_core.api import Busy
     from webapp import admission as module

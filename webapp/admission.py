@@ -5,6 +5,10 @@ A fixed count of pending requests is wrong both ways: 4 turned away 61% of 40 cl
 1024 px work. Instead each worker keeps a running estimate of the time one picture takes here (requests
 are served in order, so one that had k pictures ahead of it took about k + 1 of them) and admits a new
 one while ``(pending + 1) * estimate`` stays within ``max_wait_s``. A request alone is always admitted.
+
+The learned upscaler costs about 10x a picture's own painting (docs/performance.md), so a busy worker
+drops it first: while the expected wait is over half the bound, pictures are enlarged by Lanczos instead,
+and children get a softer picture rather than a refusal.
 """
 from __future__ import annotations
 
@@ -29,6 +33,10 @@ class Admission:
     def expected_wait_s(self) -> float:
         """How long a request admitted now would take, by the current estimate."""
         return (self.pending + 1) * self.seconds_per_picture
+
+    def unhurried(self) -> bool:
+        """Room for the expensive extras (the learned upscaler): the expected wait is within half the bound."""
+        return self.expected_wait_s() <= self.max_wait_s / 2
 
     @contextmanager
     def admit(self):

@@ -106,7 +106,7 @@ class Miaobi(paddle.nn.Layer):
         raise InputError(f"A label map must be (H, W) class ids, (H, W, 3|4) colours or a PNG path, got {array.shape}.")
 
     def generate(self, label_maps: list, seed=None, style=None, size: int | None = None,
-                 output_dir: str | None = None, use_gpu: bool = False) -> list[np.ndarray]:
+                 output_dir: str | None = None, use_gpu: bool = False, upscale: bool = True) -> list[np.ndarray]:
         """Label maps -> RGB landscapes (uint8 arrays), in order.
 
         Args:
@@ -117,6 +117,7 @@ class Miaobi(paddle.nn.Layer):
             size: square output side in pixels; None keeps each map's own size.
             output_dir: if given, also write miaobi_<i>.png files there.
             use_gpu: run on the GPU (fails clearly if paddle sees none).
+            upscale: False enlarges by Lanczos for this call even when the module has its upscaler on.
         """
         if not isinstance(label_maps, (list, tuple)) or not label_maps:
             raise InputError("label_maps must be a non-empty list.")
@@ -127,7 +128,7 @@ class Miaobi(paddle.nn.Layer):
             styles = list(array) if array.ndim == 2 else [array] * len(ids)
         seeds = None if styles is not None else api.parse_seeds(seed, len(ids))
         pictures = self._synthesizer(use_gpu).generate(ids, seeds=seeds, styles=styles, size=api.parse_size(size),
-                                                       style=name)
+                                                       style=name, upscale=upscale)
         if output_dir:
             os.makedirs(output_dir, exist_ok=True)
             for i, picture in enumerate(pictures):
