@@ -160,19 +160,32 @@ def main(argv=None) -> int:
     parser.add_argument("--sheet", default=str(REPO / "docs" / "upscaler.jpg"),
                         help="the side-by-side sheet (JPEG at quality 90 without chroma subsampling keeps it ~1.5 MB)")
     parser.add_argument("--skip-server", action="store_true", help="leave out the end-to-end table")
+    parser.add_argument("--server-only", action="store_true", help="only the end-to-end table (no judges, no sheet)")
     args = parser.parse_args(argv)
     configure_cpu()
+    from miaobi_core.checkpoint import read_checkpoint_info
     from miaobi_core.palette import load_palette
-    from miaobi_core.synthesizer import Synthesizer
     from train.data import pseudo_labelled
-    from train.metrics import IndependentJudges
-    from train.quality import evenly_spread, load_pairs
+    from train.quality import load_pairs
 
     palette = load_palette()
+    side = read_checkpoint_info(args.model)["metadata"]["image_size"]
+    labels, photos = load_pairs(pseudo_labelled(args.data_root, "test"), side, args.count, "test pairs")
+    if not args.server_only:
+        judge(args, labels, photos, palette)
+    if not args.skip_server:
+        end_to_end(labels, palette, args.requests)
+    return 0
+
+
+def judge(args, labels, photos, palette) -> None:
+    from miaobi_core.synthesizer import Synthesizer
+    from train.metrics import IndependentJudges
+    from train.quality import evenly_spread
+
     methods = candidates(Path(args.superres))
     synthesizer = Synthesizer(args.model)
     side = synthesizer.native_size
-    labels, photos = load_pairs(pseudo_labelled(args.data_root, "test"), side, args.count, "test pairs")
     pictures = synthesizer.generate(list(labels), seeds=list(range(len(labels))))
 
     print(f"## Restoration of {len(photos)} held-out photos at {side} px\n")
@@ -183,19 +196,18 @@ def main(argv=None) -> int:
     sheet(methods, [labels[i] for i in picks], [pictures[i] for i in picks], palette).save(
         args.sheet, quality=90, subsampling=0)
     print(f"\nwrote {args.sheet}")
-    if args.skip_server:
-        return 0
 
+
+def end_to_end(labels, palette, requests: int) -> None:
     from .servers import web_app
 
     print("\n## POST /predict end to end (one worker, ms)\n")
     print("| size | format | enlarged by | p50 | p95 |\n| --- | --- | --- | --- | --- |")
     for setting in ("--upscale", "--no-upscale"):
         with web_app(["--workers", "1", "--rate-limit", "none", setting]) as (url, _):
-            for (size, picture_format), measured in predict_table(url, list(labels), palette, args.requests).items():
+            for (size, picture_format), measured in predict_table(url, list(labels), palette, requests).items():
                 print(f"| {size} | {picture_format} | {'upscaler' if setting == '--upscale' else 'Lanczos only'} | "
                       f"{np.percentile(measured, 50):.0f} | {np.percentile(measured, 95):.0f} |")
-    return 0
 
 
 if __name__ == "__main__":

@@ -65,8 +65,8 @@ class ServingOptions:
     timeout_s: float = field(default=60.0, metadata={
         "help": "seconds a picture may wait and take before it fails as timed out (503 on the web)"})
     upscale: bool = field(default=True, metadata={
-        "help": "enlarge pictures above the model's size with the learned upscaler (Real-ESRGAN x4); "
-                "off: Lanczos only"})
+        "help": "enlarge pictures above the model's size with the learned upscalers (waifu2x x2 up to twice, "
+                "Real-ESRGAN x4 beyond); off: Lanczos only"})
 
     def __post_init__(self):  # a misspelt variant fails here, before anything loads (a backend: when it loads)
         resolve_variant(self.variant, self.use_gpu)

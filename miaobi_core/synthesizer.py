@@ -23,7 +23,7 @@ from .checkpoint import load_generator, read_checkpoint_info
 from .codec import check_label_ids, onehot, pictures_from_unit, pictures_to_unit
 from .options import ServingOptions
 from .styles import StyleBook
-from .upscale import Upscaler, enlarge
+from .upscale import Upscalers, enlarge
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +125,9 @@ class Synthesizer:
                                                                folder)
         self.cfg = self.generator.cfg
         self.styles = StyleBook(checkpoint_dir, self.cfg.z_dim)
-        # upscaler: a folder with upscaler.json; pictures asked for above native_size are painted at it and
-        # enlarged by that network (miaobi_core/upscale.py). None: Lanczos only.
-        self.upscaler = Upscaler(upscaler) if upscaler is not None else None
+        # upscaler: a folder of upscaler folders; pictures asked for above native_size are painted at it and
+        # enlarged by the network that fits (miaobi_core/upscale.py). None: Lanczos only.
+        self.upscaler = Upscalers(upscaler) if upscaler is not None else None
         self.max_batch = max_batch
         self.timeout_s = timeout_s  # for micro-batched pictures: a caller gives up waiting after this long
         # micro_batch: pictures asked for by concurrent threads share forward passes. With no wait,

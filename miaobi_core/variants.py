@@ -9,7 +9,7 @@ from __future__ import annotations
 FULL, DISTILLED = "full", "distilled"
 VARIANTS = ("auto", FULL, DISTILLED)
 FOLDERS = {FULL: "weights", DISTILLED: "student"}  # each variant's weights folder inside hub_module/miaobi
-UPSCALER_FOLDER = "upscaler"  # the learned upscaler both variants share (miaobi_core/upscale.py)
+UPSCALER_FOLDER = "upscaler"  # the learned upscalers (x2, x4) both variants share (miaobi_core/upscale.py)
 
 
 def resolve_variant(variant: str, use_gpu: bool) -> str:

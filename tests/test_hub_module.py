@@ -31,7 +31,8 @@ def test_variant_auto_serves_the_student_on_cpu_and_full_is_there_to_choose(modu
     assert module.describe()["variant"] == "distilled"
     full = hub.Module(name="miaobi", variant="full", backend="paddle", upscale=False)
     assert full.describe()["variant"] == "full"
-    assert module.describe()["upscaler"] == "Real-ESRGAN general x4 v3" and full.describe()["upscaler"] is None
+    assert module.describe()["upscalers"] == ["waifu2x photo x2", "Real-ESRGAN general x4 v3"]
+    assert full.describe()["upscalers"] == []
     native = full._synthesizer(False).native_size  # with the upscaler off, larger sizes are Lanczos only
     picture = full.generate([scene_ids], seed=1, size=native)[0]
     np.testing.assert_array_equal(full.generate([scene_ids], seed=1, size=2 * native)[0],

@@ -22,8 +22,8 @@ def test_the_archive_holds_the_module_its_library_weights_and_licences(tmp_path)
     archive = package.build(tmp_path)
     assert archive.name == f"miaobi-{package.module_version()}.tar.gz"
     names = set(tarfile.open(archive).getnames())
-    for path in ("module.py", "weights/generator.pdparams", "student/generator.pdparams", "upscaler/NOTICE",
-                 "upscaler/upscaler.json", "vendor/miaobi_core/synthesizer.py", "vendor/miaobi_core/palette.json",
+    for path in ("module.py", "weights/generator.pdparams", "student/generator.pdparams", "upscaler/x4/NOTICE", "upscaler/x2/LICENSE",
+                 "upscaler/x4/upscaler.json", "upscaler/x2/upscaler.json", "vendor/miaobi_core/synthesizer.py", "vendor/miaobi_core/palette.json",
                  "requirements.txt"):
         assert f"miaobi/{path}" in names
     assert not any("__pycache__" in n for n in names)

@@ -1,4 +1,4 @@
-"""The learned upscaler: the shipped network's output, the size rules, and the off switch."""
+"""The learned upscalers: the shipped networks' output, which one each size takes, and the off switch."""
 from pathlib import Path
 
 import numpy as np
@@ -6,15 +6,15 @@ import pytest
 from PIL import Image
 
 from miaobi_core.synthesizer import Synthesizer
-from miaobi_core.upscale import Upscaler, UpscalerSpec, enlarge
+from miaobi_core.upscale import Upscaler, Upscalers, UpscalerSpec, enlarge
 from miaobi_core.variants import FOLDERS, UPSCALER_FOLDER
 
 SHIPPED = Path(__file__).resolve().parent.parent / "hub_module" / "miaobi"
 
 
 @pytest.fixture(scope="module")
-def upscaler():
-    return Upscaler(SHIPPED / UPSCALER_FOLDER)
+def upscalers():
+    return Upscalers(SHIPPED / UPSCALER_FOLDER)
 
 
 @pytest.fixture
@@ -24,78 +24,92 @@ def probe(palette):
     return np.asarray(Image.fromarray(palette.colorize(ids)).resize((32, 32), Image.NEAREST))
 
 
-# Rows 60-61, columns 60-63 of the shipped network's 128 px output for the probe.
-PINNED = [[[145, 72, 168], [141, 71, 166], [135, 66, 158], [136, 63, 154]],
-          [[148, 78, 167], [147, 73, 163], [135, 60, 148], [126, 57, 140]]]
+# A 2 x 4 slice of each shipped network's output for the probe: (factor, rows, columns, pixels).
+PINNED = {
+    2: (slice(30, 32), slice(28, 32), [[[135, 84, 162], [138, 86, 161], [131, 73, 154], [107, 61, 148]],
+                                       [[130, 77, 164], [127, 63, 159], [124, 61, 152], [180, 108, 186]]]),
+    4: (slice(60, 62), slice(60, 64), [[[145, 72, 168], [141, 71, 166], [135, 66, 158], [136, 63, 154]],
+                                       [[148, 78, 167], [147, 73, 163], [135, 60, 148], [126, 57, 140]]]),
+}
 
 
-def test_the_shipped_upscaler_paints_the_pinned_pixels_and_keeps_the_colours(upscaler, probe):
-    assert upscaler.spec.name == "Real-ESRGAN general x4 v3" and upscaler.factor == 4
-    big = upscaler(probe)
-    assert big.shape == (128, 128, 3) and big.dtype == np.uint8
+@pytest.mark.parametrize("factor", sorted(PINNED))
+def test_the_shipped_upscalers_paint_the_pinned_pixels_and_keep_the_colours(upscalers, probe, factor):
+    network = upscalers.by_factor[factor]
+    big = network(probe)
+    assert big.shape == (32 * factor, 32 * factor, 3) and big.dtype == np.uint8
+    rows, columns, pixels = PINNED[factor]
     # Three levels of slack: ncnn picks other kernels (and fp16 paths) on other CPUs.
-    assert np.abs(big[60:62, 60:64].astype(int) - np.array(PINNED)).max() <= 3
+    assert np.abs(big[rows, columns].astype(int) - np.array(pixels)).max() <= 3
     assert np.abs(big.reshape(-1, 3).mean(0) - probe.reshape(-1, 3).mean(0)).max() < 6  # no colour cast
 
 
-def test_the_licence_ships_beside_the_weights():
-    notice = (SHIPPED / UPSCALER_FOLDER / "NOTICE").read_text()
-    assert "BSD 3-Clause" in notice and "Xintao Wang" in notice
-    spec = UpscalerSpec.read(SHIPPED / UPSCALER_FOLDER)
-    assert (SHIPPED / UPSCALER_FOLDER / spec.param).is_file() and (SHIPPED / UPSCALER_FOLDER / spec.model).is_file()
+def test_each_network_ships_with_its_licence(upscalers):
+    assert upscalers.names == ["waifu2x photo x2", "Real-ESRGAN general x4 v3"]
+    assert "BSD 3-Clause" in (SHIPPED / UPSCALER_FOLDER / "x4" / "NOTICE").read_text()
+    assert "MIT License" in (SHIPPED / UPSCALER_FOLDER / "x2" / "LICENSE").read_text()
+    for folder in ("x2", "x4"):
+        spec = UpscalerSpec.read(SHIPPED / UPSCALER_FOLDER / folder)
+        assert (SHIPPED / UPSCALER_FOLDER / folder / spec.param).is_file()
+        assert (SHIPPED / UPSCALER_FOLDER / folder / spec.model).is_file()
 
 
-def test_a_folder_without_a_spec_or_a_bad_picture_is_refused(upscaler, tmp_path):
+def test_a_folder_without_networks_or_a_bad_picture_is_refused(upscalers, tmp_path):
     with pytest.raises(FileNotFoundError, match="not an upscaler folder"):
         Upscaler(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no upscalers there"):
+        Upscalers(tmp_path)
     with pytest.raises(ValueError, match="uint8 RGB"):
-        upscaler(np.zeros((8, 8), np.uint8))
+        upscalers.by_factor[4](np.zeros((8, 8), np.uint8))
     with pytest.raises(ValueError, match="uint8 RGB"):
-        upscaler(np.zeros((8, 8, 3), np.float32))
+        upscalers.by_factor[4](np.zeros((8, 8, 3), np.float32))
 
 
-class Doubler:
-    """A stand-in network that repeats pixels and counts its calls."""
+class Repeater:
+    """A stand-in network that repeats pixels ``factor`` times and counts its calls."""
 
-    factor = 2
-
-    def __init__(self):
-        self.calls = 0
+    def __init__(self, factor):
+        self.factor, self.calls = factor, 0
 
     def __call__(self, picture):
         self.calls += 1
-        return picture.repeat(2, 0).repeat(2, 1)
+        return picture.repeat(self.factor, 0).repeat(self.factor, 1)
 
 
-@pytest.mark.parametrize("height, width, calls", [
-    (16, 16, 0),  # the picture's own size: untouched
-    (12, 12, 0),  # smaller: Lanczos only
-    (32, 32, 1),  # the network's own factor: its output as it is
-    (64, 64, 1),  # larger still: the network once, then Lanczos
-    (20, 40, 1),  # one side grows: the network runs
+@pytest.mark.parametrize("height, width, used", [
+    (16, 16, None),  # the picture's own size: untouched
+    (12, 12, None),  # smaller: Lanczos only
+    (32, 32, 2),  # the x2 network's own output
+    (24, 24, 2),  # up to twice: x2, then Lanczos down
+    (48, 48, 4),  # beyond twice: x4, then Lanczos down
+    (64, 64, 4),  # the x4 network's own output
+    (128, 128, 4),  # beyond every network: the largest, then Lanczos up
+    (20, 40, 4),  # one side grows 2.5x: the x4 network
 ])
-def test_enlarge_runs_the_network_once_when_a_side_grows(height, width, calls):
+def test_enlarge_runs_the_smallest_network_that_reaches_the_size_once(height, width, used):
     picture = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
-    doubler = Doubler()
-    out = enlarge(picture, height, width, doubler)
-    assert out.shape == (height, width, 3) and doubler.calls == calls
-    if (height, width) == (32, 32):
-        np.testing.assert_array_equal(out, doubler(picture))
-    lanczos_only = enlarge(picture, height, width, None)
-    assert lanczos_only.shape == (height, width, 3)
-    if calls == 0:
-        np.testing.assert_array_equal(out, lanczos_only)
+    networks = Upscalers.__new__(Upscalers)
+    networks.by_factor = {2: Repeater(2), 4: Repeater(4)}
+    out = enlarge(picture, height, width, networks)
+    assert out.shape == (height, width, 3)
+    assert {f: n.calls for f, n in networks.by_factor.items()} == {2: int(used == 2), 4: int(used == 4)}
+    if used and (height, width) == (16 * used,) * 2:
+        np.testing.assert_array_equal(out, Repeater(used)(picture))
+    if used is None:
+        np.testing.assert_array_equal(out, enlarge(picture, height, width, None))
 
 
-def test_the_synthesizer_enlarges_with_the_upscaler_only_above_its_size(upscaler, scene_ids):
+def test_the_synthesizer_enlarges_with_the_upscalers_only_above_its_size(upscalers, scene_ids):
     plain = Synthesizer(SHIPPED / FOLDERS["distilled"], backend="paddle")
     learned = Synthesizer(SHIPPED / FOLDERS["distilled"], backend="paddle", upscaler=SHIPPED / UPSCALER_FOLDER)
     native = learned.native_size
-    for size in (96, native):  # at or below the model's size the upscaler is not involved
+    for size in (96, native):  # at or below the model's size no network is involved
         np.testing.assert_array_equal(learned.generate([scene_ids], seeds=[1], size=size)[0],
                                       plain.generate([scene_ids], seeds=[1], size=size)[0])
     picture = plain.generate([scene_ids], seeds=[1], size=native)[0]
-    np.testing.assert_array_equal(learned.generate([scene_ids], seeds=[1], size=4 * native)[0], upscaler(picture))
+    for factor in (2, 4):
+        np.testing.assert_array_equal(learned.generate([scene_ids], seeds=[1], size=factor * native)[0],
+                                      upscalers.by_factor[factor](picture))
     lanczos = plain.generate([scene_ids], seeds=[1], size=4 * native)[0]
     np.testing.assert_array_equal(learned.generate([scene_ids], seeds=[1], size=4 * native, upscale=False)[0], lanczos)
-    assert np.abs(lanczos.astype(int) - upscaler(picture)).mean() > 1  # the off switch really is Lanczos
+    assert np.abs(lanczos.astype(int) - upscalers.by_factor[4](picture)).mean() > 1  # the off switch is Lanczos

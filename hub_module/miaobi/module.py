@@ -76,7 +76,7 @@ class Miaobi(paddle.nn.Layer):
         return {"variant": resolve_variant(self.options.variant, use_gpu),
                 "steps": synthesizer.info.get("metadata", {}).get("steps"), "native_size": synthesizer.native_size,
                 "backend": synthesizer.backend.name,
-                "upscaler": synthesizer.upscaler.spec.name if synthesizer.upscaler else None,
+                "upscalers": synthesizer.upscaler.names if synthesizer.upscaler else [],
                 "backend_trials": [dataclasses.asdict(t) for t in synthesizer.backend_trials]}
 
     def styles(self, use_gpu: bool = False) -> list[dict]:
