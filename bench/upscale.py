@@ -16,7 +16,6 @@ Timings on a shared machine are noisy: compare within one run.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from PIL import Image
 
 from miaobi_core.runtime import configure_cpu
 from miaobi_core.variants import DISTILLED, FOLDERS
+from train.files import PSEUDO_LABELS
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_SUPERRES = Path("../shared/models/superres")
@@ -150,7 +150,7 @@ def predict_table(url: str, doodles: list[np.ndarray], palette, repeats: int) ->
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.upscale", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data-root", default=os.path.expanduser("~/.cache/miaobi/pseudo_labels"),
+    parser.add_argument("--data-root", default=PSEUDO_LABELS,
                         help="labels v2 (python -m train.pseudolabel): held-out label maps and photos")
     parser.add_argument("--superres", default=str(SHARED_SUPERRES), help="the shared upscalers")
     parser.add_argument("--model", default=str(REPO / "hub_module" / "miaobi" / FOLDERS[DISTILLED]),

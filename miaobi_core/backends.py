@@ -31,6 +31,7 @@ from PIL import Image
 
 from .codec import onehot
 from .config import CONFIG_NAME, WEIGHTS_NAME
+from .runtime import math_threads
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ def build_backend(name: str, generator, size: int, use_gpu: bool, folder: Path |
         raise ValueError(f"unknown backend {name!r}; choose auto or one of {', '.join(BACKENDS)}")
     folder = folder or Path(tempfile.mkdtemp(prefix="miaobi-export-"))
     prefix = export_static(generator, size, folder)
-    threads = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+    threads = math_threads()
     if name == "paddle-jit":
         return PaddleJitBackend(prefix)
     if name == "paddle-inference":

@@ -270,6 +270,7 @@ class ChannelGroups:
     writers: dict[str, str]
     sizes: dict[str, int]
 
+
 class SPADEGenerator(nn.Layer):
     """Label map (+ z) -> image.
 

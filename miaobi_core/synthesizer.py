@@ -110,7 +110,7 @@ class Synthesizer:
 
     def __init__(self, checkpoint_dir: str | Path, *, use_gpu: bool = False, backend: str = ServingOptions.backend,
                  max_batch: int = 8, micro_batch: bool = False, batch_wait_ms: float = ServingOptions.batch_wait_ms,
-                 max_queue: int = 32, timeout_s: float = ServingOptions.timeout_s, upscaler: str | Path | None = None):
+                 max_queue: int = 32, timeout_s: float = ServingOptions.timeout_s, upscalers: str | Path | None = None):
         self.device = select_device(use_gpu)
         self.info = read_checkpoint_info(checkpoint_dir)
         # The size the model was trained at: other sizes are generated here and resized,
@@ -125,9 +125,9 @@ class Synthesizer:
                                                                folder)
         self.cfg = self.generator.cfg
         self.styles = StyleBook(checkpoint_dir, self.cfg.z_dim)
-        # upscaler: a folder of upscaler folders; pictures asked for above native_size are painted at it and
+        # upscalers: a folder of upscaler folders; pictures asked for above native_size are painted at it and
         # enlarged by the network that fits (miaobi_core/upscale.py). None: Lanczos only.
-        self.upscaler = Upscalers(upscaler) if upscaler is not None else None
+        self.upscalers = Upscalers(upscalers) if upscalers is not None else None
         self.max_batch = max_batch
         self.timeout_s = timeout_s  # for micro-batched pictures: a caller gives up waiting after this long
         # micro_batch: pictures asked for by concurrent threads share forward passes. With no wait,
@@ -177,8 +177,8 @@ class Synthesizer:
         else:
             pictures = [p for start in range(0, count, self.max_batch)
                         for p in self._forward_items(items[start:start + self.max_batch])]
-        upscaler = self.upscaler if upscale else None
-        return [enlarge(p, size or m.shape[0], size or m.shape[1], upscaler) for p, m in zip(pictures, label_maps)]
+        upscalers = self.upscalers if upscale else None
+        return [enlarge(p, size or m.shape[0], size or m.shape[1], upscalers) for p, m in zip(pictures, label_maps)]
 
     def _to_native(self, ids: np.ndarray) -> np.ndarray:
         side = self.native_size

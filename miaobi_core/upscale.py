@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .runtime import math_threads
+
 SPEC_NAME = "upscaler.json"
 
 
@@ -52,7 +54,7 @@ class Upscaler:
     pictures at once would only fight over them.
     """
 
-    def __init__(self, folder: str | Path, spec: UpscalerSpec | None = None, threads: int | None = None):
+    def __init__(self, folder: str | Path, spec: UpscalerSpec | None = None):
         # ncnn's OpenMP threads spin while they wait by default: with two server processes on two cores, each
         # upscaling, the spinning took 4x the time (measured: 0.73 pictures/s each against 5 with passive
         # waiting, and no cost to one alone). Read when ncnn's OpenMP runtime starts, i.e. at this import.
@@ -63,7 +65,7 @@ class Upscaler:
         folder = Path(folder)
         self.spec = spec or UpscalerSpec.read(folder)
         self.net = ncnn.Net()
-        self.net.opt.num_threads = threads or int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+        self.net.opt.num_threads = math_threads()
         for load, name in ((self.net.load_param, self.spec.param), (self.net.load_model, self.spec.model)):
             if load(str(folder / name)) != 0:
                 raise RuntimeError(f"ncnn could not load {folder / name}")
@@ -96,11 +98,11 @@ class Upscaler:
 class Upscalers:
     """The networks in the subfolders of ``folder`` (each with its ``upscaler.json``), by factor."""
 
-    def __init__(self, folder: str | Path, threads: int | None = None):
+    def __init__(self, folder: str | Path):
         folders = sorted(p.parent for p in Path(folder).glob(f"*/{SPEC_NAME}"))
         if not folders:
             raise FileNotFoundError(f"no */{SPEC_NAME} in {folder}: no upscalers there")
-        self.by_factor = {u.factor: u for u in (Upscaler(f, threads=threads) for f in folders)}
+        self.by_factor = {u.factor: u for u in (Upscaler(f) for f in folders)}
 
     @property
     def names(self) -> list[str]:

@@ -101,7 +101,7 @@ def test_enlarge_runs_the_smallest_network_that_reaches_the_size_once(height, wi
 
 def test_the_synthesizer_enlarges_with_the_upscalers_only_above_its_size(upscalers, scene_ids):
     plain = Synthesizer(SHIPPED / FOLDERS["distilled"], backend="paddle")
-    learned = Synthesizer(SHIPPED / FOLDERS["distilled"], backend="paddle", upscaler=SHIPPED / UPSCALER_FOLDER)
+    learned = Synthesizer(SHIPPED / FOLDERS["distilled"], backend="paddle", upscalers=SHIPPED / UPSCALER_FOLDER)
     native = learned.native_size
     for size in (96, native):  # at or below the model's size no network is involved
         np.testing.assert_array_equal(learned.generate([scene_ids], seeds=[1], size=size)[0],

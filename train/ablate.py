@@ -20,6 +20,8 @@ import numpy as np
 from miaobi_core.config import CONFIG_NAME
 from miaobi_core.runtime import configure_cpu
 
+from .files import PSEUDO_LABELS
+
 BASE = ["--norm", "clade_icpe", "--ngf", "16", "--z-dim", "64", "--no-spectral-norm", "--batch-size", "4",
         "--ndf", "32", "--n-layers-d", "3", "--num-d", "2", "--lambda-vgg", "0", "--seed", "0"]
 # L1 to the photo stays: with the encoder's z it asks for that photo's look, which the picture can now have.
@@ -78,7 +80,7 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", default="", help="comma-separated row numbers (0-based) to run; all if empty")
     parser.add_argument("--test-limit", type=int, default=400, help="held-out maps judged per variant")
     parser.add_argument("--runs", default=os.path.expanduser("~/.cache/miaobi/runs/ablate"), help="run folders")
-    parser.add_argument("--data-root", default=os.path.expanduser("~/.cache/miaobi/pseudo_labels"),
+    parser.add_argument("--data-root", default=PSEUDO_LABELS,
                         help="the labels of python -m train.pseudolabel")
     parser.add_argument("--models-root", default="../shared/models", help="the shared pretrained networks")
     parser.add_argument("--report", default="docs/quality.md", help="the report whose Ablations section the "

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 from miaobi_core.config import GeneratorConfig
+from miaobi_core.options import add_arguments, pick
 
 
 def _h(text: str, default):
@@ -127,23 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m train", description="Train Miaobi's SPADE generator. Generator settings first, then the run's.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for title, cls in (("generator", GeneratorConfig), ("training", TrainConfig)):
-        group = parser.add_argument_group(title)
-        for f in dataclasses.fields(cls):
-            if f.name in GENERATOR_FIELDS_FROM_PALETTE:
-                continue
-            flag = "--" + f.name.replace("_", "-")
-            if f.type in (bool, "bool"):
-                group.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=f.metadata["help"])
-            else:
-                kind = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
-                group.add_argument(flag, type=kind, default=f.default, help=f.metadata["help"])
+        add_arguments(parser.add_argument_group(title), cls, skip=GENERATOR_FIELDS_FROM_PALETTE)
     return parser
 
 
 def parse_configs(argv: list[str] | None, num_classes: int) -> tuple[GeneratorConfig, TrainConfig]:
     args = vars(build_parser().parse_args(argv))
-    pick = lambda cls: {f.name: args[f.name] for f in dataclasses.fields(cls) if f.name in args}
-    return GeneratorConfig(num_classes=num_classes, **pick(GeneratorConfig)), TrainConfig(**pick(TrainConfig))
+    return pick(GeneratorConfig, {**args, "num_classes": num_classes}), pick(TrainConfig, args)
 
 
 def configs_to_json(generator: GeneratorConfig, train: TrainConfig) -> str:

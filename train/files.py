@@ -3,6 +3,11 @@
 A run folder holds ``config.json`` (the resolved settings), ``log.jsonl``, ``samples/`` and ``checkpoint/``;
 the checkpoint holds each network's weights and optimizer state and ``state.json`` (step and student history).
 """
+import os
+
+# Where `python -m train.pseudolabel` writes labels v2, and where every tool that reads them looks by default.
+PSEUDO_LABELS = os.path.expanduser("~/.cache/miaobi/pseudo_labels")
+
 CHECKPOINT = "checkpoint"
 CONFIG = "config.json"
 STATE = "state.json"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from PIL import Image, ImageDraw
 
 from miaobi_core.palette import Palette, load_palette
 
+from .files import PSEUDO_LABELS
 from .metrics import class_iou, confusion, pixel_accuracy
 
 GOLD = Path(__file__).with_name("gold") / "labels.json"
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train.goldset", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data-root", default="../shared/data/landscapes")
-    parser.add_argument("--label-root", default=os.path.expanduser("~/.cache/miaobi/pseudo_labels"),
+    parser.add_argument("--label-root", default=PSEUDO_LABELS,
                         help="python -m train.pseudolabel's output (its sky and ADE20K caches)")
     args = parser.parse_args(argv)
     palette = load_palette()

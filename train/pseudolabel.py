@@ -49,6 +49,7 @@ from miaobi_core.codec import encode_png
 from miaobi_core.palette import Palette, load_palette
 
 from .ade20k import MODEL as ADE20K_MODEL
+from .files import PSEUDO_LABELS
 from .skyseg import cache_sky_probabilities, load_sky_probability
 
 SCENES = ("forest", "glacier", "mountain", "sea")
@@ -275,7 +276,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data-root", default="../shared/data/landscapes", help="photos: <root>/<split>/<scene>/*.jpg")
     parser.add_argument("--skyseg", default="../shared/models/skyseg", help="folder with skyseg.param/.bin")
     parser.add_argument("--ade20k", default=str(ADE20K_MODEL), help="the ADE20K segmenter's TFLite file (labels v2)")
-    parser.add_argument("--out", default=os.path.expanduser("~/.cache/miaobi/pseudo_labels"),
+    parser.add_argument("--out", default=PSEUDO_LABELS,
                         help="output folder (kept outside the repo: it is derived from photos we may not commit)")
     parser.add_argument("--version", type=int, choices=(1, 2), default=2,
                         help="1: sky net + colour rules; 2: the ADE20K segmenter merged with them")

@@ -30,7 +30,6 @@ Kept for continuity, in the space of the segmenter trained here on the pseudo-la
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -42,6 +41,7 @@ from miaobi_core.runtime import configure_cpu
 from miaobi_core.variants import DISTILLED, FOLDERS, FULL
 
 from .baselines import flat_fill, mean_class_colours, nearest_neighbours, oracle_flat_fill
+from .files import PSEUDO_LABELS
 from .metrics import (IndependentJudges, ade20k_label_fidelity, frechet_distance, frechet_joint_distance, grid_score,
                       label_fidelity, layout_embedding, seed_variety)
 from .sheets import doodle_grid, grid
@@ -243,7 +243,7 @@ def main(argv=None) -> int:
                         help="inference checkpoint to judge; repeat to compare (the first is the reference a "
                              "student is held to). Default: both shipped models")
     parser.add_argument("--segmenter", default="docs/segmenter", help="from python -m train.segmenter")
-    parser.add_argument("--data-root", default=os.path.expanduser("~/.cache/miaobi/pseudo_labels"))
+    parser.add_argument("--data-root", default=PSEUDO_LABELS)
     parser.add_argument("--test-limit", type=int, default=1000, help="held-out pairs (0 = all)")
     parser.add_argument("--train-limit", type=int, default=3000,
                         help="training pairs for the baselines and two floor draws (at least twice --test-limit)")

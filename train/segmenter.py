@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import numpy as np
 from tqdm import tqdm
 
 from miaobi_core.runtime import configure_cpu
+
+from .files import PSEUDO_LABELS
 
 CONFIG_NAME = "segmenter.json"
 WEIGHTS_NAME = "segmenter.pdparams"
@@ -147,7 +148,7 @@ def train_segmenter(dataset, num_classes: int, steps: int, image_size: int, batc
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train.segmenter", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data-root", default=os.path.expanduser("~/.cache/miaobi/pseudo_labels"),
+    parser.add_argument("--data-root", default=PSEUDO_LABELS,
                         help="pseudo-label folder with manifest.json")
     parser.add_argument("--out", default="docs/segmenter", help="where to write segmenter.json/.pdparams")
     parser.add_argument("--steps", type=int, default=3000)

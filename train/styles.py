@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import numpy as np
 from PIL import Image
 
 from miaobi_core.runtime import configure_cpu
+
+from .files import PSEUDO_LABELS
 
 # name, label, weights over the standardised photo measures (higher = more typical of the look)
 LOOKS = [
@@ -67,7 +68,7 @@ def thumbnail(synthesizer, code: np.ndarray, side: int = 96) -> bytes:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train.styles", description=__doc__.split("\n\n")[0])
     parser.add_argument("export_dir", help="an exported generator trained with --use-vae")
-    parser.add_argument("--data-root", default=os.path.expanduser("~/.cache/miaobi/pseudo_labels"),
+    parser.add_argument("--data-root", default=PSEUDO_LABELS,
                         help="the labels of python -m train.pseudolabel")
     parser.add_argument("--limit", type=int, default=3000, help="training photos to encode")
     parser.add_argument("--top", type=float, default=0.03, help="fraction of the photos that make each look")

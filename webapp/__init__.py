@@ -24,6 +24,7 @@ from .admission import Admission
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = REPO_ROOT / "static"
 
+
 @dataclass(frozen=True)
 class WebOptions:
     """The web app's own settings (Flask config keys are the names in capitals; flags are generated)."""

@@ -67,7 +67,7 @@ class Miaobi(paddle.nn.Layer):
             self._synthesizers[use_gpu] = Synthesizer(
                 folder / FOLDERS[resolve_variant(options.variant, use_gpu)], use_gpu=use_gpu,
                 micro_batch=options.micro_batch, batch_wait_ms=options.batch_wait_ms, backend=options.backend,
-                timeout_s=options.timeout_s, upscaler=folder / UPSCALER_FOLDER if options.upscale else None)
+                timeout_s=options.timeout_s, upscalers=folder / UPSCALER_FOLDER if options.upscale else None)
         return self._synthesizers[use_gpu]
 
     def describe(self, use_gpu: bool = False) -> dict:
@@ -76,7 +76,7 @@ class Miaobi(paddle.nn.Layer):
         return {"variant": resolve_variant(self.options.variant, use_gpu),
                 "steps": synthesizer.info.get("metadata", {}).get("steps"), "native_size": synthesizer.native_size,
                 "backend": synthesizer.backend.name,
-                "upscalers": synthesizer.upscaler.names if synthesizer.upscaler else [],
+                "upscalers": synthesizer.upscalers.names if synthesizer.upscalers else [],
                 "backend_trials": [dataclasses.asdict(t) for t in synthesizer.backend_trials]}
 
     def styles(self, use_gpu: bool = False) -> list[dict]:
