@@ -13,6 +13,10 @@ NORMS = ("spade", "clade", "clade_icpe")
 PARAM_FREE_NORMS = ("instance", "batch")
 ATTENTIONS = ("none", "simam")
 UPSAMPLINGS = ("nearest", "bilinear")
+LABEL_DOWNSAMPLINGS = ("nearest", "area")
+# Settings that change what a generator computes but none of its weights: a run may switch them and go on
+# training the same networks (--continue-from), say to mend an artefact mid-run.
+WEIGHT_FREE_SETTINGS = ("attention", "upsampling", "label_downsampling")
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,9 @@ class GeneratorConfig:
         "help": "none | simam: parameter-free SimAM attention after each activation"})
     upsampling: str = field(default="nearest", metadata={
         "help": "nearest | bilinear: how features double in size between blocks (SPADE: nearest)"})
+    label_downsampling: str = field(default="nearest", metadata={
+        "help": "nearest | area: what a coarse block's modulation reads from the label map: its top-left pixel "
+                "(SPADE), or each class's share of the block, centred where bilinear upsampling puts it"})
     z_modulation: bool = field(default=False, metadata={
         "help": "z also sets every normalisation layer's gamma and beta (through a linear map per layer), like "
                 "OASIS's 3D noise, instead of entering the first layer only, where a GAN learns to ignore it"})
@@ -45,7 +52,7 @@ class GeneratorConfig:
     def __post_init__(self):
         for name, allowed in (("num_upsampling_layers", NUM_UPSAMPLING_LAYERS), ("norm", NORMS),
                                ("param_free_norm", PARAM_FREE_NORMS), ("attention", ATTENTIONS),
-                               ("upsampling", UPSAMPLINGS)):
+                               ("upsampling", UPSAMPLINGS), ("label_downsampling", LABEL_DOWNSAMPLINGS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r}; choose one of {', '.join(allowed)}")
         if self.num_classes < 1 or self.ngf < 2 or self.z_dim < 1 or self.spade_hidden < 1:

@@ -54,14 +54,21 @@ class LabelPyramid:
 
     ``at(size)`` is the one-hot map, followed for CLADE-ICPE by its intra-class
     offsets (:func:`intra_class_offsets`). The block sizes divide the label
-    map's by powers of two, so nearest-neighbour downsampling is a strided
-    slice, done once per size and shared by every layer at that size. Nothing
+    map's by powers of two. Nearest-neighbour downsampling (``area=False``,
+    SPADE's) is a strided slice: each block reads its top-left pixel, half a
+    block up and left of its centre, so coarse and fine layers disagree about
+    where a border is, and with bilinear upsampling that disagreement paints a
+    halo along it. ``area=True`` averages each block instead: every class's
+    share of it (and its mean offsets), so a coarse layer's modulation is the
+    mean of the fine ones it covers (the modulations are linear in this map).
+    Each size is made once and shared by every layer at that size; nothing
     here needs gradients. ``z`` is the style vector for layers that read it
     (``z_modulation``), else None.
     """
 
-    def __init__(self, segmap: paddle.Tensor, with_positions: bool, z: paddle.Tensor | None = None):
-        self.z = z
+    def __init__(self, segmap: paddle.Tensor, with_positions: bool, z: paddle.Tensor | None = None,
+                 area: bool = False):
+        self.z, self.area = z, area
         full = paddle.concat([segmap, intra_class_offsets(segmap)], axis=1) if with_positions else segmap
         self.height, self.width = segmap.shape[2:]
         self._cache = {(self.height, self.width): full}
@@ -72,7 +79,8 @@ class LabelPyramid:
             step = self.height // key[0]
             if key[0] * step != self.height or key[1] * step != self.width:
                 raise ValueError(f"a {key[0]}x{key[1]} block does not divide the {self.height}x{self.width} label map")
-            self._cache[key] = self._cache[(self.height, self.width)][:, :, ::step, ::step]
+            full = self._cache[(self.height, self.width)]
+            self._cache[key] = F.avg_pool2d(full, step, step) if self.area else full[:, :, ::step, ::step]
         return self._cache[key]
 
 
@@ -353,7 +361,8 @@ class SPADEGenerator(nn.Layer):
                 raise ValueError(f"label map is {height}x{width}; sides must be multiples of {cfg.size_multiple}")
             if z.shape != [batch, cfg.z_dim]:
                 raise ValueError(f"z must have shape [{batch}, {cfg.z_dim}], got {z.shape}")
-        labels = LabelPyramid(segmap, with_positions=cfg.norm == "clade_icpe", z=z if cfg.z_modulation else None)
+        labels = LabelPyramid(segmap, with_positions=cfg.norm == "clade_icpe", z=z if cfg.z_modulation else None,
+                              area=cfg.label_downsampling == "area")
 
         sh, sw = height // cfg.size_multiple, width // cfg.size_multiple
         z_map = z.reshape([batch, cfg.z_dim, 1, 1]).expand([batch, cfg.z_dim, sh, sw])

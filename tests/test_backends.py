@@ -117,7 +117,8 @@ def test_openvino_refuses_use_gpu_so_auto_keeps_to_cuda_backends(tiny, tmp_path)
         backends.OpenVinoBackend(prefix, use_gpu=True, threads=1)
 
 
-@pytest.mark.parametrize("overrides", [{"z_modulation": True, "use_vae": True, "encoder_nef": 4, "upsampling": "bilinear"},
+@pytest.mark.parametrize("overrides", [{"z_modulation": True, "use_vae": True, "encoder_nef": 4, "upsampling": "bilinear",
+                                        "label_downsampling": "area"},
                                        {"norm": "spade", "z_modulation": True, "spade_hidden": 8}])
 def test_every_backend_matches_paddle_on_the_picture_quality_options(overrides, tmp_path):
     paddle.seed(2)

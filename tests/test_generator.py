@@ -36,7 +36,7 @@ def batch(scene_ids):
 @pytest.mark.parametrize("overrides", [
     {"norm": "spade"}, {"norm": "clade"}, {"norm": "clade_icpe"},
     {"param_free_norm": "batch"}, {"spectral_norm": False}, {"attention": "simam"},
-    {"use_vae": True}, {"upsampling": "bilinear"}, {"z_modulation": True}, {"norm": "spade", "z_modulation": True}, {"num_upsampling_layers": "more"}, {"num_upsampling_layers": "most"},
+    {"use_vae": True}, {"upsampling": "bilinear"}, {"label_downsampling": "area"}, {"z_modulation": True}, {"norm": "spade", "z_modulation": True}, {"num_upsampling_layers": "more"}, {"num_upsampling_layers": "most"},
 ])
 def test_every_option_builds_and_maps_labels_to_images(overrides, batch):
     paddle.seed(0)
@@ -186,6 +186,19 @@ def test_clade_icpe_composed_kernel_equals_lookup_times_position_scale():
         positions = intra_class_positions(segmap)[:, :, ::step, ::step]
         expected = layer.gamma(segmap[:, :, ::step, ::step]) * (1 + layer.gamma_position(positions))
         np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_area_label_pyramid_gives_each_block_its_class_shares_and_mean_offsets():
+    ids = np.random.default_rng(3).integers(0, 4, (2, 16, 16))  # 3 = ignored: no class
+    segmap = label_onehot(paddle.to_tensor(ids), 3)
+    full = LabelPyramid(segmap, with_positions=True).at([16, 16]).numpy()
+    pyramid = LabelPyramid(segmap, with_positions=True, area=True)
+    for size in (8, 4, 1):
+        step = 16 // size
+        blocks = full.reshape(2, 9, size, step, size, step).mean(axis=(3, 5))
+        np.testing.assert_allclose(pyramid.at([size, size]).numpy(), blocks, rtol=1e-6, atol=1e-6)
+    shares = pyramid.at([4, 4]).numpy()[:, :3]
+    np.testing.assert_allclose(shares.sum(axis=1), (ids != 3).reshape(2, 4, 4, 4, 4).mean(axis=(2, 4)), atol=1e-6)
 
 
 def test_label_pyramid_refuses_sizes_that_do_not_divide_the_map():

@@ -126,6 +126,31 @@ def test_a_committed_continuation_state_goes_on_from_its_step(tmp_path):
                               "--continue-from", str(tmp_path / "carry"), *common], capture_output=True, text=True)
     assert goes_on.returncode == 0, goes_on.stderr[-2000:]
     assert [json.loads(line)["step"] for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()] == [3]
+    # A setting that holds no weights may change on the way (here: how coarse layers read the label map).
+    mended = subprocess.run([sys.executable, "-m", "train", "--run-dir", str(tmp_path / "d"), "--steps", "3",
+                             "--label-downsampling", "area", "--continue-from", str(tmp_path / "carry"), *common],
+                            capture_output=True, text=True)
+    assert mended.returncode == 0 and "goes on with {'label_downsampling': 'area'}" in mended.stdout, mended.stderr[-2000:]
     wrong = subprocess.run([sys.executable, "-m", "train", "--run-dir", str(tmp_path / "c"), "--steps", "3", "--ngf",
                             "8", "--continue-from", str(tmp_path / "carry"), *common[2:]], capture_output=True, text=True)
     assert wrong.returncode != 0 and "'ngf': 4" in wrong.stderr
+
+
+def test_the_readmes_command_goes_on_from_the_committed_continuation():
+    """The README's picture-quality command parses, and builds the generator the committed state holds (give or
+    take settings that hold no weights), so a fresh machine can go on with it."""
+    import re
+    import shlex
+
+    from miaobi_core.config import WEIGHT_FREE_SETTINGS
+    from miaobi_core.palette import load_palette
+    from train.config import parse_configs
+
+    repo = Path(__file__).resolve().parent.parent
+    command = next(block for block in re.findall(r"```bash\n(.*?)```", (repo / "README.md").read_text(), re.S)
+                   if "--continue-from train/continuation/quality" in block)
+    words = shlex.split(command.split("\n# ")[0].replace("\\\n", " "))
+    gen_cfg, cfg = parse_configs(words[words.index("train") + 1:], load_palette().num_classes)
+    assert cfg.continue_from == "train/continuation/quality" and cfg.steps > 0
+    saved = json.loads((repo / cfg.continue_from / "config.json").read_text())["generator"]
+    assert set(gen_cfg.differences(GeneratorConfig.from_dict(saved))) <= set(WEIGHT_FREE_SETTINGS)

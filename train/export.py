@@ -2,7 +2,8 @@
 
 The same export ``python -m train --export`` writes when a run ends, for a run that is paused or
 copied from another machine: only the run folder's config.json and checkpoint are read (no training
-data, no trainer).
+data, no trainer). RUN_DIR may also be a committed continuation folder (``train/continuation/NAME``),
+whose float16 networks sit beside its config.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from miaobi_core.runtime import configure_cpu
 
 def export_run(run_dir: str | Path, out_dir: str | Path, half: bool = True, student: bool = False) -> dict:
     """Write the run's EMA generator (or its student's) to ``out_dir``; returns the checkpoint's state.json."""
+    import numpy as np
     import paddle
 
     from miaobi_core.checkpoint import save_generator
@@ -30,7 +32,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, half: bool = True, stud
     run_dir = Path(run_dir)
     saved = json.loads((run_dir / files.CONFIG).read_text())
     gen_cfg, cfg = GeneratorConfig.from_dict(saved["generator"]), TrainConfig(**saved["train"])
-    checkpoint = run_dir / files.CHECKPOINT
+    checkpoint = run_dir / files.CHECKPOINT if (run_dir / files.CHECKPOINT).is_dir() else run_dir  # continuation
     state = json.loads((checkpoint / files.STATE).read_text())
     if student and not cfg.student_ngf:
         raise ValueError(f"{run_dir} trains no student (--student-ngf 0)")
@@ -38,7 +40,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, half: bool = True, stud
     # The weight average users get when the run keeps one, else the live network.
     average, live = (files.STUDENT_EMA, files.STUDENT) if student else (files.EMA, files.GENERATOR)
     weights = checkpoint / (average if (checkpoint / average).is_file() else live)
-    loaded = paddle.load(str(weights))
+    loaded = {k: v.astype(np.float32) if v.dtype == np.float16 else v  # a continuation stores float16
+              for k, v in paddle.load(str(weights), return_numpy=True).items()}
     if weights.name == files.STUDENT:
         loaded = {k[len("0."):]: v for k, v in loaded.items() if k.startswith("0.")}  # the student, not its projections
     network.set_state_dict(loaded)

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from miaobi_core.checkpoint import CONFIG_NAME, load_generator, read_checkpoint_info, save_generator
 from miaobi_core.codec import pictures_from_unit, pictures_to_unit
+from miaobi_core.config import WEIGHT_FREE_SETTINGS
 from miaobi_core.generator import GeneratorConfig, SPADEGenerator, label_onehot
 from miaobi_core.palette import Palette, load_palette
 
@@ -279,9 +280,13 @@ class Trainer:
         from .continuation import read_networks
 
         saved = GeneratorConfig.from_dict(json.loads((folder / files.CONFIG).read_text())["generator"])
-        if saved != self.gen_cfg:
-            raise ValueError(f"--continue-from {folder} holds a generator with other settings; "
-                             f"train with {self.gen_cfg.differences(saved)}")
+        differences = self.gen_cfg.differences(saved)
+        if set(differences) - set(WEIGHT_FREE_SETTINGS):
+            raise ValueError(f"--continue-from {folder} holds a generator with other settings; train with {differences}")
+        if differences:
+            now = {k: getattr(self.gen_cfg, k) for k in differences}
+            print(f"--continue-from {folder}: its generator had {differences}, settings that hold no weights; "
+                  f"it goes on with {now}")
         networks = read_networks(folder)
         for weights_file, layer, _ in self._checkpoint_parts(teacher_only=True):
             if weights_file in networks:
