@@ -149,6 +149,7 @@ def test_grid_score_sees_a_periodic_grid_and_not_photo_like_noise():
     gridded = natural.copy()
     gridded[::4] += 30  # a line every 4 pixels
     assert metrics.grid_score(natural) < 1.6 < metrics.grid_score(gridded)
+    assert metrics.grid_score(np.full((64, 64, 3), 90)) == 1.0  # a flat fill has no grid (and no 0/0)
 
 
 def test_seed_variety_is_the_mean_absolute_difference():

@@ -25,6 +25,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 GRID_PERIODS = (2, 4, 8, 16)
+TINY = 1e-12
 
 
 def grid_score(picture: np.ndarray, periods=GRID_PERIODS) -> float:
@@ -45,7 +46,7 @@ def grid_score(picture: np.ndarray, periods=GRID_PERIODS) -> float:
         for period in periods:
             k = side // period
             neighbours = [energy[k + d] for d in (-2, -1, 1, 2) if 0 < k + d <= side // 2]
-            ratios.append(energy[k] / np.mean(neighbours))
+            ratios.append((energy[k] + TINY) / (np.mean(neighbours) + TINY))  # a flat picture has no grid: 1
     return float(max(ratios))
 
 
