@@ -70,3 +70,10 @@ def test_photo_measures_and_thumbnails(styled, palette):
     assert m["warmth"] > 0.7 and m["snow"] == 1.0 and m["sky"] == 0.0
     png = build.thumbnail(Synthesizer(styled, backend="paddle"), np.zeros(8, np.float32), side=32)
     assert png.startswith(b"\x89PNG")
+
+
+def test_the_style_sheet_paints_each_doodle_in_every_look(styled, palette):
+    from train.sheets import style_grid
+
+    sheet = style_grid(Synthesizer(styled, backend="paddle"), palette, 64, count=2)
+    assert sheet.size == (3 * (64 + 4), 2 * (64 + 4))  # doodle, sunny, stormy

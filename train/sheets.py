@@ -38,3 +38,11 @@ def doodle_grid(synthesizers: list, palette, size: int, count: int = 6) -> Image
     doodles = wobbly_doodles(palette, count, size)
     painted = [[picture for s in synthesizers for picture in s.generate([d, d], seeds=[1, 2])] for d in doodles]
     return grid([[palette.colorize(d), *p] for d, p in zip(doodles, painted)])
+
+
+def style_grid(synthesizer, palette, size: int, count: int = 4) -> Image.Image:
+    """Rows of (doodle | its picture in each of the model's named looks, one seed): does each look hold?"""
+    doodles = wobbly_doodles(palette, count, size)
+    names = synthesizer.styles.names
+    return grid([[palette.colorize(d), *(synthesizer.generate([d], seeds=[1], style=n)[0] for n in names)]
+                 for d in doodles])

@@ -74,6 +74,7 @@ def main(argv=None) -> int:
     parser.add_argument("--top", type=float, default=0.03, help="fraction of the photos that make each look")
     parser.add_argument("--spread", type=float, default=0.3,
                         help="how far a seed moves the picture away from the look's code (0 = always the same)")
+    parser.add_argument("--sheet", default="", help="also write doodles painted in every look to this PNG")
     args = parser.parse_args(argv)
     configure_cpu()
     from tqdm import tqdm
@@ -84,6 +85,7 @@ def main(argv=None) -> int:
 
     from .data import pseudo_labelled
     from .quality import load_pairs
+    from .sheets import style_grid
 
     synthesizer = Synthesizer(args.export_dir, backend="paddle")
     if not synthesizer.cfg.use_vae:
@@ -97,6 +99,8 @@ def main(argv=None) -> int:
     path = write_styles(args.export_dir, styles, args.spread, {name: chosen[name][1] for name in chosen},
                         {s.name: thumbnail(synthesizer, s.z) for s in styles})
     print(f"wrote {len(styles)} styles to {path}")
+    if args.sheet:
+        style_grid(Synthesizer(args.export_dir, backend="paddle"), palette, synthesizer.native_size).save(args.sheet)
     return 0
 
 
