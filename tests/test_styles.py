@@ -77,3 +77,24 @@ def test_the_style_sheet_paints_each_doodle_in_every_look(styled, palette):
 
     sheet = style_grid(Synthesizer(styled, backend="paddle"), palette, 64, count=2)
     assert sheet.size == (3 * (64 + 4), 2 * (64 + 4))  # doodle, sunny, stormy
+
+
+def test_the_styles_command_writes_six_looks_and_their_sheet(styled, palette, scene_ids, tmp_path):
+    import json
+    import shutil
+
+    from PIL import Image
+
+    from miaobi_core.codec import encode_png
+
+    model = shutil.copytree(styled, tmp_path / "model")  # the command rewrites the model's looks
+    entries = []
+    for i, colour in enumerate([(200, 120, 40), (40, 60, 90), (220, 220, 230), (90, 140, 60), (30, 30, 30)]):
+        Image.fromarray(np.full(scene_ids.shape + (3,), colour, np.uint8)).save(tmp_path / f"{i}.jpg")
+        (tmp_path / f"{i}.png").write_bytes(encode_png(scene_ids, palette.colors))
+        entries.append({"photo": str(tmp_path / f"{i}.jpg"), "label": f"{i}.png", "split": "train", "scene": "sea"})
+    (tmp_path / "manifest.json").write_text(json.dumps({"photos": entries}))
+    assert build.main([str(model), "--data-root", str(tmp_path), "--limit", "5",
+                       "--sheet", str(tmp_path / "sheet.png")]) == 0
+    assert StyleBook(model, 8).names == [name for name, _, _ in build.LOOKS]
+    assert Image.open(tmp_path / "sheet.png").size == (7 * (64 + 4), 4 * (64 + 4))  # doodle + six looks, 4 rows

@@ -48,17 +48,18 @@ def write(run_dir: str | Path, out_dir: str | Path) -> dict:
     return json.loads((out_dir / STATE).read_text())
 
 
-def read_networks(folder: Path) -> dict[str, dict]:
-    """{file name: float32 state dict} of the networks a continuation folder holds."""
+def read_float32(path: Path) -> dict:
+    """One network's state dict as float32 numpy arrays (a continuation stores float16; a checkpoint float32)."""
     import numpy as np
     import paddle
 
-    networks = {}
-    for name in NETWORKS:
-        if (folder / name).is_file():
-            state = paddle.load(str(folder / name), return_numpy=True)
-            networks[name] = {k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in state.items()}
-    return networks
+    state = paddle.load(str(path), return_numpy=True)
+    return {k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in state.items()}
+
+
+def read_networks(folder: Path) -> dict[str, dict]:
+    """{file name: float32 state dict} of the networks a continuation folder holds."""
+    return {name: read_float32(folder / name) for name in NETWORKS if (folder / name).is_file()}
 
 
 def main(argv=None) -> int:

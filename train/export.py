@@ -17,9 +17,6 @@ from miaobi_core.runtime import configure_cpu
 
 def export_run(run_dir: str | Path, out_dir: str | Path, half: bool = True, student: bool = False) -> dict:
     """Write the run's EMA generator (or its student's) to ``out_dir``; returns the checkpoint's state.json."""
-    import numpy as np
-    import paddle
-
     from miaobi_core.checkpoint import save_generator
     from miaobi_core.config import GeneratorConfig
     from miaobi_core.generator import SPADEGenerator
@@ -27,6 +24,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, half: bool = True, stud
     from .config import TrainConfig
     from .distill import student_config
     from . import files
+    from .continuation import read_float32
     from .trainer import export_metadata
 
     run_dir = Path(run_dir)
@@ -40,8 +38,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, half: bool = True, stud
     # The weight average users get when the run keeps one, else the live network.
     average, live = (files.STUDENT_EMA, files.STUDENT) if student else (files.EMA, files.GENERATOR)
     weights = checkpoint / (average if (checkpoint / average).is_file() else live)
-    loaded = {k: v.astype(np.float32) if v.dtype == np.float16 else v  # a continuation stores float16
-              for k, v in paddle.load(str(weights), return_numpy=True).items()}
+    loaded = read_float32(weights)
     if weights.name == files.STUDENT:
         loaded = {k[len("0."):]: v for k, v in loaded.items() if k.startswith("0.")}  # the student, not its projections
     network.set_state_dict(loaded)

@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from miaobi_core.palette import load_palette
-    from miaobi_core.styles import Style, write_styles
+    from miaobi_core.styles import Style, StyleBook, write_styles
     from miaobi_core.synthesizer import Synthesizer
 
     from .data import pseudo_labelled
@@ -100,7 +100,8 @@ def main(argv=None) -> int:
                         {s.name: thumbnail(synthesizer, s.z) for s in styles})
     print(f"wrote {len(styles)} styles to {path}")
     if args.sheet:
-        style_grid(Synthesizer(args.export_dir, backend="paddle"), palette, synthesizer.native_size).save(args.sheet)
+        synthesizer.styles = StyleBook(args.export_dir, synthesizer.cfg.z_dim)  # the looks just written
+        style_grid(synthesizer, palette, synthesizer.native_size).save(args.sheet)
     return 0
 
 
