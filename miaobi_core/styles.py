@@ -3,9 +3,16 @@
 A style is a z vector, the mean style code (VAE encoder output) of training photos that share a look,
 built by ``python -m train.styles``. A picture in a style with a seed uses
 ``z = code + spread * N(0, 1)[seed]``: the look holds across doodles and seeds, the dice varies the
-rest. Files, in the checkpoint folder:
+rest.
 
-- ``styles.json``: ``{"format": 1, "spread": 0.3, "styles": [{"name", "label", "z", "photos"}, ...]}``
+A picture without a named style draws its z from the Gaussian fitted to the training photos' style
+codes (``seeds``), not from N(0, 1): the generator only ever learnt from encoder codes, and with a
+weak KL term those sit off N(0, 1) (half a standard deviation off-centre a dimension, at step 8,037 of
+the picture-quality run), where N(0, 1) draws give a washed-out average look. Files, in the
+checkpoint folder:
+
+- ``styles.json``: ``{"format": 1, "spread": 0.3, "styles": [{"name", "label", "z", "photos"}, ...],
+  "seeds": {"mean", "scale_tril", "photos"}}`` (``seeds`` optional: without it seeds draw N(0, 1))
 - ``styles/<name>.png``: the model's picture of one fixed doodle in that look (the page's button).
 """
 from __future__ import annotations
@@ -43,6 +50,7 @@ class StyleBook:
     def __init__(self, checkpoint_dir: str | Path, z_dim: int):
         folder = Path(checkpoint_dir)
         self.spread, self.styles = 0.0, {}
+        self.seed_mean, self.seed_scale_tril = np.zeros(z_dim, np.float32), np.eye(z_dim, dtype=np.float32)
         if not (folder / STYLES_FILE).is_file():
             return
         info = json.loads((folder / STYLES_FILE).read_text())
@@ -57,6 +65,13 @@ class StyleBook:
             thumbnail = folder / THUMBNAILS / f"{entry['name']}.png"
             self.styles[entry["name"]] = Style(entry["name"], entry["label"], z,
                                                thumbnail if thumbnail.is_file() else None)
+        if "seeds" in info:
+            mean = np.asarray(info["seeds"]["mean"], np.float32)
+            scale_tril = np.asarray(info["seeds"]["scale_tril"], np.float32)
+            if mean.shape != (z_dim,) or scale_tril.shape != (z_dim, z_dim):
+                raise ValueError(f"{folder / STYLES_FILE}: the seeds' Gaussian is {mean.shape} and "
+                                 f"{scale_tril.shape}, the model's z has {z_dim}")
+            self.seed_mean, self.seed_scale_tril = mean, np.tril(scale_tril)
 
     @property
     def names(self) -> list[str]:
@@ -68,16 +83,44 @@ class StyleBook:
             raise UnknownStyle(name, self.names)
         return (self.styles[name].z + self.spread * noise).astype(np.float32)
 
+    def seed_vector(self, noise: np.ndarray) -> np.ndarray:
+        """The z of a picture without a named style, given the seed's standard-normal draw ``noise``."""
+        return (self.seed_mean + self.seed_scale_tril @ noise).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class CodeGaussian:
+    """A Gaussian fitted to style codes: where the generator's z came from while it learnt."""
+
+    mean: np.ndarray  # (z_dim,)
+    scale_tril: np.ndarray  # (z_dim, z_dim) lower-triangular, scale_tril @ scale_tril.T = covariance
+    photos: int
+
+    @classmethod
+    def fit(cls, mu: np.ndarray, logvar: np.ndarray) -> "CodeGaussian":
+        """The encoder's posteriors N(mu_i, exp(logvar_i)) of N photos -> the Gaussian of their mixture."""
+        mu, logvar = np.asarray(mu, np.float64), np.asarray(logvar, np.float64)
+        if mu.ndim != 2 or mu.shape != logvar.shape or len(mu) < 2:
+            raise ValueError(f"need (photos >= 2, z_dim) codes and log-variances, got {mu.shape} and {logvar.shape}")
+        # Law of total variance: the spread of the means plus the mean posterior variance.
+        covariance = np.cov(mu, rowvar=False) + np.diag(np.exp(logvar).mean(axis=0))
+        return cls(mu.mean(axis=0).astype(np.float32), np.linalg.cholesky(covariance).astype(np.float32), len(mu))
+
 
 def write_styles(folder: str | Path, styles: list[Style], spread: float, counts: dict[str, int],
-                 thumbnails: dict[str, bytes]) -> Path:
-    """styles.json and one PNG per style into a checkpoint folder."""
+                 thumbnails: dict[str, bytes], seeds: CodeGaussian | None = None) -> Path:
+    """styles.json and one PNG per style into a checkpoint folder (and the seeds' Gaussian, if given)."""
     folder = Path(folder)
     (folder / THUMBNAILS).mkdir(exist_ok=True)
     for name, png in thumbnails.items():
         (folder / THUMBNAILS / f"{name}.png").write_bytes(png)
     entries = [{"name": s.name, "label": s.label, "photos": counts[s.name],
                 "z": [round(float(v), 5) for v in s.z]} for s in styles]
+    info = {"format": 1, "spread": spread, "styles": entries}
+    if seeds is not None:
+        info["seeds"] = {"mean": [round(float(v), 5) for v in seeds.mean], "photos": seeds.photos,
+                         "scale_tril": [[round(float(v), 5) for v in row[:i + 1]] + [0] * (len(row) - i - 1)
+                                        for i, row in enumerate(seeds.scale_tril)]}
     path = folder / STYLES_FILE
-    path.write_text(json.dumps({"format": 1, "spread": spread, "styles": entries}, indent=1) + "\n")
+    path.write_text(json.dumps(info, indent=1) + "\n")
     return path

@@ -147,8 +147,9 @@ class Synthesizer:
         ``upscale=False`` enlarges by Lanczos even when the synthesizer has an upscaler (a busy server's
         cheaper answer).
 
-        Each picture's z is ``styles[i]`` (a z vector) if given, else drawn from ``seeds[i]``, around
-        the named look ``style`` (one of ``self.styles.names``) when one is asked for.
+        Each picture's z is ``styles[i]`` (a z vector) if given, else drawn from ``seeds[i]``: around
+        the named look ``style`` (one of ``self.styles.names``) when one is asked for, else from the
+        Gaussian of the training photos' style codes (N(0, 1) for a model without one).
         """
         label_maps = [check_label_ids(m, self.num_classes) for m in label_maps]
         if not label_maps:
@@ -158,9 +159,11 @@ class Synthesizer:
             seeds = [0] * count if seeds is None else list(seeds)
             if len(seeds) != count:
                 raise ValueError(f"{count} label maps but {len(seeds)} seeds")
-            styles = [style_from_seed(s, self.cfg.z_dim) for s in seeds]
+            noises = [style_from_seed(s, self.cfg.z_dim) for s in seeds]
             if style is not None:
-                styles = [self.styles.vector(style, noise) for noise in styles]
+                styles = [self.styles.vector(style, noise) for noise in noises]
+            else:
+                styles = [self.styles.seed_vector(noise) for noise in noises]
         styles = [np.asarray(s, np.float32).reshape(-1) for s in styles]
         if len(styles) != count or any(s.shape != (self.cfg.z_dim,) for s in styles):
             raise ValueError(f"need {count} style vectors of length {self.cfg.z_dim}")
@@ -205,12 +208,13 @@ class Synthesizer:
                 image = self.backend(segmap, z)
         return list(pictures_from_unit(image))
 
-    def encode_style(self, photo: np.ndarray) -> np.ndarray:
-        """A photo (H, W, 3 uint8) -> its style vector (the encoder's mu); needs a use_vae model."""
-        photo = np.asarray(Image.fromarray(np.asarray(photo, np.uint8)).convert("RGB").resize(
-            (self.native_size, self.native_size), Image.BICUBIC), np.float32)
+    def encode_styles(self, photos: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Photos (H, W, 3 uint8) -> the encoder's (mu, logvar) of their style codes, each (N, z_dim);
+        needs a use_vae model."""
+        side = self.native_size
+        photos = np.stack([np.asarray(Image.fromarray(np.asarray(p, np.uint8)).convert("RGB").resize(
+            (side, side), Image.BICUBIC), np.float32) for p in photos])
         with self._lock, paddle.no_grad():
             self._use_device()
-            image = paddle.to_tensor(pictures_to_unit(photo[None]))
-            mu, _ = self.generator.encode(image)
-        return mu.numpy()[0]
+            mu, logvar = self.generator.encode(paddle.to_tensor(pictures_to_unit(photos)))
+        return mu.numpy(), logvar.numpy()

@@ -6,8 +6,8 @@ import pytest
 from miaobi_core.checkpoint import save_generator
 from miaobi_core.config import GeneratorConfig
 from miaobi_core.generator import SPADEGenerator
-from miaobi_core.styles import Style, StyleBook, UnknownStyle, write_styles
-from miaobi_core.synthesizer import Synthesizer
+from miaobi_core.styles import CodeGaussian, Style, StyleBook, UnknownStyle, write_styles
+from miaobi_core.synthesizer import Synthesizer, style_from_seed
 from train import styles as build
 
 
@@ -35,6 +35,38 @@ def test_a_style_book_reads_codes_spread_and_thumbnails(styled):
     with pytest.raises(ValueError, match="the model's z has 16"):
         StyleBook(styled, 16)
     assert StyleBook(styled / "nowhere", 8).names == []
+
+
+def test_the_seeds_gaussian_is_the_mixture_of_the_photos_posteriors():
+    rng = np.random.default_rng(0)
+    mu = rng.normal(0.5, 2.0, (400, 3)) @ np.array([[1, 0, 0], [0.5, 1, 0], [0, 0, 0.2]])
+    logvar = np.log(rng.uniform(0.1, 0.5, (400, 3)))
+    fitted = CodeGaussian.fit(mu, logvar)
+    assert fitted.photos == 400 and np.allclose(np.triu(fitted.scale_tril, 1), 0)
+    np.testing.assert_allclose(fitted.mean, mu.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(fitted.scale_tril @ fitted.scale_tril.T,
+                               np.cov(mu, rowvar=False) + np.diag(np.exp(logvar).mean(axis=0)), rtol=1e-4)
+    with pytest.raises(ValueError, match="need"):
+        CodeGaussian.fit(mu[:1], logvar[:1])
+
+
+def test_seeds_without_a_look_draw_from_the_photos_gaussian(styled, scene_ids, tmp_path):
+    import shutil
+
+    ids = scene_ids[:64, :64]
+    plain = Synthesizer(styled, backend="paddle")
+    assert np.array_equal(plain.styles.seed_vector(np.arange(8.0)), np.arange(8.0))  # no Gaussian: N(0, 1) itself
+    folder = shutil.copytree(styled, tmp_path / "model")
+    scale_tril = np.tril(np.full((8, 8), 0.25, np.float32)) + np.eye(8, dtype=np.float32)
+    seeds = CodeGaussian(np.full(8, 1.5, np.float32), scale_tril, 40)
+    write_styles(folder, [], 0.3, {}, {}, seeds)
+    synthesizer = Synthesizer(folder, backend="paddle")
+    z = 1.5 + scale_tril @ style_from_seed(7, 8)
+    np.testing.assert_allclose(synthesizer.styles.seed_vector(style_from_seed(7, 8)), z, rtol=1e-5)
+    np.testing.assert_array_equal(synthesizer.generate([ids], seeds=[7])[0], synthesizer.generate([ids], styles=[z])[0])
+    assert not np.array_equal(synthesizer.generate([ids], seeds=[7])[0], plain.generate([ids], seeds=[7])[0])
+    with pytest.raises(ValueError, match="the seeds' Gaussian"):
+        StyleBook(folder, 4)
 
 
 def test_a_style_holds_across_seeds_and_changes_the_picture(styled, scene_ids):
@@ -96,5 +128,8 @@ def test_the_styles_command_writes_six_looks_and_their_sheet(styled, palette, sc
     (tmp_path / "manifest.json").write_text(json.dumps({"photos": entries}))
     assert build.main([str(model), "--data-root", str(tmp_path), "--limit", "5",
                        "--sheet", str(tmp_path / "sheet.png")]) == 0
-    assert StyleBook(model, 8).names == [name for name, _, _ in build.LOOKS]
+    book = StyleBook(model, 8)
+    assert book.names == [name for name, _, _ in build.LOOKS]
+    assert json.loads((model / "styles.json").read_text())["seeds"]["photos"] == 5
+    assert not np.allclose(book.seed_mean, 0)  # the five photos' codes, not N(0, 1)
     assert Image.open(tmp_path / "sheet.png").size == (7 * (64 + 4), 4 * (64 + 4))  # doodle + six looks, 4 rows

@@ -5,7 +5,8 @@ to its style code and measured (brightness, saturation, warmth, contrast, and th
 cloud and sky in its label map). Each look ranks the photos by a mix of those measures (each
 standardised over the photos) and takes the mean code of its top ``--top`` fraction: codes, never
 photos, are what ships. The model then paints one fixed doodle in each look for its thumbnail, and
-``styles.json`` plus ``styles/*.png`` are written beside the weights (see miaobi_core/styles.py).
+``styles.json`` plus ``styles/*.png`` are written beside the weights (see miaobi_core/styles.py),
+with the Gaussian of all the photos' codes that seeds without a look draw from.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ LOOKS = [
     ("stormy", "Stormy", {"brightness": -1, "saturation": -1, "cloud": 1}),
     ("dusk", "Dusk", {"brightness": -2, "warmth": 1}),
 ]
+ENCODE_BATCH = 32
 THUMBNAIL_MAP = Path(__file__).resolve().parent.parent / "miaobi_core" / "probes" / "mountain.png"
 
 
@@ -80,7 +82,7 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from miaobi_core.palette import load_palette
-    from miaobi_core.styles import Style, StyleBook, write_styles
+    from miaobi_core.styles import CodeGaussian, Style, StyleBook, write_styles
     from miaobi_core.synthesizer import Synthesizer
 
     from .data import pseudo_labelled
@@ -93,12 +95,14 @@ def main(argv=None) -> int:
     palette = load_palette()
     labels, photos = load_pairs(pseudo_labelled(args.data_root, "train"), synthesizer.native_size, args.limit,
                                 "training photos")
-    codes = np.stack([synthesizer.encode_style(p) for p in tqdm(photos, desc="style codes", unit="photo")])
+    batches = [synthesizer.encode_styles(photos[start:start + ENCODE_BATCH])
+               for start in tqdm(range(0, len(photos), ENCODE_BATCH), desc="style codes", unit="batch")]
+    codes, logvars = (np.concatenate(parts) for parts in zip(*batches))
     chosen = choose(codes, [measures(p, l, palette) for p, l in zip(photos, labels)], args.top)
     styles = [Style(name, label, chosen[name][0].astype(np.float32), None) for name, label, _ in LOOKS]
     path = write_styles(args.export_dir, styles, args.spread, {name: chosen[name][1] for name in chosen},
-                        {s.name: thumbnail(synthesizer, s.z) for s in styles})
-    print(f"wrote {len(styles)} styles to {path}")
+                        {s.name: thumbnail(synthesizer, s.z) for s in styles}, CodeGaussian.fit(codes, logvars))
+    print(f"wrote {len(styles)} styles and the seeds' Gaussian to {path}")
     if args.sheet:
         synthesizer.styles = StyleBook(args.export_dir, synthesizer.cfg.z_dim)  # the looks just written
         style_grid(synthesizer, palette, synthesizer.native_size).save(args.sheet)
