@@ -130,6 +130,31 @@ def test_resume_gives_identical_next_step_losses(tmp_path):
     assert resumed.train_step(3) == expected
 
 
+def test_the_discriminator_blur_removes_period_two_and_keeps_plain_colour():
+    from train.discriminator import Blur
+
+    stripes = paddle.to_tensor(np.tile([1.0, -1.0], (1, 2, 6, 3)).astype(np.float32))  # (1, 2, 6, 6), period 2
+    np.testing.assert_allclose(Blur(2)(stripes).numpy(), 0.0, atol=1e-6)
+    plain = paddle.full([1, 2, 6, 6], 0.7)
+    np.testing.assert_allclose(Blur(2)(plain).numpy(), 0.7, rtol=1e-6)
+
+
+def test_a_run_switches_the_discriminator_blur_on_when_resumed(tmp_path):
+    plain = make_trainer(tmp_path / "a", steps=6)
+    plain.train_step(0)
+    plain.step = 1
+    plain.save_checkpoint()
+    blurred = make_trainer(tmp_path / "a", steps=6, d_antialias=True)
+    assert blurred.discriminator.state_dict().keys() == plain.discriminator.state_dict().keys()  # no new weights
+    blurred.load_checkpoint()
+    segmap = paddle.nn.functional.one_hot(paddle.zeros([1, 64, 64], "int64"), 11).transpose([0, 3, 1, 2])
+    image = paddle.rand([1, 3, 64, 64])
+    first, second = plain.discriminator(segmap, image), blurred.discriminator(segmap, image)
+    assert [f.shape for scale in first for f in scale] == [f.shape for scale in second for f in scale]
+    assert not np.allclose(first[0][-1].numpy(), second[0][-1].numpy())
+    assert np.isfinite(list(blurred.train_step(1).values())).all()
+
+
 def test_overfitting_one_pair_drives_l1_down(tmp_path, palette):
     class OnePair:
         def __len__(self):

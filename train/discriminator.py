@@ -6,6 +6,7 @@ its intermediate features too, for the feature-matching loss.
 """
 from __future__ import annotations
 
+import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
@@ -13,10 +14,31 @@ import paddle.nn.functional as F
 from miaobi_core.generator import maybe_spectral
 
 
+class Blur(nn.Layer):
+    """A fixed binomial low-pass ([1, 2, 1] each way) in front of a strided convolution (Zhang, "Making
+    convolutional networks shift-invariant again", ICML 2019).
+
+    A stride-2 convolution samples a period-2 pattern as a constant, so it barely tells such a pattern
+    from a plain colour, and its gradient hands the generator a checkerboard (Odena et al., "Deconvolution
+    and checkerboard artifacts", 2016): the picture-quality run's pictures grew a period-2 texture whose
+    generator gradient came from this discriminator. The blur removes period 2 before the stride.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        taps = np.array([1.0, 2.0, 1.0])
+        kernel = np.tile(np.outer(taps, taps) / 16, (channels, 1, 1, 1)).astype(np.float32)
+        self.register_buffer("kernel", paddle.to_tensor(kernel), persistable=False)  # fixed: not in checkpoints
+
+    def forward(self, x):
+        return F.conv2d(F.pad(x, [1, 1, 1, 1], mode="reflect"), self.kernel, groups=x.shape[1])
+
+
 class NLayerDiscriminator(nn.Layer):
-    def __init__(self, in_channels: int, ndf: int, n_layers: int, spectral_norm: bool):
+    def __init__(self, in_channels: int, ndf: int, n_layers: int, spectral_norm: bool, antialias: bool = False):
         super().__init__()
         blocks = [nn.Sequential(nn.Conv2D(in_channels, ndf, 4, stride=2, padding=2), nn.LeakyReLU(0.2))]
+        inputs, strides = [in_channels], [2]
         nf = ndf
         for n in range(1, n_layers):
             nf_prev, nf = nf, min(nf * 2, 512)
@@ -24,13 +46,18 @@ class NLayerDiscriminator(nn.Layer):
             blocks.append(nn.Sequential(
                 maybe_spectral(nn.Conv2D(nf_prev, nf, 4, stride=stride, padding=2, bias_attr=False), spectral_norm),
                 nn.InstanceNorm2D(nf), nn.LeakyReLU(0.2)))
+            inputs.append(nf_prev)
+            strides.append(stride)
         blocks.append(nn.Conv2D(nf, 1, 4, stride=1, padding=2))
         self.blocks = nn.LayerList(blocks)
+        # Beside the blocks, not inside them, so the weights keep their names with and without the blur.
+        self.blurs = nn.LayerList([Blur(c) if antialias and stride == 2 else nn.Identity()
+                                   for c, stride in zip(inputs, strides)] + [nn.Identity()])
 
     def forward(self, x) -> list[paddle.Tensor]:
         features = []
-        for block in self.blocks:
-            x = block(x)
+        for blur, block in zip(self.blurs, self.blocks):
+            x = block(blur(x))
             features.append(x)
         return features  # the last entry is the patch-wise real/fake score
 
@@ -39,10 +66,10 @@ class MultiscaleDiscriminator(nn.Layer):
     """``num_D`` discriminators on the input at 1x, 1/2x, 1/4x ... resolution."""
 
     def __init__(self, num_classes: int, ndf: int = 64, n_layers: int = 4, num_D: int = 2,
-                 spectral_norm: bool = True):
+                 spectral_norm: bool = True, antialias: bool = False):
         super().__init__()
         self.discriminators = nn.LayerList(
-            [NLayerDiscriminator(num_classes + 3, ndf, n_layers, spectral_norm) for _ in range(num_D)])
+            [NLayerDiscriminator(num_classes + 3, ndf, n_layers, spectral_norm, antialias) for _ in range(num_D)])
 
     def forward(self, segmap, image) -> list[list[paddle.Tensor]]:
         x = paddle.concat([segmap, image], axis=1)

@@ -66,7 +66,7 @@ class Trainer:
             # Batch statistics over the global batch, as one process would compute them.
             self.generator = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
         self.discriminator = MultiscaleDiscriminator(gen_cfg.num_classes, cfg.ndf, cfg.n_layers_d, cfg.num_d,
-                                                     cfg.d_spectral_norm)
+                                                     cfg.d_spectral_norm, cfg.d_antialias)
         self.ema = None
         if cfg.ema_decay > 0:
             self.ema = SPADEGenerator(gen_cfg)
