@@ -40,9 +40,9 @@ class TrainConfig:
     n_layers_d: int = _h("layers per PatchGAN discriminator", 4)
     num_d: int = _h("discriminators, each at half the previous resolution", 2)
     d_spectral_norm: bool = _h("spectral norm in the discriminator", True)
-    d_antialias: bool = _h("blur the input of each strided discriminator convolution (no weights: a run may "
-                           "switch it on when resumed); without it the generator's gradient carries a period-2 "
-                           "checkerboard", False)
+    d_antialias: bool = _h("the discriminators' first convolution runs at stride 1, then blurs and subsamples (no "
+                           "new weights: a run may switch it on when resumed); at stride 2 it passes the generator "
+                           "a period-2 checkerboard gradient", False)
     lambda_gan: float = _h("weight of the hinge adversarial loss", 1.0)
     lambda_feat: float = _h("weight of discriminator feature matching (0 = off)", 10.0)
     lambda_vgg: float = _h("weight of the VGG19 perceptual loss (needs --vgg-weights; off otherwise)", 10.0)

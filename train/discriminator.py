@@ -14,14 +14,16 @@ import paddle.nn.functional as F
 from miaobi_core.generator import maybe_spectral
 
 
-class Blur(nn.Layer):
-    """A fixed binomial low-pass ([1, 2, 1] each way) in front of a strided convolution (Zhang, "Making
-    convolutional networks shift-invariant again", ICML 2019).
+class BlurPool(nn.Layer):
+    """Halve the resolution the anti-aliased way: a fixed binomial low-pass ([1, 2, 1] each way), then
+    every other pixel (Zhang, "Making convolutional networks shift-invariant again", ICML 2019).
 
-    A stride-2 convolution samples a period-2 pattern as a constant, so it barely tells such a pattern
-    from a plain colour, and its gradient hands the generator a checkerboard (Odena et al., "Deconvolution
-    and checkerboard artifacts", 2016): the picture-quality run's pictures grew a period-2 texture whose
-    generator gradient came from this discriminator. The blur removes period 2 before the stride.
+    It follows a stride-1 convolution that replaces a stride-2 one. A stride-2 convolution samples a
+    period-2 pattern as a constant, so it barely tells such a pattern from a plain colour, and its
+    gradient hands the generator a checkerboard (Odena et al., "Deconvolution and checkerboard
+    artifacts", 2016): the picture-quality run's pictures grew a period-2 texture whose generator
+    gradient came from these discriminators. Convolved at every pixel first, the pattern is a texture
+    the discriminator sees (and can call fake), and the low-pass keeps the subsampling from aliasing.
     """
 
     def __init__(self, channels: int):
@@ -31,14 +33,20 @@ class Blur(nn.Layer):
         self.register_buffer("kernel", paddle.to_tensor(kernel), persistable=False)  # fixed: not in checkpoints
 
     def forward(self, x):
-        return F.conv2d(F.pad(x, [1, 1, 1, 1], mode="reflect"), self.kernel, groups=x.shape[1])
+        # A depthwise convolution at stride 2: on a CPU about twice as fast as two 2x2 mean pools and
+        # several times faster than strided slices (measured here).
+        return F.conv2d(F.pad(x, [1, 1, 1, 1], mode="reflect"), self.kernel, stride=2, groups=x.shape[1])
 
 
 class NLayerDiscriminator(nn.Layer):
     def __init__(self, in_channels: int, ndf: int, n_layers: int, spectral_norm: bool, antialias: bool = False):
         super().__init__()
-        blocks = [nn.Sequential(nn.Conv2D(in_channels, ndf, 4, stride=2, padding=2), nn.LeakyReLU(0.2))]
-        inputs, strides = [in_channels], [2]
+        # With antialias the first convolution, the one that reads the picture's own pixels, runs at stride 1
+        # and a BlurPool halves after it: the same weights and output sizes, so a run can switch it on when
+        # resumed. Only the first: at stride 1 it costs 4x its share of the step, and the period-2 texture
+        # is the one that grew (the later halvings act on periods of 4 pixels and more, which stayed clean).
+        blocks = [nn.Sequential(nn.Conv2D(in_channels, ndf, 4, stride=1 if antialias else 2, padding=2),
+                                nn.LeakyReLU(0.2))]
         nf = ndf
         for n in range(1, n_layers):
             nf_prev, nf = nf, min(nf * 2, 512)
@@ -46,18 +54,16 @@ class NLayerDiscriminator(nn.Layer):
             blocks.append(nn.Sequential(
                 maybe_spectral(nn.Conv2D(nf_prev, nf, 4, stride=stride, padding=2, bias_attr=False), spectral_norm),
                 nn.InstanceNorm2D(nf), nn.LeakyReLU(0.2)))
-            inputs.append(nf_prev)
-            strides.append(stride)
         blocks.append(nn.Conv2D(nf, 1, 4, stride=1, padding=2))
         self.blocks = nn.LayerList(blocks)
-        # Beside the blocks, not inside them, so the weights keep their names with and without the blur.
-        self.blurs = nn.LayerList([Blur(c) if antialias and stride == 2 else nn.Identity()
-                                   for c, stride in zip(inputs, strides)] + [nn.Identity()])
+        # Beside the blocks, not in them, so the weights keep their names.
+        self.pools = nn.LayerList([BlurPool(ndf) if antialias else nn.Identity()]
+                                  + [nn.Identity() for _ in blocks[1:]])
 
     def forward(self, x) -> list[paddle.Tensor]:
         features = []
-        for blur, block in zip(self.blurs, self.blocks):
-            x = block(blur(x))
+        for block, pool in zip(self.blocks, self.pools):
+            x = pool(block(x))
             features.append(x)
         return features  # the last entry is the patch-wise real/fake score
 
