@@ -18,6 +18,7 @@ checkpoint folder:
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,3 +125,13 @@ def write_styles(folder: str | Path, styles: list[Style], spread: float, counts:
     path = folder / STYLES_FILE
     path.write_text(json.dumps(info, indent=1) + "\n")
     return path
+
+
+def copy_styles(source: str | Path, folder: str | Path):
+    """A model's looks and seeds' Gaussian (if it has them) into another checkpoint folder: a student
+    distilled on the teacher's codes serves them too."""
+    source, folder = Path(source), Path(folder)
+    if (source / STYLES_FILE).is_file():
+        shutil.copy2(source / STYLES_FILE, folder / STYLES_FILE)
+    if (source / THUMBNAILS).is_dir():
+        shutil.copytree(source / THUMBNAILS, folder / THUMBNAILS, dirs_exist_ok=True)

@@ -185,6 +185,28 @@ def test_an_exported_generator_can_be_the_frozen_teacher(tmp_path):
     assert before.keys() == after.keys() and all(np.array_equal(v.numpy(), after[k].numpy()) for k, v in before.items())
 
 
+def test_a_student_learns_from_z_as_users_draw_it_from_the_teachers_seeds(tmp_path):
+    from miaobi_core.styles import CodeGaussian, write_styles
+    from train.trainer import Trainer
+
+    exported = tmp_path / "g"
+    run(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(tmp_path / "teacher"), steps=1, export=str(exported),
+                                               **TINY_T))
+    folded = GeneratorConfig(**{**TINY_G, "spectral_norm": False})
+    student = TrainConfig(run_dir=str(tmp_path / "s"), init_from=str(exported), freeze_teacher=True, **STUDENT,
+                          **TINY_T)
+    rng = lambda: np.random.default_rng(5)
+    plain = Trainer(folded, student)
+    np.testing.assert_array_equal(plain.users_noise(rng()).numpy(), plain.noise(rng()).numpy())
+    scale_tril = np.tril(np.full((8, 8), 0.5, np.float32))
+    write_styles(exported, [], 0.3, {}, {}, CodeGaussian(np.arange(8, dtype=np.float32), scale_tril, 10))
+    styled = Trainer(folded, student)
+    np.testing.assert_allclose(styled.users_noise(rng()).numpy(),
+                               np.arange(8) + styled.noise(rng()).numpy() @ scale_tril.T, rtol=1e-5)
+    styled.export(tmp_path / "student", student=True)
+    assert (tmp_path / "student" / "styles.json").read_text() == (exported / "styles.json").read_text()
+
+
 def test_an_exported_student_goes_on_training_where_it_stopped(tmp_path):
     """A student's export is all that survives a lost run folder: a new run continues it, counting its steps."""
     run(GeneratorConfig(**TINY_G), TrainConfig(run_dir=str(tmp_path / "teacher"), steps=2, export=str(tmp_path / "g"),

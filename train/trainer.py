@@ -22,6 +22,7 @@ from miaobi_core.codec import pictures_from_unit, pictures_to_unit
 from miaobi_core.config import WEIGHT_FREE_SETTINGS
 from miaobi_core.generator import GeneratorConfig, SPADEGenerator, label_onehot
 from miaobi_core.palette import Palette, load_palette
+from miaobi_core.styles import StyleBook, copy_styles
 
 from . import diffaugment, files, losses
 from .checkpoints import StopRequest, read_checkpoint, write_checkpoint
@@ -97,6 +98,9 @@ class Trainer:
         self.sampler = BatchSampler(build_dataset(cfg, self.palette), cfg.batch_size, cfg.image_size, cfg.seed,
                                     label_warp=cfg.label_warp)
         self.step = 0
+        # Users' z for a frozen teacher: a seed's N(0, 1) draw, through the seeds' Gaussian of the teacher's
+        # styles.json if it has one (a style-encoder teacher learnt from photo codes, not from N(0, 1)).
+        self.users_seeds = StyleBook(cfg.init_from, gen_cfg.z_dim) if cfg.freeze_teacher and cfg.init_from else None
 
     # ------------------------------------------------------------------ one step
 
@@ -111,6 +115,14 @@ class Trainer:
         """This rank's rows of the step's (batch_size, z_dim) normal draw: the same z whatever the rank count."""
         z = rng.standard_normal((self.cfg.batch_size, self.gen_cfg.z_dim)).astype(np.float32)
         return paddle.to_tensor(z[self.ranks.part(self.cfg.batch_size)])
+
+    def users_noise(self, rng: np.random.Generator) -> paddle.Tensor:
+        """This rank's rows of z as users' requests draw it (Synthesizer.generate), for the student to learn."""
+        noise = self.noise(rng)
+        if self.users_seeds is None:
+            return noise
+        mean, scale_tril = self.users_seeds.seed_mean, self.users_seeds.seed_scale_tril
+        return paddle.to_tensor(mean) + paddle.matmul(noise, paddle.to_tensor(scale_tril), transpose_y=True)
 
     def sample_z(self, image: paddle.Tensor, rng: np.random.Generator):
         """z from the encoder (use_vae, reparameterised) or from N(0, 1); returns (z, mu, logvar)."""
@@ -128,7 +140,7 @@ class Trainer:
         scale = self.learning_rate_scale(step)
         if cfg.freeze_teacher:
             # z as users' requests draw it (never a style encoder's), since that is what the student must serve.
-            values, picture = self._distill(segmap, self.noise(rng), scale, step)
+            values, picture = self._distill(segmap, self.users_noise(rng), scale, step)
             if cfg.lambda_distill_gan > 0:
                 values.update(self._discriminator_step(segmap, picture, real, scale))
             return {**self.ranks.mean(values), "lr_scale": scale}
@@ -326,8 +338,11 @@ class Trainer:
             raise ValueError("this run trains no student (--student-ngf 0)")
         network = self.distillation.inference_generator if student else self.inference_generator
         state = {"step": self.step, "student_born": self.student_born, "teacher_frozen_at": self.teacher_frozen_at}
-        return save_generator(directory, network, half=half,
-                              metadata=export_metadata(self.gen_cfg, self.cfg, state, student))
+        folder = save_generator(directory, network, half=half,
+                                metadata=export_metadata(self.gen_cfg, self.cfg, state, student))
+        if student and self.users_seeds is not None:
+            copy_styles(Path(self.cfg.init_from), folder)  # it learnt the teacher's pictures of those codes
+        return folder
 
     # ------------------------------------------------------------------ samples
 
