@@ -85,8 +85,9 @@ class StyleBook:
         return (self.styles[name].z + self.spread * noise).astype(np.float32)
 
     def seed_vector(self, noise: np.ndarray) -> np.ndarray:
-        """The z of a picture without a named style, given the seed's standard-normal draw ``noise``."""
-        return (self.seed_mean + self.seed_scale_tril @ noise).astype(np.float32)
+        """The z of a picture without a named style, given the seed's standard-normal draw ``noise``
+        ((z_dim,), or (N, z_dim) for N pictures)."""
+        return (self.seed_mean + noise @ self.seed_scale_tril.T).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -115,13 +116,12 @@ def write_styles(folder: str | Path, styles: list[Style], spread: float, counts:
     (folder / THUMBNAILS).mkdir(exist_ok=True)
     for name, png in thumbnails.items():
         (folder / THUMBNAILS / f"{name}.png").write_bytes(png)
-    entries = [{"name": s.name, "label": s.label, "photos": counts[s.name],
-                "z": [round(float(v), 5) for v in s.z]} for s in styles]
+    rounded = lambda values: [round(float(v), 5) for v in values]
+    entries = [{"name": s.name, "label": s.label, "photos": counts[s.name], "z": rounded(s.z)} for s in styles]
     info = {"format": 1, "spread": spread, "styles": entries}
     if seeds is not None:
-        info["seeds"] = {"mean": [round(float(v), 5) for v in seeds.mean], "photos": seeds.photos,
-                         "scale_tril": [[round(float(v), 5) for v in row[:i + 1]] + [0] * (len(row) - i - 1)
-                                        for i, row in enumerate(seeds.scale_tril)]}
+        info["seeds"] = {"mean": rounded(seeds.mean), "photos": seeds.photos,
+                         "scale_tril": [rounded(row) for row in seeds.scale_tril]}
     path = folder / STYLES_FILE
     path.write_text(json.dumps(info, indent=1) + "\n")
     return path

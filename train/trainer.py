@@ -121,8 +121,7 @@ class Trainer:
         noise = self.noise(rng)
         if self.users_seeds is None:
             return noise
-        mean, scale_tril = self.users_seeds.seed_mean, self.users_seeds.seed_scale_tril
-        return paddle.to_tensor(mean) + paddle.matmul(noise, paddle.to_tensor(scale_tril), transpose_y=True)
+        return paddle.to_tensor(self.users_seeds.seed_vector(noise.numpy()))
 
     def sample_z(self, image: paddle.Tensor, rng: np.random.Generator):
         """z from the encoder (use_vae, reparameterised) or from N(0, 1); returns (z, mu, logvar)."""
