@@ -1,4 +1,5 @@
-"""The picture-quality ingredients: DiffAugment, label warping, SqueezeNet losses, projected D, z modulation."""
+"""The picture-quality ingredients: DiffAugment, label warping, SqueezeNet losses, projected D, z modulation,
+the spectral loss."""
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from miaobi_core.generator import SPADEGenerator, label_onehot
 from train import diffaugment
 from train.data import warp_labels
 from train.discriminator import ProjectedDiscriminator
-from train.losses import feature_distance
+from train.losses import axis_log_spectra, feature_distance, spectral_loss
 
 from tests.helpers import make_trainer
 
@@ -76,6 +77,20 @@ def test_feature_distance_is_zero_for_equal_features_and_ignores_scale():
     assert 0 < float(feature_distance(a, b)) <= 4
 
 
+def test_spectral_loss_sees_a_period_2_stripe_and_its_gradient_removes_it():
+    rng = np.random.default_rng(0)
+    photo = paddle.to_tensor(rng.uniform(-0.5, 0.5, (2, 3, 32, 32)).astype(np.float32))
+    stripes = paddle.to_tensor(np.tile([0.3, -0.3], 16).astype(np.float32))  # varies along x: period 2
+    picture = paddle.to_tensor((photo + stripes).numpy(), stop_gradient=False)
+    assert axis_log_spectra(photo).shape == [2, 32]
+    assert float(spectral_loss(photo, photo)) == pytest.approx(0, abs=1e-6)
+    loss = spectral_loss(picture, photo)
+    loss.backward()
+    nyquist = lambda x: float(axis_log_spectra(x)[:, 15].mean())  # across, period 2
+    stepped = picture - 0.01 * picture.grad / paddle.abs(picture.grad).mean()
+    assert float(loss) > 0 and nyquist(photo) < nyquist(stepped) < nyquist(picture)
+
+
 def test_projected_discriminator_scores_each_stage_beside_the_layout():
     segmap, _ = pair(classes=5)
     stages = [paddle.randn([2, 8, 6, 6]), paddle.randn([2, 16, 3, 3])]
@@ -96,12 +111,12 @@ def test_z_modulation_reaches_every_normalisation_layer():
 @needs_squeezenet
 def test_every_ingredient_trains_and_resumes_exactly(tmp_path):
     options = dict(steps=6, lambda_squeezenet=1.0, lambda_projected=0.5, squeezenet_dir=str(SQUEEZENET),
-                   diffaugment="color,translation,cutout", label_warp=0.05)
+                   diffaugment="color,translation,cutout", label_warp=0.05, lambda_spectral=1.0)
     straight = make_trainer(tmp_path / "a", **options)
     for step in range(2):
         values = straight.train_step(step)
         straight.step = step + 1
-    assert {"g_squeezenet", "g_projected", "d_projected"} <= set(values)
+    assert {"g_squeezenet", "g_projected", "d_projected", "g_spectral"} <= set(values)
     straight.save_checkpoint()
     expected = straight.train_step(2)
     resumed = make_trainer(tmp_path / "a", **options)

@@ -57,6 +57,9 @@ class TrainConfig:
     label_warp: float = _h("largest shift, as a fraction of the side, of a smooth random warp of the label map "
                            "alone (not the photo): teaches that a doodle's borders are approximate (0 = off)", 0.0)
     lambda_l1: float = _h("weight of L1 to the real photo (0 = off; helps on small compute)", 0.0)
+    lambda_spectral: float = _h("weight of L1 between each picture's and its photo's log power spectra per axis "
+                                "(removes upsampling stripes the discriminators miss, restores fine texture; 0 = off)",
+                                0.0)
     lambda_kld: float = _h("weight of the VAE's KL loss (with --use-vae)", 0.05)
     student_ngf: int = _h("width of a slim student distilled online from the generator, OMGD-style (0 = none)", 0)
     lr_student: float = _h("the student's learning rate (it imitates, so it can learn faster than the GAN)", 5e-4)

@@ -184,6 +184,8 @@ class Trainer:
                 terms["g_vgg"] = cfg.lambda_vgg * losses.perceptual_loss(self.vgg, fake, real)
             if cfg.lambda_l1 > 0:
                 terms["g_l1"] = cfg.lambda_l1 * paddle.nn.functional.l1_loss(fake, real)
+            if cfg.lambda_spectral > 0:
+                terms["g_spectral"] = cfg.lambda_spectral * losses.spectral_loss(fake, real)
             if mu is not None:
                 terms["g_kld"] = cfg.lambda_kld * losses.kl_loss(mu, logvar)
             g_loss = sum(terms.values())
