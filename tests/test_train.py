@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import paddle
 import pytest
+from PIL import Image
 
 from miaobi_core.checkpoint import load_generator
 from miaobi_core.config import GeneratorConfig
@@ -106,7 +107,8 @@ def test_smoke_run_writes_everything_and_exports_a_loadable_model(tmp_path):
     assert [line["step"] for line in lines] == [1, 2]
     assert all(np.isfinite(v) for line in lines for v in line.values())
     assert {"g_gan", "g_feat", "g_l1", "g_kld", "d_hinge"} <= set(lines[-1])
-    assert (tmp_path / "run/samples/step_0000002.png").is_file()
+    # label | from a seed | from the photo's own style code | real, 64 px each
+    assert Image.open(tmp_path / "run/samples/step_0000002.png").width == 4 * 64
     assert (tmp_path / "run/checkpoint/state.json").is_file()
     assert list((tmp_path / "run/visualdl").iterdir())
     assert json.loads((tmp_path / "run/config.json").read_text())["train"]["steps"] == 2

@@ -349,10 +349,11 @@ class Trainer:
 
     @paddle.no_grad()
     def save_samples(self):
-        """label | generated (EMA) | [student (EMA)] | real, one row per fixed held-out pair, to compare by eye."""
+        """label | generated (EMA) | [student (EMA)] | [from the photo's code] | real, one row per fixed held-out
+        pair, to compare by eye."""
         sampler = BatchSampler(self.sampler.dataset, SAMPLE_ROWS, self.cfg.image_size, seed=12345, augment_data=False)
         labels, photos = sampler.batch(0)
-        segmap, _ = to_tensors(labels, photos, self.gen_cfg.num_classes)
+        segmap, real = to_tensors(labels, photos, self.gen_cfg.num_classes)
         z = paddle.to_tensor(np.random.default_rng(0).standard_normal((SAMPLE_ROWS, self.gen_cfg.z_dim)).astype(np.float32))
         generators = [self.inference_generator]
         if self.distillation is not None:
@@ -361,6 +362,12 @@ class Trainer:
         for generator in generators:
             generator.eval()
             columns.append(list(pictures_from_unit(generator(segmap, z).numpy())))
+        if self.gen_cfg.use_vae:
+            # A style encoder's generator trains on photos' codes, which N(0, 1) draws only roughly resemble
+            # (users' seeds draw from the codes' Gaussian, fitted after training): this column shows its pictures
+            # at their best, and how far the seeds column is from them.
+            teacher = self.inference_generator
+            columns.append(list(pictures_from_unit(teacher(segmap, teacher.encode(real)[0]).numpy())))
         columns.append(list(photos))
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
