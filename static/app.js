@@ -571,6 +571,7 @@ async function loadStyles() {
     button.setAttribute("role", "radio");
     button.setAttribute("aria-checked", String(style.name === state.style));
     button.title = style.label;
+    button.setAttribute("aria-label", style.label);  // the caption hides on small screens
     if (style.thumbnail) {
       const img = document.createElement("img");
       img.src = style.thumbnail;

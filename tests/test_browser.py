@@ -163,14 +163,21 @@ def test_other_origins_are_blocked_by_the_browser(page, servers):
     assert any("CORS" in m for m in messages)
 
 
+def offer_looks(page, labels):
+    """The page sees a model with these looks (GET /styles), whichever model the server runs."""
+    import json
+
+    thumbnail = "data:image/png;base64," + png_b64(np.full((96, 96, 3), 200, np.uint8))
+    looks = {"styles": [{"name": label.lower().replace(" ", "_"), "label": label, "thumbnail": thumbnail}
+                        for label in labels]}
+    page.route("**/styles", lambda route: route.fulfill(status=200, content_type="application/json",
+                                                        body=json.dumps(looks)))
+
+
 def test_looks_appear_as_picture_buttons_and_are_sent_with_the_drawing(page, servers):
     import json
 
-    thumbnail = "data:image/png;base64," + png_b64(np.full((8, 8, 3), 200, np.uint8))
-    looks = {"styles": [{"name": "misty", "label": "Misty", "thumbnail": thumbnail},
-                        {"name": "winter", "label": "Winter", "thumbnail": thumbnail}]}
-    page.route("**/styles", lambda route: route.fulfill(status=200, content_type="application/json",
-                                                        body=json.dumps(looks)))
+    offer_looks(page, ["Misty", "Winter"])
     page.goto(servers["app"] + "/")
     page.wait_for_selector("body.ready")
     buttons = page.locator("#styles .style")
@@ -184,6 +191,7 @@ def test_looks_appear_as_picture_buttons_and_are_sent_with_the_drawing(page, ser
 
 
 def test_no_look_buttons_for_a_model_without_styles(page, servers):
+    offer_looks(page, [])
     page.goto(servers["app"] + "/")
     page.wait_for_selector("body.ready")
     expect(page.locator("#styles")).to_be_hidden()
@@ -327,6 +335,7 @@ def test_tools_are_named_and_announce_their_state_and_arrow_keys_pick_colours(pa
     assert int(page.locator(".swatch.selected").get_attribute("data-id")) == (start - 1) % palette.num_classes
 
 
+SIX_LOOKS = ["Sunny", "Golden hour", "Misty", "Winter", "Stormy", "Dusk"]
 LAYOUTS = {"desktop": (1280, 860, 1), "tablet": (1024, 768, 2), "tablet-with-bars": (1024, 690, 2),
            "phone": (390, 844, 3)}
 
@@ -343,10 +352,12 @@ def test_every_size_shows_what_a_child_needs_without_scrolling(browser, servers,
     context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=ratio,
                                   has_touch=layout != "desktop")
     page = context.new_page()
+    offer_looks(page, SIX_LOOKS)  # as a model with a style encoder offers them
     page.goto(servers["app"] + "/")
     page.wait_for_selector("#thumb[src]", state="attached", timeout=120_000)  # the starter scene's picture
     needed = ["#paint", "#canvas", "#tool-brush", "#tool-fill", "#tool-eraser", "#undo", "#redo", "#clear"]
     needed += [f".swatch >> nth={i}" for i in range(page.locator(".swatch").count())]
+    looks = [f"#styles .style >> nth={i}" for i in range(len(SIX_LOOKS) + 1)]
     if layout == "phone":
         # The drawing has the screen, Paint is in reach, the picture one tap away; a strip beside the canvas
         # lets a finger scroll without painting.
@@ -365,7 +376,7 @@ def test_every_size_shows_what_a_child_needs_without_scrolling(browser, servers,
         page.mouse.wheel(0, 400)  # the bar stays in reach when the page scrolls
         assert _inside(page, "#paint", width, height)
     else:
-        for selector in needed + ["#frame", "#examples"]:
+        for selector in needed + looks + ["#frame", "#examples"]:
             assert _inside(page, selector, width, height), selector
         shoot(page, f"screenshot-{layout}.png", tmp_path)
     context.close()
