@@ -49,10 +49,10 @@ def build_variant(name: str):
         generator.eval()
         return generator, "SPADE ngf 64 (random weights)"
     if name == "shipped":
-        return load_generator(SHIPPED / FOLDERS[FULL]), "shipped full model (GPU default)"
+        return load_generator(SHIPPED / FOLDERS[FULL]), "shipped full model (the default)"
     if name == "student":
         generator = load_generator(SHIPPED / FOLDERS[DISTILLED])
-        return generator, f"shipped distilled student, ngf {generator.cfg.ngf} (CPU default)"
+        return generator, f"shipped distilled student of the previous model, ngf {generator.cfg.ngf}"
     raise ValueError(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
 
 

@@ -54,8 +54,8 @@ class ServingOptions:
 
     use_gpu: bool = field(default=False, metadata={"help": "run the model on the GPU (an error if paddle sees none)"})
     variant: str = field(default="auto", metadata={
-        "choices": VARIANTS, "help": "which generator: full, the distilled student (4.7x fewer GFLOPs), or auto "
-                                     "(the student on CPU, full on GPU)"})
+        "choices": VARIANTS, "help": "which generator: full, or the student distilled from the previous full model "
+                                     "(4.7x fewer GFLOPs, its older look); auto: full"})
     backend: str = field(default="auto", metadata={
         "choices": BACKEND_CHOICES, "help": "how to run the model; auto picks the fastest one whose pictures "
                                             "match paddle's (miaobi_core/backends.py)"})
@@ -69,6 +69,6 @@ class ServingOptions:
                 "Real-ESRGAN x4 beyond); off: Lanczos only"})
 
     def __post_init__(self):  # a misspelt variant fails here, before anything loads (a backend: when it loads)
-        resolve_variant(self.variant, self.use_gpu)
+        resolve_variant(self.variant)
         if self.timeout_s <= 0 or self.batch_wait_ms < 0:
             raise ValueError("timeout_s must be > 0 and batch_wait_ms >= 0")

@@ -24,21 +24,21 @@ def test_module_metadata(module):
     assert str(module.version).count(".") == 2
 
 
-def test_variant_auto_serves_the_student_on_cpu_and_full_is_there_to_choose(module, hub_module_installed, scene_ids):
+def test_variant_auto_serves_the_full_model_and_the_student_is_there_to_choose(module, hub_module_installed, scene_ids):
     import paddlehub as hub
 
-    assert resolve_variant("auto", use_gpu=True) == "full" and resolve_variant("auto", use_gpu=False) == "distilled"
-    assert module.describe()["variant"] == "distilled"
-    full = hub.Module(name="miaobi", variant="full", backend="paddle", upscale=False)
-    assert full.describe()["variant"] == "full"
+    assert resolve_variant("auto") == "full" and resolve_variant("distilled") == "distilled"
+    assert module.describe()["variant"] == "full"
+    student = hub.Module(name="miaobi", variant="distilled", backend="paddle", upscale=False)
+    assert student.describe()["variant"] == "distilled"
     assert module.describe()["upscalers"] == ["waifu2x photo x2", "Real-ESRGAN general x4 v3"]
-    assert full.describe()["upscalers"] == []
-    native = full._synthesizer(False).native_size  # with the upscaler off, larger sizes are Lanczos only
-    picture = full.generate([scene_ids], seed=1, size=native)[0]
-    np.testing.assert_array_equal(full.generate([scene_ids], seed=1, size=2 * native)[0],
+    assert student.describe()["upscalers"] == []
+    native = student._synthesizer(False).native_size  # with the upscaler off, larger sizes are Lanczos only
+    picture = student.generate([scene_ids], seed=1, size=native)[0]
+    np.testing.assert_array_equal(student.generate([scene_ids], seed=1, size=2 * native)[0],
                                   np.asarray(Image.fromarray(picture).resize((2 * native,) * 2, Image.LANCZOS)))
-    assert full._synthesizer(False).cfg.ngf > module._synthesizer(False).cfg.ngf  # the student is the slim one
-    assert full.generate([scene_ids], seed=1)[0].shape == (64, 64, 3)
+    assert module._synthesizer(False).cfg.ngf > student._synthesizer(False).cfg.ngf  # the student is the slim one
+    assert student.generate([scene_ids], seed=1)[0].shape == (64, 64, 3)
     with pytest.raises(ValueError, match="choose one of auto, full, distilled"):
         hub.Module(name="miaobi", variant="fast")
 

@@ -303,7 +303,7 @@ def test_a_picture_that_takes_too_long_is_a_503_to_retry(drawing):
 
 def test_healthz_names_the_serving_variant_and_backend(client):
     serving = client.get("/healthz").get_json()["serving"]
-    assert serving["variant"] == "distilled"  # auto, on a CPU
+    assert serving["variant"] == "full"  # auto
     assert serving["backend"] in {t["name"] for t in serving["backend_trials"] if t["ok"]}
 
 

@@ -223,8 +223,8 @@ def replace_section(path: Path, title: str, body: str) -> None:
 
 
 # Both generators users get; the first is the reference the student is held to.
-DEFAULT_MODELS = [f"full model (GPU default)=hub_module/miaobi/{FOLDERS[FULL]}",
-                  f"distilled student (CPU default)=hub_module/miaobi/{FOLDERS[DISTILLED]}"]
+DEFAULT_MODELS = [f"full model (default)=hub_module/miaobi/{FOLDERS[FULL]}",
+                  f"distilled student of the previous model=hub_module/miaobi/{FOLDERS[DISTILLED]}"]
 
 
 def parse_models(values: list[str] | None) -> dict[str, str]:

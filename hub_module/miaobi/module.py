@@ -65,7 +65,7 @@ class Miaobi(paddle.nn.Layer):
             # the first start converts, later ones reuse. upscale: sizes above the model's own are enlarged by
             # the learned upscaler.
             self._synthesizers[use_gpu] = Synthesizer(
-                folder / FOLDERS[resolve_variant(options.variant, use_gpu)], use_gpu=use_gpu,
+                folder / FOLDERS[resolve_variant(options.variant)], use_gpu=use_gpu,
                 micro_batch=options.micro_batch, batch_wait_ms=options.batch_wait_ms, backend=options.backend,
                 timeout_s=options.timeout_s, upscalers=folder / UPSCALER_FOLDER if options.upscale else None)
         return self._synthesizers[use_gpu]
@@ -73,7 +73,7 @@ class Miaobi(paddle.nn.Layer):
     def describe(self, use_gpu: bool = False) -> dict:
         """What is serving: which generator (its training steps, size), the upscaler, and the backend chosen (with every trial)."""
         synthesizer = self._synthesizer(use_gpu)
-        return {"variant": resolve_variant(self.options.variant, use_gpu),
+        return {"variant": resolve_variant(self.options.variant),
                 "steps": synthesizer.info.get("metadata", {}).get("steps"), "native_size": synthesizer.native_size,
                 "backend": synthesizer.backend.name,
                 "upscalers": synthesizer.upscalers.names if synthesizer.upscalers else [],
