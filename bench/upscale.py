@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from miaobi_core.runtime import configure_cpu
-from miaobi_core.variants import DISTILLED, FOLDERS
+from miaobi_core.variants import FOLDERS, resolve_variant
 from train.files import PSEUDO_LABELS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -153,8 +153,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data-root", default=PSEUDO_LABELS,
                         help="labels v2 (python -m train.pseudolabel): held-out label maps and photos")
     parser.add_argument("--superres", default=str(SHARED_SUPERRES), help="the shared upscalers")
-    parser.add_argument("--model", default=str(REPO / "hub_module" / "miaobi" / FOLDERS[DISTILLED]),
-                        help="the generator whose pictures are enlarged")
+    parser.add_argument("--model", default=str(REPO / "hub_module" / "miaobi" / FOLDERS[resolve_variant("auto")]),
+                        help="the generator whose pictures are enlarged (default: the one auto serves)")
     parser.add_argument("--count", type=int, default=200, help="held-out photos and label maps")
     parser.add_argument("--requests", type=int, default=40, help="POST /predict calls per size and setting")
     parser.add_argument("--sheet", default=str(REPO / "docs" / "upscaler.jpg"),
