@@ -12,6 +12,8 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from bench.servers import free_port, wait_for
+from miaobi_core.styles import STYLES_FILE
+from miaobi_core.variants import FOLDERS, FULL
 from tests.conftest import REPO
 from tests.helpers import png_b64
 
@@ -335,7 +337,6 @@ def test_tools_are_named_and_announce_their_state_and_arrow_keys_pick_colours(pa
     assert int(page.locator(".swatch.selected").get_attribute("data-id")) == (start - 1) % palette.num_classes
 
 
-SHIPPED_LOOKS = 6  # sunny, golden hour, misty, winter, stormy, dusk (hub_module/miaobi/weights/styles.json)
 LAYOUTS = {"desktop": (1280, 860, 1), "tablet": (1024, 768, 2), "tablet-with-bars": (1024, 690, 2),
            "phone": (390, 844, 3)}
 
@@ -354,12 +355,13 @@ def test_every_size_shows_what_a_child_needs_without_scrolling(browser, servers,
     page = context.new_page()
     page.goto(servers["app"] + "/")
     page.wait_for_selector("#thumb[src]", state="attached", timeout=120_000)  # the starter scene's picture
-    # The shipped model's own looks, thumbnails loaded, so the screenshots show what a child sees.
+    # The shipped model's own looks (six), thumbnails loaded, so the screenshots show what a child sees.
+    shipped_looks = len(json.loads((REPO / "hub_module" / "miaobi" / FOLDERS[FULL] / STYLES_FILE).read_text())["styles"])
     page.wait_for_function(f"[...document.querySelectorAll('#styles img')].filter(i => i.complete && i.naturalWidth)"
-                           f".length === {SHIPPED_LOOKS}", timeout=30_000)
+                           f".length === {shipped_looks}", timeout=30_000)
     needed = ["#paint", "#canvas", "#tool-brush", "#tool-fill", "#tool-eraser", "#undo", "#redo", "#clear"]
     needed += [f".swatch >> nth={i}" for i in range(page.locator(".swatch").count())]
-    looks = [f"#styles .style >> nth={i}" for i in range(SHIPPED_LOOKS + 1)]  # and "any look"
+    looks = [f"#styles .style >> nth={i}" for i in range(shipped_looks + 1)]  # and "any look"
     if layout == "phone":
         # The drawing has the screen, Paint is in reach, the picture one tap away; a strip beside the canvas
         # lets a finger scroll without painting.

@@ -69,9 +69,10 @@ def spectral_loss(fake: paddle.Tensor, real: paddle.Tensor) -> paddle.Tensor:
     Matching generated and real spectra removes the frequency peaks of up-sampling artefacts (Durall et al.,
     "Watch your up-convolution", CVPR 2020; Jung and Keuper, AAAI 2021). Here it is paired: the picture
     is painted from the photo's own label map (and, with the style encoder, its own style code), so it
-    should hold that photo's texture at every scale. Ours needed it because nothing else removed a period-2 texture once the discriminators were
-    anti-aliased, and the pictures had ~40% less power than their photos at every fine scale (soft). On a
-    log scale each frequency counts alike, however little power it holds.
+    should hold that photo's texture at every scale. Ours needed it because nothing else removed a
+    period-2 texture once the discriminators were anti-aliased, and the pictures had ~40% less power than
+    their photos at every fine scale (soft). On a log scale each frequency counts alike, however little
+    power it holds.
     """
     return (axis_log_spectra(fake) - axis_log_spectra(real).detach()).abs().mean()
 
