@@ -355,7 +355,7 @@ def test_every_size_shows_what_a_child_needs_without_scrolling(browser, servers,
     page = context.new_page()
     page.goto(servers["app"] + "/")
     page.wait_for_selector("#thumb[src]", state="attached", timeout=120_000)  # the starter scene's picture
-    # The shipped model's own looks (six), thumbnails loaded, so the screenshots show what a child sees.
+    # The shipped model's own looks, thumbnails loaded, so the screenshots show what a child sees.
     shipped_looks = len(json.loads((REPO / "hub_module" / "miaobi" / FOLDERS[FULL] / STYLES_FILE).read_text())["styles"])
     page.wait_for_function(f"[...document.querySelectorAll('#styles img')].filter(i => i.complete && i.naturalWidth)"
                            f".length === {shipped_looks}", timeout=30_000)
