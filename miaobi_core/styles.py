@@ -8,11 +8,14 @@ rest.
 A picture without a named style draws its z from the Gaussian fitted to the training photos' style
 codes (``seeds``), not from N(0, 1): the generator only ever learnt from encoder codes, and with a
 weak KL term those sit off N(0, 1) (half a standard deviation off-centre a dimension, at step 8,037 of
-the picture-quality run), where N(0, 1) draws give a washed-out average look. Files, in the
-checkpoint folder:
+the picture-quality run), where N(0, 1) draws give a washed-out average look. The draw is truncated
+towards the mean (``truncation`` psi scales the Gaussian's spread; the truncation trick, Brock et al.
+2019): the Gaussian's tails are the rare dark, stormy or washed-out lights that a plain daytime doodle
+should not get by chance (the named looks are there to ask for them). Files, in the checkpoint folder:
 
 - ``styles.json``: ``{"format": 1, "spread": 0.3, "styles": [{"name", "label", "z", "photos"}, ...],
-  "seeds": {"mean", "scale_tril", "photos"}}`` (``seeds`` optional: without it seeds draw N(0, 1))
+  "seeds": {"mean", "scale_tril", "photos", "truncation"}}`` (``seeds`` optional: without it seeds draw
+  N(0, 1); ``truncation`` optional, 1 = the fitted Gaussian itself)
 - ``styles/<name>.png``: the model's picture of one fixed doodle in that look (the page's button).
 """
 from __future__ import annotations
@@ -52,6 +55,7 @@ class StyleBook:
         folder = Path(checkpoint_dir)
         self.spread, self.styles = 0.0, {}
         self.seed_mean, self.seed_scale_tril = np.zeros(z_dim, np.float32), np.eye(z_dim, dtype=np.float32)
+        self.truncation = 1.0
         if not (folder / STYLES_FILE).is_file():
             return
         info = json.loads((folder / STYLES_FILE).read_text())
@@ -72,6 +76,10 @@ class StyleBook:
             if mean.shape != (z_dim,) or scale_tril.shape != (z_dim, z_dim):
                 raise ValueError(f"{folder / STYLES_FILE}: the seeds' Gaussian is {mean.shape} and "
                                  f"{scale_tril.shape}, the model's z has {z_dim}")
+            self.truncation = float(info["seeds"].get("truncation", 1.0))
+            if not 0 < self.truncation <= 1:
+                raise ValueError(f"{folder / STYLES_FILE}: the seeds' truncation is {self.truncation}; "
+                                 "it scales the Gaussian's spread and must be in (0, 1]")
             self.seed_mean, self.seed_scale_tril = mean, np.tril(scale_tril)
 
     @property
@@ -87,7 +95,7 @@ class StyleBook:
     def seed_vector(self, noise: np.ndarray) -> np.ndarray:
         """The z of a picture without a named style, given the seed's standard-normal draw ``noise``
         ((z_dim,), or (N, z_dim) for N pictures)."""
-        return (self.seed_mean + noise @ self.seed_scale_tril.T).astype(np.float32)
+        return (self.seed_mean + self.truncation * (noise @ self.seed_scale_tril.T)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -110,8 +118,9 @@ class CodeGaussian:
 
 
 def write_styles(folder: str | Path, styles: list[Style], spread: float, counts: dict[str, int],
-                 thumbnails: dict[str, bytes], seeds: CodeGaussian | None = None) -> Path:
-    """styles.json and one PNG per style into a checkpoint folder (and the seeds' Gaussian, if given)."""
+                 thumbnails: dict[str, bytes], seeds: CodeGaussian | None = None, truncation: float = 1.0) -> Path:
+    """styles.json and one PNG per style into a checkpoint folder (and the seeds' Gaussian with its
+    truncation, if given)."""
     folder = Path(folder)
     (folder / THUMBNAILS).mkdir(exist_ok=True)
     for name, png in thumbnails.items():
@@ -120,7 +129,7 @@ def write_styles(folder: str | Path, styles: list[Style], spread: float, counts:
     entries = [{"name": s.name, "label": s.label, "photos": counts[s.name], "z": rounded(s.z)} for s in styles]
     info = {"format": 1, "spread": spread, "styles": entries}
     if seeds is not None:
-        info["seeds"] = {"mean": rounded(seeds.mean), "photos": seeds.photos,
+        info["seeds"] = {"mean": rounded(seeds.mean), "photos": seeds.photos, "truncation": truncation,
                          "scale_tril": [rounded(row) for row in seeds.scale_tril]}
     path = folder / STYLES_FILE
     path.write_text(json.dumps(info, indent=1) + "\n")

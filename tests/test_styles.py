@@ -68,6 +68,14 @@ def test_seeds_without_a_look_draw_from_the_photos_gaussian(styled, scene_ids, t
     with pytest.raises(ValueError, match="the seeds' Gaussian"):
         StyleBook(folder, 4)
 
+    write_styles(folder, [], 0.3, {}, {}, seeds, truncation=0.5)  # half the spread around the same mean
+    truncated = StyleBook(folder, 8)
+    np.testing.assert_allclose(truncated.seed_vector(style_from_seed(7, 8)), 1.5 + 0.5 * (z - 1.5), rtol=1e-5)
+    for wrong in (0, 1.5):
+        write_styles(folder, [], 0.3, {}, {}, seeds, truncation=wrong)
+        with pytest.raises(ValueError, match="truncation is"):
+            StyleBook(folder, 8)
+
 
 def test_a_style_holds_across_seeds_and_changes_the_picture(styled, scene_ids):
     synthesizer = Synthesizer(styled, backend="paddle")
@@ -126,10 +134,18 @@ def test_the_styles_command_writes_six_looks_and_their_sheet(styled, palette, sc
         (tmp_path / f"{i}.png").write_bytes(encode_png(scene_ids, palette.colors))
         entries.append({"photo": str(tmp_path / f"{i}.jpg"), "label": f"{i}.png", "split": "train", "scene": "sea"})
     (tmp_path / "manifest.json").write_text(json.dumps({"photos": entries}))
-    assert build.main([str(model), "--data-root", str(tmp_path), "--limit", "5",
+    assert build.main([str(model), "--data-root", str(tmp_path), "--limit", "5", "--truncation", "0.8",
                        "--sheet", str(tmp_path / "sheet.png")]) == 0
     book = StyleBook(model, 8)
     assert book.names == [name for name, _, _ in build.LOOKS]
-    assert json.loads((model / "styles.json").read_text())["seeds"]["photos"] == 5
+    seeds = json.loads((model / "styles.json").read_text())["seeds"]
+    assert (seeds["photos"], seeds["truncation"], book.truncation) == (5, 0.8, 0.8)
     assert not np.allclose(book.seed_mean, 0)  # the five photos' codes, not N(0, 1)
     assert Image.open(tmp_path / "sheet.png").size == (7 * (64 + 4), 4 * (64 + 4))  # doodle + six looks, 4 rows
+
+
+@pytest.mark.parametrize("wrong", ["0", "1.2", "-0.5"])
+def test_the_styles_command_refuses_a_truncation_outside_0_to_1(wrong, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build.main(["some/export", "--truncation", wrong])
+    assert exit_info.value.code == 2 and "in (0, 1]" in capsys.readouterr().err

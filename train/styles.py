@@ -6,7 +6,8 @@ cloud and sky in its label map). Each look ranks the photos by a mix of those me
 standardised over the photos) and takes the mean code of its top ``--top`` fraction: codes, never
 photos, are what ships. The model then paints one fixed doodle in each look for its thumbnail, and
 ``styles.json`` plus ``styles/*.png`` are written beside the weights (see miaobi_core/styles.py),
-with the Gaussian of all the photos' codes that seeds without a look draw from.
+with the Gaussian of all the photos' codes that seeds without a look draw from, truncated by
+``--truncation``.
 """
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ LOOKS = [
     ("stormy", "Stormy", {"brightness": -1, "saturation": -1, "cloud": 1}),
     ("dusk", "Dusk", {"brightness": -2, "warmth": 1}),
 ]
+# Judged on 300 held-out maps with step 18,500 (docs/quality.md, "Truncation"): psi 1 / 0.75 / 0.6 / 0.5 / 0.35
+# gave FD-MNv2 264.6 / 262.4 / 261.9 / 264.3 / 268.4, ADE20K label fidelity 0.409 / 0.452 / 0.476 / 0.489 / 0.501
+# and variety 49.9 / 39.8 / 33.2 / 28.5 / 21.0: 0.6 is where FD-MNv2 is lowest.
+TRUNCATION = 0.6
 ENCODE_BATCH = 32
 THUMBNAIL_MAP = Path(__file__).resolve().parent.parent / "miaobi_core" / "probes" / "mountain.png"
 
@@ -59,6 +64,13 @@ def choose(codes: np.ndarray, table: list[dict[str, float]], top: float) -> dict
     return chosen
 
 
+def truncation(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text}: the truncation scales the seeds' spread, in (0, 1]")
+    return value
+
+
 def thumbnail(synthesizer, code: np.ndarray, side: int = 96) -> bytes:
     ids = np.asarray(Image.open(THUMBNAIL_MAP))
     picture = synthesizer.generate([ids], styles=[code], size=synthesizer.native_size)[0]
@@ -76,6 +88,9 @@ def main(argv=None) -> int:
     parser.add_argument("--top", type=float, default=0.03, help="fraction of the photos that make each look")
     parser.add_argument("--spread", type=float, default=0.3,
                         help="how far a seed moves the picture away from the look's code (0 = always the same)")
+    parser.add_argument("--truncation", type=truncation, default=TRUNCATION,
+                        help="scale of the seeds' Gaussian around its mean, in (0, 1]: lower keeps the dice's "
+                             "pictures nearer the typical look (1 = the photos' own spread)")
     parser.add_argument("--sheet", default="", help="also write doodles painted in every look to this PNG")
     args = parser.parse_args(argv)
     configure_cpu()
@@ -101,7 +116,8 @@ def main(argv=None) -> int:
     chosen = choose(codes, [measures(p, l, palette) for p, l in zip(photos, labels)], args.top)
     styles = [Style(name, label, chosen[name][0].astype(np.float32), None) for name, label, _ in LOOKS]
     path = write_styles(args.export_dir, styles, args.spread, {name: chosen[name][1] for name in chosen},
-                        {s.name: thumbnail(synthesizer, s.z) for s in styles}, CodeGaussian.fit(codes, logvars))
+                        {s.name: thumbnail(synthesizer, s.z) for s in styles}, CodeGaussian.fit(codes, logvars),
+                        args.truncation)
     print(f"wrote {len(styles)} styles and the seeds' Gaussian to {path}")
     if args.sheet:
         synthesizer.styles = StyleBook(args.export_dir, synthesizer.cfg.z_dim)  # the looks just written

@@ -38,7 +38,7 @@ from miaobi_core.variants import FOLDERS, UPSCALER_FOLDER, resolve_variant
 
 @moduleinfo(
     name="miaobi",
-    version="1.2.1",
+    version="1.3.0",
     summary="Turns a child's palette-colour doodle (sky, mountain, lake, trees ...) into a landscape picture.",
     author="Miaobi team",
     author_email="",
@@ -77,6 +77,7 @@ class Miaobi(paddle.nn.Layer):
                 "steps": synthesizer.info.get("metadata", {}).get("steps"), "native_size": synthesizer.native_size,
                 "backend": synthesizer.backend.name,
                 "upscalers": synthesizer.upscalers.names if synthesizer.upscalers else [],
+                "upscaler_runtimes": synthesizer.upscalers.runtimes() if synthesizer.upscalers else {},
                 "backend_trials": [dataclasses.asdict(t) for t in synthesizer.backend_trials]}
 
     def styles(self, use_gpu: bool = False) -> list[dict]:
