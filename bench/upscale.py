@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from miaobi_core.runtime import configure_cpu
-from miaobi_core.variants import FOLDERS, UPSCALER_FOLDER, resolve_variant
+from miaobi_core.variants import FOLDERS, resolve_variant
 from train.files import PSEUDO_LABELS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,8 +32,7 @@ SHARED_SUPERRES = Path("../shared/models/superres")
 
 
 def candidates(shared: Path) -> dict:
-    """name -> upscaler (or None for Lanczos): the two networks read straight from the shared folder, and the
-    shipped int8 copy of waifu2x (train/quantize_upscaler.py) in OpenVINO."""
+    """name -> upscaler (or None for Lanczos), the two networks read straight from the shared folder."""
     from miaobi_core.upscale import Upscaler, UpscalerSpec
 
     waifu2x = UpscalerSpec(name="waifu2x photo x2", param="noise0_scale2.0x_model.param",
@@ -41,10 +40,7 @@ def candidates(shared: Path) -> dict:
                            output_blob="Eltwise4", reflect_pad=7)
     realesr = UpscalerSpec(name="Real-ESRGAN general x4 v3", param="RealESRGAN_General_x4_v3.param",
                            model="RealESRGAN_General_x4_v3.bin", factor=4, input_blob="data", output_blob="output")
-    int8 = Upscaler(REPO / "hub_module" / "miaobi" / UPSCALER_FOLDER / "x2")
-    if int8.runtime != "openvino int8":
-        raise SystemExit(f"the shipped x2 upscaler's int8 copy is not served: {int8.parity_note}")
-    return {"Lanczos": None, "waifu2x x2": Upscaler(shared / "waifu2x_photo", waifu2x), "waifu2x x2 int8": int8,
+    return {"Lanczos": None, "waifu2x x2": Upscaler(shared / "waifu2x_photo", waifu2x),
             "Real-ESRGAN x4": Upscaler(shared / "realesr_general_x4v3", realesr)}
 
 
@@ -58,8 +54,12 @@ def enlarge_by(picture: np.ndarray, factor: int, upscaler) -> np.ndarray:
     return enlarge(picture, target, target, None)
 
 
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
+
+
 def restoration_table(methods: dict, photos: np.ndarray, judges) -> list[str]:
-    from miaobi_core.upscale import psnr
     from train.metrics import frechet_distance
 
     side = photos.shape[1]

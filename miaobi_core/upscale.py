@@ -9,9 +9,7 @@ the bench can try any of them with the same code that serves the shipped ones.
 
 Two ship, each where it measured best: waifu2x photo x2 up to twice the model's size
 (the best 2x restoration, 2.5x cheaper), Real-ESRGAN general x4 v3 beyond (the only
-one that beat Lanczos at 4x). A network may also ship an int8 copy for OpenVINO
-(``int8_onnx``, made by ``python -m train.quantize_upscaler``): it is used only when its
-picture of a probe stays within ``INT8_MIN_PSNR`` of the ncnn network's, else ncnn paints.
+one that beat Lanczos at 4x).
 """
 from __future__ import annotations
 
@@ -27,11 +25,6 @@ from PIL import Image
 from .runtime import math_threads
 
 SPEC_NAME = "upscaler.json"
-# The int8 copy's picture of the parity probe against the float network's. Quantizing waifu2x x2 measured
-# 41 dB on the default model's pictures (about one grey level off on average, invisible); 35 dB is still
-# under two levels, and a broken copy (wrong scales, clipped activations) lands far below it.
-INT8_MIN_PSNR = 35.0
-PROBE = Path(__file__).resolve().parent / "probes" / "mountain.png"
 
 
 @dataclass(frozen=True)
@@ -45,7 +38,6 @@ class UpscalerSpec:
     input_blob: str
     output_blob: str
     reflect_pad: int = 0  # pixels of mirror padding the network's unpadded convolutions eat
-    int8_onnx: str = ""  # an int8 ONNX copy of the network for OpenVINO, relative to the folder ("" = none)
 
     @classmethod
     def read(cls, folder: Path) -> "UpscalerSpec":
@@ -59,12 +51,10 @@ class Upscaler:
     """An ncnn super-resolution network: uint8 RGB (H, W, 3) -> uint8 RGB (factor*H, factor*W, 3).
 
     Calls are serialised: ncnn already spreads one picture over every core, and two
-    pictures at once would only fight over them. ``runtime`` says which network paints:
-    the int8 copy in OpenVINO when there is one that passes the parity check (``int8=False``
-    skips it), else ncnn; ``parity_note`` says how the check went.
+    pictures at once would only fight over them.
     """
 
-    def __init__(self, folder: str | Path, spec: UpscalerSpec | None = None, int8: bool = True):
+    def __init__(self, folder: str | Path, spec: UpscalerSpec | None = None):
         # ncnn's OpenMP threads spin while they wait by default: with two server processes on two cores, each
         # upscaling, the spinning took 4x the time (measured: 0.73 pictures/s each against 5 with passive
         # waiting, and no cost to one alone). Read when ncnn's OpenMP runtime starts, i.e. at this import.
@@ -80,87 +70,29 @@ class Upscaler:
             if load(str(folder / name)) != 0:
                 raise RuntimeError(f"ncnn could not load {folder / name}")
         self._lock = threading.Lock()
-        self._int8, self.runtime, self.parity_note = None, "ncnn", "no int8 copy"
-        if int8 and self.spec.int8_onnx:
-            self._try_int8(folder / self.spec.int8_onnx)
-
-    def _try_int8(self, path: Path):
-        """Serve the int8 copy if it compiles and paints the probe like the ncnn network."""
-        from PIL import Image
-
-        from .palette import load_palette
-
-        try:
-            import openvino
-
-            core = openvino.Core()
-            # f32 stated outright so that the layers left in float are not run in bf16 on CPUs that have it.
-            settings = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": math_threads(),
-                        "PERFORMANCE_HINT": "LATENCY"}
-            request = core.compile_model(core.read_model(str(path)), "CPU", settings).create_infer_request()
-        except Exception as error:  # a missing or unreadable file, an OpenVINO without int8 kernels
-            self.parity_note = f"int8 copy not used: {error}"
-            return
-        probe = np.asarray(Image.fromarray(load_palette().colorize(np.asarray(Image.open(PROBE)))).resize((48, 48)))
-        reference, self._int8 = self._ncnn_picture(self._padded(probe)), request
-        agreement = psnr(np.clip(self._int8_picture(self._padded(probe)), 0, 1), np.clip(reference, 0, 1), peak=1.0)
-        if agreement < INT8_MIN_PSNR:
-            self._int8 = None
-            self.parity_note = f"int8 copy not used: {agreement:.1f} dB from ncnn's picture (< {INT8_MIN_PSNR})"
-            return
-        self.runtime, self.parity_note = "openvino int8", f"int8 copy {agreement:.1f} dB from ncnn's picture"
 
     @property
     def factor(self) -> int:
         return self.spec.factor
 
     def __call__(self, picture: np.ndarray) -> np.ndarray:
-        picture = self._padded(picture)
-        out = self._int8_picture(picture) if self._int8 is not None else self._ncnn_picture(picture)
-        return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-    def blobs(self, picture: np.ndarray, names: list[str]) -> list[np.ndarray]:
-        """The ncnn network's named intermediate blobs for one picture (calibrating the int8 copy)."""
-        return self._ncnn_run(self._padded(picture), names)
-
-    def _padded(self, picture: np.ndarray) -> np.ndarray:
         picture = np.asarray(picture)
         if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] != 3:
             raise ValueError(f"the upscaler takes uint8 RGB pictures (H, W, 3), got {picture.dtype} {picture.shape}")
         pad = self.spec.reflect_pad
-        return np.pad(picture, ((pad, pad), (pad, pad), (0, 0)), mode="reflect") if pad else picture
-
-    def _int8_picture(self, picture: np.ndarray) -> np.ndarray:
-        """(H', W', 3) float RGB in [0, 1]-ish from the int8 copy; the networks take RGB in [0, 1]."""
-        batch = (picture.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
-        with self._lock:  # one infer request, reused: calls take turns
-            out = self._int8.infer([batch], share_outputs=False)[0]
-        return out[0].transpose(1, 2, 0)
-
-    def _ncnn_picture(self, picture: np.ndarray) -> np.ndarray:
-        return self._ncnn_run(picture, [self.spec.output_blob])[0].transpose(1, 2, 0)
-
-    def _ncnn_run(self, picture: np.ndarray, names: list[str]) -> list[np.ndarray]:
+        if pad:
+            picture = np.pad(picture, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
         height, width = picture.shape[:2]
         ncnn = self._ncnn
         mat = ncnn.Mat.from_pixels(np.ascontiguousarray(picture), ncnn.Mat.PixelType.PIXEL_RGB, width, height)
         mat.substract_mean_normalize([0.0, 0.0, 0.0], [1 / 255.0] * 3)  # the networks take RGB in [0, 1]
-        outs = []
         with self._lock:
             extractor = self.net.create_extractor()
             extractor.input(self.spec.input_blob, mat)
-            for name in names:
-                status, out = extractor.extract(name)
-                if status != 0:
-                    raise RuntimeError(f"ncnn failed running {self.spec.name} to {name} (status {status})")
-                outs.append(np.array(out))
-        return outs
-
-
-def psnr(picture: np.ndarray, reference: np.ndarray, peak: float = 255.0) -> float:
-    """Peak signal-to-noise ratio in dB (``peak`` 255 for uint8 pictures, 1 for [0, 1] ones)."""
-    error = np.mean((np.asarray(picture, np.float64) - np.asarray(reference, np.float64)) ** 2)
-    return float(10 * np.log10(peak**2 / max(error, 1e-12)))
+            status, out = extractor.extract(self.spec.output_blob)
+        if status != 0:
+            raise RuntimeError(f"ncnn failed running {self.spec.name} (status {status})")
+        return np.clip(np.asarray(out).transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 class Upscalers:
@@ -175,10 +107,6 @@ class Upscalers:
     @property
     def names(self) -> list[str]:
         return [self.by_factor[f].spec.name for f in sorted(self.by_factor)]
-
-    def runtimes(self) -> dict[str, str]:
-        """name -> which network paints and how its int8 parity check went."""
-        return {u.spec.name: f"{u.runtime} ({u.parity_note})" for u in self.by_factor.values()}
 
     def pick(self, scale: float) -> Upscaler:
         """The smallest network that enlarges at least ``scale`` times, else the largest."""
