@@ -76,10 +76,7 @@ class StyleBook:
             if mean.shape != (z_dim,) or scale_tril.shape != (z_dim, z_dim):
                 raise ValueError(f"{folder / STYLES_FILE}: the seeds' Gaussian is {mean.shape} and "
                                  f"{scale_tril.shape}, the model's z has {z_dim}")
-            self.truncation = float(info["seeds"].get("truncation", 1.0))
-            if not 0 < self.truncation <= 1:
-                raise ValueError(f"{folder / STYLES_FILE}: the seeds' truncation is {self.truncation}; "
-                                 "it scales the Gaussian's spread and must be in (0, 1]")
+            self.truncation = check_truncation(float(info["seeds"].get("truncation", 1.0)), folder / STYLES_FILE)
             self.seed_mean, self.seed_scale_tril = mean, np.tril(scale_tril)
 
     @property
@@ -96,6 +93,15 @@ class StyleBook:
         """The z of a picture without a named style, given the seed's standard-normal draw ``noise``
         ((z_dim,), or (N, z_dim) for N pictures)."""
         return (self.seed_mean + self.truncation * (noise @ self.seed_scale_tril.T)).astype(np.float32)
+
+
+def check_truncation(value: float, where) -> float:
+    """The seeds' truncation psi scales their Gaussian's spread: 0 would make every seed alike, above 1 draws
+    more of the tails it is there to avoid."""
+    if not 0 < value <= 1:
+        raise ValueError(f"{where}: the seeds' truncation is {value}; it scales the Gaussian's spread and "
+                         "must be in (0, 1]")
+    return value
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ LOOKS = [
     ("stormy", "Stormy", {"brightness": -1, "saturation": -1, "cloud": 1}),
     ("dusk", "Dusk", {"brightness": -2, "warmth": 1}),
 ]
-# Judged on 300 held-out maps with step 18,500 (docs/quality.md, "Truncation"): psi 1 / 0.75 / 0.6 / 0.5 / 0.35
+# Judged on 300 held-out maps with step 18,500 (docs/quality.md, "Truncated seeds"): psi 1 / 0.75 / 0.6 / 0.5 / 0.35
 # gave FD-MNv2 264.6 / 262.4 / 261.9 / 264.3 / 268.4, ADE20K label fidelity 0.409 / 0.452 / 0.476 / 0.489 / 0.501
 # and variety 49.9 / 39.8 / 33.2 / 28.5 / 21.0: 0.6 is where FD-MNv2 is lowest.
 TRUNCATION = 0.6
@@ -65,10 +65,12 @@ def choose(codes: np.ndarray, table: list[dict[str, float]], top: float) -> dict
 
 
 def truncation(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{text}: the truncation scales the seeds' spread, in (0, 1]")
-    return value
+    from miaobi_core.styles import check_truncation
+
+    try:
+        return check_truncation(float(text), "--truncation")
+    except ValueError as error:  # argparse shows an ArgumentTypeError's own words, not a ValueError's
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def thumbnail(synthesizer, code: np.ndarray, side: int = 96) -> bytes:
