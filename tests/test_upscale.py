@@ -44,6 +44,21 @@ def test_the_shipped_upscalers_paint_the_pinned_pixels_and_keep_the_colours(upsc
     assert np.abs(big.reshape(-1, 3).mean(0) - probe.reshape(-1, 3).mean(0)).max() < 6  # no colour cast
 
 
+def test_every_network_runs_on_one_thread_whoever_asks(upscalers, probe, monkeypatch):
+    """ncnn's OpenMP keeps a team of workers per calling thread: requests from a server's many threads must
+    not each wake their own."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    ran_on = set()
+    extract = Upscaler._extract
+    monkeypatch.setattr(Upscaler, "_extract", lambda self, mat: ran_on.add(threading.get_ident()) or extract(self, mat))
+    with ThreadPoolExecutor(4) as requests:
+        pictures = list(requests.map(lambda factor: upscalers.by_factor[factor](probe), [2, 4, 2, 4, 2, 4]))
+    assert len(ran_on) == 1 and threading.get_ident() not in ran_on
+    assert [p.shape[0] for p in pictures] == [64, 128] * 3
+
+
 def test_each_network_ships_with_its_licence(upscalers):
     assert upscalers.names == ["waifu2x photo x2", "Real-ESRGAN general x4 v3"]
     assert "BSD 3-Clause" in (SHIPPED / UPSCALER_FOLDER / "x4" / "NOTICE").read_text()
