@@ -52,6 +52,12 @@ class TrainConfig:
     lambda_projected: float = _h("weight of a projected discriminator: trainable heads on the frozen SqueezeNet's "
                                  "features (Projected GAN), beside the PatchGAN ones (0 = off)", 0.0)
     squeezenet_dir: str = _h("the folder holding squeezenet_v1.1.param/.bin", "../shared/models/squeezenet")
+    lambda_semantic: float = _h("weight of the cross-entropy between a label map and a frozen reader's view of the "
+                                "map painted in another photo's style code (the reader: a head on the frozen "
+                                "SqueezeNet trained on real photos by python -m train.semantic; asks a painted "
+                                "mountain to read as mountain whatever the light; costs a generator pass; 0 = off)",
+                                0.0)
+    semantic_head: str = _h("with --lambda-semantic: the reader's .pdparams", "train/semantic_head.pdparams")
     diffaugment: str = _h("DiffAugment policies applied alike to every photo and picture the discriminators see, "
                           "comma-separated: color, translation, cutout (empty = none)", "")
     label_warp: float = _h("largest shift, as a fraction of the side, of a smooth random warp of the label map "
@@ -121,6 +127,8 @@ class TrainConfig:
                              "--student-ngf and --init-from, and no --prune-student")
         if self.continue_from and (self.init_from or self.student_ngf):
             raise ValueError("--continue-from goes on with a whole run: no --init-from or --student-ngf beside it")
+        if self.lambda_semantic < 0:
+            raise ValueError("--lambda-semantic must be >= 0")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("--ema-decay must lie in [0, 1)")
 

@@ -13,6 +13,8 @@ import paddle.nn.functional as F
 
 from miaobi_core.generator import maybe_spectral
 
+from .imagenet import unit_scaled
+
 
 class BlurPool(nn.Layer):
     """Halve the resolution the anti-aliased way: a fixed binomial low-pass ([1, 2, 1] each way), then
@@ -107,9 +109,6 @@ class ProjectedDiscriminator(nn.Layer):
     def forward(self, segmap, stages: list[paddle.Tensor]) -> list[list[paddle.Tensor]]:
         outputs = []
         for head, feature in zip(self.heads, stages):
-            # Pretrained activations run into the hundreds: each pixel's feature vector is scaled to length
-            # sqrt(channels) (entries near 1) so the untrained heads start with sensible scores.
-            feature = feature * (feature.shape[1] ** 0.5) / (feature.norm(axis=1, keepdim=True) + 1e-8)
             layout = F.adaptive_avg_pool2d(segmap, feature.shape[2:])
-            outputs.append([head(paddle.concat([feature, layout], axis=1))])
+            outputs.append([head(paddle.concat([unit_scaled(feature), layout], axis=1))])
         return outputs

@@ -113,6 +113,12 @@ def squeezenet_input(rgb):
     return ((rgb + 1.0) * 127.5 - mean).flip(axis=1)
 
 
+def unit_scaled(feature):
+    """Each pixel's feature vector scaled to length sqrt(channels) (entries near 1): pretrained activations
+    run into the hundreds, which untrained layers reading them would first have to unlearn."""
+    return feature * (feature.shape[1] ** 0.5) / (feature.norm(axis=1, keepdim=True) + 1e-8)
+
+
 def read_ncnn_convolutions(param_path: Path, bin_path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(name, weight (out, in, k, k) float32, bias) of each Convolution in an ncnn .param/.bin, in order.
 

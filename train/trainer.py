@@ -32,6 +32,7 @@ from .discriminator import MultiscaleDiscriminator, ProjectedDiscriminator
 from .imagenet import SQUEEZENET_STAGES, load_squeezenet, squeezenet_input
 from .distill import DistillConfig, Distillation, frozen
 from .parallel import Ranks
+from .semantic import load_semantic_head, semantic_loss
 
 SAMPLE_ROWS = 4
 PROGRESS_KEYS = ("g_total", "d_hinge", "s_l1", "s_ssim", "s_feat", "s_gan", "images_per_s")  # shown on the progress bar
@@ -76,7 +77,10 @@ class Trainer:
         self.vgg = losses.load_vgg19(cfg.vgg_weights) if cfg.lambda_vgg > 0 else None
         self.diffaugment = diffaugment.parse_policy(cfg.diffaugment)
         # Frozen ImageNet features for the perceptual loss and the projected discriminator.
-        self.squeezenet = load_squeezenet(cfg.squeezenet_dir) if cfg.lambda_squeezenet or cfg.lambda_projected else None
+        self.squeezenet = (load_squeezenet(cfg.squeezenet_dir)
+                           if cfg.lambda_squeezenet or cfg.lambda_projected or cfg.lambda_semantic else None)
+        self.semantic = (load_semantic_head(cfg.semantic_head, gen_cfg.num_classes)
+                         if cfg.lambda_semantic > 0 else None)
         self.projected = None
         if cfg.lambda_projected > 0:
             self.projected = ProjectedDiscriminator(SQUEEZENET_STAGES, gen_cfg.num_classes,
@@ -176,6 +180,16 @@ class Trainer:
                 features = (self.squeezenet.stages(squeezenet_input(seen_fake)), real_features)
                 if cfg.lambda_squeezenet > 0:
                     terms["g_squeezenet"] = cfg.lambda_squeezenet * losses.feature_distance(*features)
+            if self.semantic is not None:
+                # The map painted again in the next photo's style code. With its own photo's code the picture
+                # is read as well as the photo is (a reader trained on photos cannot ask for more); users' dice
+                # draw codes from all photos, and the light and weather of another photo are where a mountain
+                # turned into sea. D never sees these pictures, but G cannot paint them apart: each is judged
+                # elsewhere on codes drawn alike. Not augmented (cutout would erase what the map asks for).
+                restyled = self.generator(segmap, paddle.roll(z.detach(), 1, axis=0))  # the codes stay the photos'
+                terms["g_semantic"] = cfg.lambda_semantic * semantic_loss(
+                    self.semantic, self.squeezenet.stages(squeezenet_input(restyled)),
+                    paddle.to_tensor(labels.astype(np.int64)), self.palette.ignore_id)
             if self.projected is not None:
                 with frozen(self.projected):
                     terms["g_projected"] = cfg.lambda_projected * losses.hinge_g_loss(

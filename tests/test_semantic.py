@@ -1,0 +1,95 @@
+"""The frozen label reader behind --lambda-semantic: its shapes, its loss, its file, its command, its training."""
+import json
+
+import numpy as np
+import paddle
+import pytest
+
+from train import semantic
+from train.semantic import SemanticHead, load_semantic_head, semantic_loss
+
+from tests.helpers import make_trainer
+from tests.test_priors import SQUEEZENET, needs_squeezenet
+
+IGNORE = 255
+
+
+def stages(batch=2):
+    paddle.seed(0)
+    return [paddle.randn([batch, 8, 8, 8]), paddle.randn([batch, 16, 4, 4])]
+
+
+def test_the_head_reads_every_pixel_at_the_pictures_size():
+    logits = SemanticHead(5, stage_channels=(8, 16), width=4)(stages(), [32, 32])
+    assert logits.shape == [2, 5, 32, 32]
+
+
+def test_the_loss_leaves_out_pixels_without_a_class():
+    head = SemanticHead(5, stage_channels=(8, 16), width=4)
+    labels = np.random.default_rng(0).integers(0, 5, (2, 32, 32))
+    half = labels.copy()
+    half[:, :, 16:] = IGNORE
+    changed = half.copy()
+    changed[:, :, 16:] = (labels[:, :, 16:] + 1) % 5  # other classes where `half` has none
+    loss = lambda ids: float(semantic_loss(head, stages(), paddle.to_tensor(ids), IGNORE))
+    assert loss(half) != loss(changed)
+    logits = head(stages(), [32, 32]).numpy()
+    log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    kept = np.take_along_axis(log_p, labels[:, None], 1)[:, 0, :, :16]
+    assert loss(half) == pytest.approx(-kept.mean(), rel=1e-4)
+
+
+def test_a_head_file_is_checked_when_read(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m train.semantic"):
+        load_semantic_head(tmp_path / "none.pdparams", 11)
+    paddle.save(SemanticHead(5).state_dict(), str(tmp_path / "five.pdparams"))
+    with pytest.raises(ValueError, match="not a SemanticHead for 11 classes"):
+        load_semantic_head(tmp_path / "five.pdparams", 11)
+    head = load_semantic_head(tmp_path / "five.pdparams", 5)
+    assert not head.training and all(p.stop_gradient for p in head.parameters())
+
+
+@needs_squeezenet
+def test_the_command_trains_a_head_on_labelled_photos_and_reports_its_miou(tmp_path, palette, scene_ids):
+    from PIL import Image
+
+    from miaobi_core.codec import encode_png
+
+    entries = []
+    for i, split in enumerate(["train", "train", "test", "test"]):
+        photo = np.where(scene_ids[..., None] == scene_ids[0, 0], 200, 40).astype(np.uint8).repeat(3, axis=2)
+        Image.fromarray(photo).save(tmp_path / f"{i}.jpg")
+        (tmp_path / f"{i}.png").write_bytes(encode_png(scene_ids, palette.colors))
+        entries.append({"photo": str(tmp_path / f"{i}.jpg"), "label": f"{i}.png", "split": split, "scene": "sea"})
+    (tmp_path / "manifest.json").write_text(json.dumps({"photos": entries}))
+    out = tmp_path / "head" / "reader.pdparams"
+    assert semantic.main([str(out), "--data-root", str(tmp_path), "--steps", "3", "--batch-size", "2",
+                          "--test-limit", "2", "--squeezenet-dir", str(SQUEEZENET)]) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["held_out_photos"] == 2 and 0 <= report["miou_real"] <= 1
+    load_semantic_head(out, palette.num_classes)
+
+
+@needs_squeezenet
+def test_the_semantic_loss_trains_the_generator_and_resumes_exactly(tmp_path):
+    from miaobi_core.config import GeneratorConfig
+
+    paddle.save(SemanticHead(GeneratorConfig().num_classes).state_dict(), str(tmp_path / "reader.pdparams"))
+    options = dict(steps=4, lambda_semantic=1.0, semantic_head=str(tmp_path / "reader.pdparams"),
+                   squeezenet_dir=str(SQUEEZENET), label_warp=0.05)
+    straight = make_trainer(tmp_path / "a", **options)
+    values = straight.train_step(0)
+    assert values["g_semantic"] > 0
+    straight.step = 1
+    straight.save_checkpoint()
+    expected = straight.train_step(1)
+    resumed = make_trainer(tmp_path / "a", **options)
+    resumed.load_checkpoint()
+    assert resumed.train_step(1) == expected
+
+
+def test_a_negative_semantic_weight_is_refused():
+    from train.config import TrainConfig
+
+    with pytest.raises(ValueError, match="--lambda-semantic"):
+        TrainConfig(lambda_semantic=-1.0)
