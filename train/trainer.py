@@ -76,7 +76,7 @@ class Trainer:
             self.ema.eval()
         self.vgg = losses.load_vgg19(cfg.vgg_weights) if cfg.lambda_vgg > 0 else None
         self.diffaugment = diffaugment.parse_policy(cfg.diffaugment)
-        # Frozen ImageNet features for the perceptual loss and the projected discriminator.
+        # Frozen ImageNet features for the perceptual loss, the projected discriminator and the semantic reader.
         self.squeezenet = (load_squeezenet(cfg.squeezenet_dir)
                            if cfg.lambda_squeezenet or cfg.lambda_projected or cfg.lambda_semantic else None)
         self.semantic = (load_semantic_head(cfg.semantic_head, gen_cfg.num_classes)
