@@ -156,7 +156,7 @@ def load_squeezenet(folder: str | Path = SQUEEZENET_DIR) -> SqueezeNet:
     net = SqueezeNet()
     targets = [net.conv1] + [c for f in net.fires for c in (f.squeeze, f.expand1x1, f.expand3x3)] + [net.conv10]
     _fill(targets, [(w, b) for _, w, b in convolutions], folder)
-    return _frozen(net)
+    return frozen_network(net)
 
 
 # ---------------------------------------------------------------------------------------------- MobileNetV2
@@ -332,7 +332,7 @@ def load_mobilenet_v2(path: str | Path = MOBILENET_V2_FILE) -> MobileNetV2:
         raise ValueError(f"{path}: {len(grids)} quantized activations, the port has {len(net.grids())}")
     for grid, spec in zip(net.grids(), grids):
         grid.configure(*spec)
-    return _frozen(net)
+    return frozen_network(net)
 
 
 # ---------------------------------------------------------------------------------------------- shared
@@ -348,7 +348,8 @@ def _fill(convolutions: list, weights: list[tuple[np.ndarray, np.ndarray]], sour
         conv.bias.set_value(bias.astype(np.float32))
 
 
-def _frozen(net: nn.Layer) -> nn.Layer:
+def frozen_network(net: nn.Layer) -> nn.Layer:
+    """``net`` in eval mode with no trainable weights: a fixed feature network or reader."""
     net.eval()
     for p in net.parameters():
         p.stop_gradient = True

@@ -24,9 +24,10 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from tqdm import tqdm
 
-from .imagenet import SQUEEZENET_STAGES, load_squeezenet, squeezenet_input, unit_scaled
+from .imagenet import SQUEEZENET_STAGES, frozen_network, load_squeezenet, squeezenet_input, unit_scaled
 
 WIDTH = 64
+IMAGE_SIZE = 128  # the pictures it will read: the generator's training size
 
 
 class SemanticHead(nn.Layer):
@@ -64,10 +65,7 @@ def load_semantic_head(path: str | Path, num_classes: int) -> SemanticHead:
     if missing or unexpected:
         raise ValueError(f"{path} is not a SemanticHead for {num_classes} classes: missing {missing}, "
                          f"unexpected {unexpected}")
-    head.eval()
-    for p in head.parameters():
-        p.stop_gradient = True
-    return head
+    return frozen_network(head)
 
 
 @paddle.no_grad()
@@ -82,12 +80,6 @@ def read_labels(head: SemanticHead, squeezenet, pictures: np.ndarray, batch: int
     return np.concatenate(out).astype(np.uint8)
 
 
-def mean_iou(predicted: np.ndarray, target: np.ndarray, num_classes: int) -> float:
-    from .metrics import class_iou, confusion
-
-    return float(np.nanmean(class_iou(confusion(predicted, target, num_classes))))
-
-
 def train_head(data_root: str, out: Path, steps: int, batch_size: int, lr: float, seed: int, test_limit: int,
                squeezenet_dir: str) -> dict:
     """Train the head on labels v2's training photos (random crops and flips); mIoU on held-out photos."""
@@ -95,6 +87,7 @@ def train_head(data_root: str, out: Path, steps: int, batch_size: int, lr: float
     from miaobi_core.palette import load_palette
 
     from .data import BatchSampler, pseudo_labelled
+    from .metrics import label_fidelity
     from .quality import load_pairs
 
     palette = load_palette()
@@ -102,7 +95,7 @@ def train_head(data_root: str, out: Path, steps: int, batch_size: int, lr: float
     squeezenet = load_squeezenet(squeezenet_dir)
     head = SemanticHead(palette.num_classes)
     optimizer = paddle.optimizer.Adam(lr, parameters=head.parameters())
-    sampler = BatchSampler(pseudo_labelled(data_root, "train"), batch_size, 128, seed)
+    sampler = BatchSampler(pseudo_labelled(data_root, "train"), batch_size, IMAGE_SIZE, seed)
     losses = []
     for step in (bar := tqdm(range(steps), desc="semantic head", unit="step")):
         labels, photos = sampler.batch(step)
@@ -118,11 +111,11 @@ def train_head(data_root: str, out: Path, steps: int, batch_size: int, lr: float
     head.eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     paddle.save(head.state_dict(), str(out))
-    labels, photos = load_pairs(pseudo_labelled(data_root, "test"), 128, test_limit, "held-out photos")
+    labels, photos = load_pairs(pseudo_labelled(data_root, "test"), IMAGE_SIZE, test_limit, "held-out photos")
     report = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
               "train_loss_last_50": float(np.mean(losses[-50:])),
               "held_out_photos": len(photos),
-              "miou_real": mean_iou(read_labels(head, squeezenet, photos), labels, palette.num_classes)}
+              "miou_real": label_fidelity(read_labels(head, squeezenet, photos), labels, palette.num_classes)[0]}
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
