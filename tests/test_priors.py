@@ -137,10 +137,13 @@ def test_a_committed_continuation_state_goes_on_from_its_step(tmp_path):
     assert first.returncode == 0, first.stderr[-2000:]
     state = write(tmp_path / "a", tmp_path / "carry")
     assert state["step"] == 2 and not list((tmp_path / "carry").glob("*.pdopt"))
-    goes_on = subprocess.run([sys.executable, "-m", "train", "--run-dir", str(tmp_path / "b"), "--steps", "3",
-                              "--continue-from", str(tmp_path / "carry"), *common], capture_output=True, text=True)
+    goes_on = subprocess.run([sys.executable, "-m", "train", "--run-dir", str(tmp_path / "b"), "--steps", "4",
+                              "--warmup-steps", "2", "--decay-start", "1", "--continue-from", str(tmp_path / "carry"),
+                              *common], capture_output=True, text=True)
     assert goes_on.returncode == 0, goes_on.stderr[-2000:]
-    assert [json.loads(line)["step"] for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()] == [3]
+    log = [json.loads(line) for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    # Fresh optimizer moments: the rates climb again from the continued step, not from step 0.
+    assert [(entry["step"], entry["lr_scale"]) for entry in log] == [(3, 0.5), (4, 1.0)]
     # A setting that holds no weights may change on the way (here: how coarse layers read the label map).
     mended = subprocess.run([sys.executable, "-m", "train", "--run-dir", str(tmp_path / "d"), "--steps", "3",
                              "--label-downsampling", "area", "--continue-from", str(tmp_path / "carry"), *common],

@@ -132,6 +132,16 @@ def test_resume_gives_identical_next_step_losses(tmp_path):
     assert resumed.train_step(3) == expected
 
 
+def test_learning_rates_warm_up_then_decay_and_a_resumed_run_keeps_its_ramp(tmp_path):
+    trainer = make_trainer(tmp_path / "a", steps=12, warmup_steps=4, decay_start=0.5)
+    assert [trainer.learning_rate_scale(step) for step in (0, 1, 3, 6, 9)] == [0.25, 0.5, 1.0, 1.0, 0.5]
+    trainer.step = trainer.moments_born = 5  # as --continue-from leaves it: fresh moments at step 5
+    trainer.save_checkpoint()
+    resumed = make_trainer(tmp_path / "a", steps=12, warmup_steps=4, decay_start=0.5)
+    resumed.load_checkpoint()
+    assert [resumed.learning_rate_scale(step) for step in (5, 6, 9)] == [0.25, 0.5, 0.5]
+
+
 def test_the_discriminator_blur_pool_halves_without_aliasing_period_two():
     from train.discriminator import BlurPool
 

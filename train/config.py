@@ -36,6 +36,10 @@ class TrainConfig:
     beta1: float = _h("Adam beta1 (SPADE with TTUR: 0)", 0.0)
     beta2: float = _h("Adam beta2", 0.999)
     decay_start: float = _h("fraction of steps after which both learning rates fall linearly to 0", 0.5)
+    warmup_steps: int = _h("steps over which the learning rates rise linearly from 0 whenever the optimizers "
+                           "start with fresh moments (a new run, --continue-from): Adam's first updates on fresh "
+                           "moments are as large as the rate itself in every weight, which shakes a trained "
+                           "generator (0 = none)", 0)
     ndf: int = _h("discriminator width", 64)
     n_layers_d: int = _h("layers per PatchGAN discriminator", 4)
     num_d: int = _h("discriminators, each at half the previous resolution", 2)
@@ -127,6 +131,8 @@ class TrainConfig:
                              "--student-ngf and --init-from, and no --prune-student")
         if self.continue_from and (self.init_from or self.student_ngf):
             raise ValueError("--continue-from goes on with a whole run: no --init-from or --student-ngf beside it")
+        if self.warmup_steps < 0:
+            raise ValueError("--warmup-steps must be >= 0")
         if self.lambda_semantic < 0:
             raise ValueError("--lambda-semantic must be >= 0")
         if not 0.0 <= self.ema_decay < 1.0:

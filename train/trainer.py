@@ -99,6 +99,7 @@ class Trainer:
                                              self.discriminator)
         self.student_born = 0  # the step the student started at (later than 0 with --init-from)
         self.teacher_frozen_at = 0  # with --freeze-teacher: the training steps the teacher had when it stopped
+        self.moments_born = 0  # the step the optimizers' moments started from nothing (later with --continue-from)
         self.sampler = BatchSampler(build_dataset(cfg, self.palette), cfg.batch_size, cfg.image_size, cfg.seed,
                                     label_warp=cfg.label_warp)
         self.step = 0
@@ -109,11 +110,13 @@ class Trainer:
     # ------------------------------------------------------------------ one step
 
     def learning_rate_scale(self, step: int) -> float:
-        """1 until decay_start * steps, then linearly down to 0 at the last step (SPADE's niter_decay)."""
+        """1 until decay_start * steps, then linearly down to 0 at the last step (SPADE's niter_decay); times a
+        linear warm-up over warmup_steps from where the optimizers' moments started."""
         start = self.cfg.decay_start * self.cfg.steps
-        if step < start:
-            return 1.0
-        return max(0.0, 1.0 - (step - start) / max(1.0, self.cfg.steps - start))
+        decay = 1.0 if step < start else max(0.0, 1.0 - (step - start) / max(1.0, self.cfg.steps - start))
+        if self.cfg.warmup_steps:
+            decay *= min(1.0, (step - self.moments_born + 1) / self.cfg.warmup_steps)
+        return decay
 
     def noise(self, rng: np.random.Generator) -> paddle.Tensor:
         """This rank's rows of the step's (batch_size, z_dim) normal draw: the same z whatever the rank count."""
@@ -291,7 +294,7 @@ class Trainer:
         """Everything needed to resume (checkpoints.write_checkpoint: a crash never corrupts it)."""
         write_checkpoint(self.run_dir / files.CHECKPOINT, self._checkpoint_parts(),
                          {"step": self.step, "student_born": self.student_born,
-                          "teacher_frozen_at": self.teacher_frozen_at})
+                          "teacher_frozen_at": self.teacher_frozen_at, "moments_born": self.moments_born})
 
     def load_checkpoint(self, folder: str | Path | None = None, teacher_only: bool = False):
         """Resume from run_dir's checkpoint, or with ``teacher_only`` start a new student beside another run's teacher."""
@@ -300,6 +303,7 @@ class Trainer:
         self.step = state["step"]
         self.student_born = self.step if teacher_only else state.get("student_born", 0)
         self.teacher_frozen_at = self.step if teacher_only else state.get("teacher_frozen_at", self.student_born)
+        self.moments_born = state.get("moments_born", 0)
 
     def continue_from(self, folder: Path):
         """Go on from a committed continuation state (:mod:`train.continuation`): its networks and step,
@@ -322,7 +326,7 @@ class Trainer:
                 raise FileNotFoundError(f"{folder} has no {weights_file}")
             else:
                 print(f"--continue-from {folder}: no {weights_file}, so that network starts from scratch")
-        self.step = json.loads((folder / files.STATE).read_text())["step"]
+        self.step = self.moments_born = json.loads((folder / files.STATE).read_text())["step"]
 
     def start_teacher_from(self, folder: Path):
         """Begin from another run's teacher (its checkpoint), or from an exported generator as a frozen teacher.
