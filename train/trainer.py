@@ -113,10 +113,10 @@ class Trainer:
         """1 until decay_start * steps, then linearly down to 0 at the last step (SPADE's niter_decay); times a
         linear warm-up over warmup_steps from where the optimizers' moments started."""
         start = self.cfg.decay_start * self.cfg.steps
-        decay = 1.0 if step < start else max(0.0, 1.0 - (step - start) / max(1.0, self.cfg.steps - start))
+        scale = 1.0 if step < start else max(0.0, 1.0 - (step - start) / max(1.0, self.cfg.steps - start))
         if self.cfg.warmup_steps:
-            decay *= min(1.0, (step - self.moments_born + 1) / self.cfg.warmup_steps)
-        return decay
+            scale *= min(1.0, (step - self.moments_born + 1) / self.cfg.warmup_steps)
+        return scale
 
     def noise(self, rng: np.random.Generator) -> paddle.Tensor:
         """This rank's rows of the step's (batch_size, z_dim) normal draw: the same z whatever the rank count."""
@@ -292,9 +292,12 @@ class Trainer:
 
     def save_checkpoint(self):
         """Everything needed to resume (checkpoints.write_checkpoint: a crash never corrupts it)."""
-        write_checkpoint(self.run_dir / files.CHECKPOINT, self._checkpoint_parts(),
-                         {"step": self.step, "student_born": self.student_born,
-                          "teacher_frozen_at": self.teacher_frozen_at, "moments_born": self.moments_born})
+        write_checkpoint(self.run_dir / files.CHECKPOINT, self._checkpoint_parts(), self.state())
+
+    def state(self) -> dict:
+        """The step counters a checkpoint's state.json holds (and an export's metadata is made from)."""
+        return {"step": self.step, "student_born": self.student_born, "teacher_frozen_at": self.teacher_frozen_at,
+                "moments_born": self.moments_born}
 
     def load_checkpoint(self, folder: str | Path | None = None, teacher_only: bool = False):
         """Resume from run_dir's checkpoint, or with ``teacher_only`` start a new student beside another run's teacher."""
@@ -356,9 +359,8 @@ class Trainer:
         if student and self.distillation is None:
             raise ValueError("this run trains no student (--student-ngf 0)")
         network = self.distillation.inference_generator if student else self.inference_generator
-        state = {"step": self.step, "student_born": self.student_born, "teacher_frozen_at": self.teacher_frozen_at}
         folder = save_generator(directory, network, half=half,
-                                metadata=export_metadata(self.gen_cfg, self.cfg, state, student))
+                                metadata=export_metadata(self.gen_cfg, self.cfg, self.state(), student))
         if student and self.users_seeds is not None:
             copy_styles(Path(self.cfg.init_from), folder)  # it learnt the teacher's pictures of those codes
         return folder
