@@ -39,6 +39,21 @@ def test_the_loss_leaves_out_pixels_without_a_class():
     assert loss(half) == pytest.approx(-kept.mean(), rel=1e-4)
 
 
+def test_the_class_balanced_loss_is_the_mean_of_each_present_class_mean():
+    head = SemanticHead(5, stage_channels=(8, 16), width=4)
+    labels = np.zeros((2, 32, 32), np.int64)
+    labels[:, :4, :4] = 3  # a rare class: 1.6% of the pixels
+    labels[:, 20:, :] = IGNORE
+    logits = head(stages(), [32, 32]).numpy()
+    log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    nll = -np.take_along_axis(log_p, np.where(labels == IGNORE, 0, labels)[:, None], 1)[:, 0]
+    expected = np.mean([nll[labels == c].mean() for c in (0, 3)])  # classes 1, 2 and 4 are absent
+    balanced = float(semantic_loss(head, stages(), paddle.to_tensor(labels), IGNORE, class_balanced=True))
+    assert balanced == pytest.approx(expected, rel=1e-4)
+    assert float(semantic_loss(head, stages(), paddle.to_tensor(labels), IGNORE)) == pytest.approx(
+        nll[labels != IGNORE].mean(), rel=1e-4)
+
+
 def test_a_head_file_is_checked_when_read(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m train.semantic"):
         load_semantic_head(tmp_path / "none.pdparams", 11)
@@ -64,9 +79,9 @@ def test_the_command_trains_a_head_on_labelled_photos_and_reports_its_miou(tmp_p
     (tmp_path / "manifest.json").write_text(json.dumps({"photos": entries}))
     out = tmp_path / "head" / "reader.pdparams"
     assert semantic.main([str(out), "--data-root", str(tmp_path), "--steps", "3", "--batch-size", "2",
-                          "--test-limit", "2", "--squeezenet-dir", str(SQUEEZENET)]) == 0
+                          "--test-limit", "2", "--squeezenet-dir", str(SQUEEZENET), "--class-balanced"]) == 0
     report = json.loads(out.with_suffix(".json").read_text())
-    assert report["held_out_photos"] == 2 and 0 <= report["miou_real"] <= 1
+    assert report["held_out_photos"] == 2 and 0 <= report["miou_real"] <= 1 and report["class_balanced"]
     load_semantic_head(out, palette.num_classes)
 
 
@@ -86,6 +101,18 @@ def test_the_semantic_loss_trains_the_generator_and_resumes_exactly(tmp_path):
     resumed = make_trainer(tmp_path / "a", **options)
     resumed.load_checkpoint()
     assert resumed.train_step(1) == expected
+
+
+@needs_squeezenet
+def test_the_generator_can_be_asked_for_every_class_alike(tmp_path):
+    from miaobi_core.config import GeneratorConfig
+
+    paddle.save(SemanticHead(GeneratorConfig().num_classes).state_dict(), str(tmp_path / "reader.pdparams"))
+    options = dict(steps=1, lambda_semantic=1.0, semantic_head=str(tmp_path / "reader.pdparams"),
+                   squeezenet_dir=str(SQUEEZENET))
+    plain = make_trainer(tmp_path / "plain", **options).train_step(0)["g_semantic"]
+    balanced = make_trainer(tmp_path / "balanced", semantic_class_balanced=True, **options).train_step(0)
+    assert balanced["g_semantic"] > 0 and balanced["g_semantic"] != pytest.approx(plain)
 
 
 def test_a_negative_semantic_weight_is_refused():

@@ -62,6 +62,9 @@ class TrainConfig:
                                 "mountain to read as mountain whatever the light; costs a generator pass; 0 = off)",
                                 0.0)
     semantic_head: str = _h("with --lambda-semantic: the reader's .pdparams", "train/semantic_head.pdparams")
+    semantic_class_balanced: bool = _h("with --lambda-semantic: every class in the batch counts alike in the "
+                                       "cross-entropy, as in mIoU (else every pixel: sky and sea outweigh grass)",
+                                       False)
     diffaugment: str = _h("DiffAugment policies applied alike to every photo and picture the discriminators see, "
                           "comma-separated: color, translation, cutout (empty = none)", "")
     label_warp: float = _h("largest shift, as a fraction of the side, of a smooth random warp of the label map "

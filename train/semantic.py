@@ -49,10 +49,25 @@ class SemanticHead(nn.Layer):
 
 
 def semantic_loss(head: SemanticHead, stages: list[paddle.Tensor], labels: paddle.Tensor,
-                  ignore_id: int) -> paddle.Tensor:
-    """Cross-entropy of the head's reading of a picture against its label map ((N, H, W) class ids)."""
-    logits = head(stages, labels.shape[1:])
-    return F.cross_entropy(logits.transpose([0, 2, 3, 1]), labels.unsqueeze(-1), ignore_index=ignore_id)
+                  ignore_id: int, class_balanced: bool = False) -> paddle.Tensor:
+    """Cross-entropy of the head's reading of a picture against its label map ((N, H, W) class ids).
+
+    Plain, it is the mean over pixels, so sky and sea (most of every landscape) outweigh grass and earth
+    (a few percent of the pixels) and a class's share decides how much it is asked for. ``class_balanced``
+    averages each class's mean cross-entropy over the classes in the batch instead, so every class counts
+    alike, as it does in mIoU (OASIS's class balancing, Sushko et al. 2021, with the batch's own counts).
+    """
+    logits = head(stages, labels.shape[1:]).transpose([0, 2, 3, 1])
+    if not class_balanced:
+        return F.cross_entropy(logits, labels.unsqueeze(-1), ignore_index=ignore_id)
+    num_classes = logits.shape[-1]
+    per_pixel = F.cross_entropy(logits, labels.unsqueeze(-1), ignore_index=ignore_id, reduction="none")
+    one_hot = F.one_hot(paddle.where(labels == ignore_id, paddle.full_like(labels, num_classes), labels),
+                        num_classes + 1)[..., :num_classes]  # ignored pixels belong to no class
+    counts = one_hot.sum(axis=[0, 1, 2])
+    per_class = (per_pixel.reshape(labels.shape + [1]) * one_hot).sum(axis=[0, 1, 2]) / counts.clip(min=1)
+    present = (counts > 0).astype(per_class.dtype)
+    return (per_class * present).sum() / present.sum().clip(min=1)
 
 
 def load_semantic_head(path: str | Path, num_classes: int) -> SemanticHead:
@@ -81,7 +96,7 @@ def read_labels(head: SemanticHead, squeezenet, pictures: np.ndarray, batch: int
 
 
 def train_head(data_root: str, out: Path, steps: int, batch_size: int, lr: float, seed: int, test_limit: int,
-               squeezenet_dir: str) -> dict:
+               squeezenet_dir: str, class_balanced: bool = False) -> dict:
     """Train the head on labels v2's training photos (random crops and flips); mIoU on held-out photos."""
     from miaobi_core.codec import pictures_to_unit
     from miaobi_core.palette import load_palette
@@ -101,7 +116,8 @@ def train_head(data_root: str, out: Path, steps: int, batch_size: int, lr: float
         labels, photos = sampler.batch(step)
         with paddle.no_grad():
             stages = squeezenet.stages(squeezenet_input(paddle.to_tensor(pictures_to_unit(photos))))
-        loss = semantic_loss(head, stages, paddle.to_tensor(labels.astype(np.int64)), palette.ignore_id)
+        loss = semantic_loss(head, stages, paddle.to_tensor(labels.astype(np.int64)), palette.ignore_id,
+                             class_balanced)
         loss.backward()
         optimizer.set_lr(lr * (1 - step / steps))  # linear decay: the last steps settle
         optimizer.step()
@@ -112,7 +128,7 @@ def train_head(data_root: str, out: Path, steps: int, batch_size: int, lr: float
     out.parent.mkdir(parents=True, exist_ok=True)
     paddle.save(head.state_dict(), str(out))
     labels, photos = load_pairs(pseudo_labelled(data_root, "test"), IMAGE_SIZE, test_limit, "held-out photos")
-    report = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
+    report = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "class_balanced": class_balanced,
               "train_loss_last_50": float(np.mean(losses[-50:])),
               "held_out_photos": len(photos),
               "miou_real": label_fidelity(read_labels(head, squeezenet, photos), labels, palette.num_classes)[0]}
@@ -135,10 +151,12 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="initial weights and data order")
     parser.add_argument("--test-limit", type=int, default=300, help="held-out photos for the mIoU report")
     parser.add_argument("--squeezenet-dir", default="../shared/models/squeezenet", help="the frozen feature network")
+    parser.add_argument("--class-balanced", action="store_true",
+                        help="every class in a batch counts alike in the loss, as in mIoU (else every pixel)")
     args = parser.parse_args(argv)
     configure_cpu()
     report = train_head(args.data_root, args.out, args.steps, args.batch_size, args.lr, args.seed,
-                        args.test_limit, args.squeezenet_dir)
+                        args.test_limit, args.squeezenet_dir, args.class_balanced)
     print(json.dumps(report, indent=2))
     return 0
 

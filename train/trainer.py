@@ -192,7 +192,7 @@ class Trainer:
                 restyled = self.generator(segmap, paddle.roll(z.detach(), 1, axis=0))  # the codes stay the photos'
                 terms["g_semantic"] = cfg.lambda_semantic * semantic_loss(
                     self.semantic, self.squeezenet.stages(squeezenet_input(restyled)),
-                    paddle.to_tensor(labels.astype(np.int64)), self.palette.ignore_id)
+                    paddle.to_tensor(labels.astype(np.int64)), self.palette.ignore_id, cfg.semantic_class_balanced)
             if self.projected is not None:
                 with frozen(self.projected):
                     terms["g_projected"] = cfg.lambda_projected * losses.hinge_g_loss(
