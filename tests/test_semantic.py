@@ -85,13 +85,18 @@ def test_the_command_trains_a_head_on_labelled_photos_and_reports_its_miou(tmp_p
     load_semantic_head(out, palette.num_classes)
 
 
-@needs_squeezenet
-def test_the_semantic_loss_trains_the_generator_and_resumes_exactly(tmp_path):
+def blank_reader_options(tmp_path, **options):
+    """Trainer options that switch --lambda-semantic on with an untrained reader of the palette's classes."""
     from miaobi_core.config import GeneratorConfig
 
     paddle.save(SemanticHead(GeneratorConfig().num_classes).state_dict(), str(tmp_path / "reader.pdparams"))
-    options = dict(steps=4, lambda_semantic=1.0, semantic_head=str(tmp_path / "reader.pdparams"),
-                   squeezenet_dir=str(SQUEEZENET), label_warp=0.05)
+    return dict(lambda_semantic=1.0, semantic_head=str(tmp_path / "reader.pdparams"),
+                squeezenet_dir=str(SQUEEZENET), **options)
+
+
+@needs_squeezenet
+def test_the_semantic_loss_trains_the_generator_and_resumes_exactly(tmp_path):
+    options = blank_reader_options(tmp_path, steps=4, label_warp=0.05)
     straight = make_trainer(tmp_path / "a", **options)
     values = straight.train_step(0)
     assert values["g_semantic"] > 0
@@ -105,11 +110,7 @@ def test_the_semantic_loss_trains_the_generator_and_resumes_exactly(tmp_path):
 
 @needs_squeezenet
 def test_the_generator_can_be_asked_for_every_class_alike(tmp_path):
-    from miaobi_core.config import GeneratorConfig
-
-    paddle.save(SemanticHead(GeneratorConfig().num_classes).state_dict(), str(tmp_path / "reader.pdparams"))
-    options = dict(steps=1, lambda_semantic=1.0, semantic_head=str(tmp_path / "reader.pdparams"),
-                   squeezenet_dir=str(SQUEEZENET))
+    options = blank_reader_options(tmp_path, steps=1)
     plain = make_trainer(tmp_path / "plain", **options).train_step(0)["g_semantic"]
     balanced = make_trainer(tmp_path / "balanced", semantic_class_balanced=True, **options).train_step(0)
     assert balanced["g_semantic"] > 0 and balanced["g_semantic"] != pytest.approx(plain)
