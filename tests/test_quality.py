@@ -104,8 +104,9 @@ def test_tiny_end_to_end_evaluation(tmp_path, palette):
     quality.replace_section(tmp_path / "quality.md", quality.ABLATIONS, "| variant | FD-MNv2 |")
     quality.write_report(tmp_path / "quality.md", rows, {"command": "x", "test_count": 8, "train_count": 16,
                                                          "size": 64, "models": {"tiny": "a", "tiny again": "b"},
-                                                         "floor": floor})
+                                                         "floor": floor, "styled": {"tiny": ["sunny", "misty"]}})
     report = (tmp_path / "quality.md").read_text()
+    assert "(columns: the doodle, then sunny, misty); for each doodle a row of tiny:" in report
     assert report.count(quality.ABLATIONS) == 1 and "| variant | FD-MNv2 |" in report  # kept by a new report
     assert "| tiny |" in report and "beats" in report and "| FD-MNv2 | ADE mIoU | grid p90 | variety |" in report
     assert "tiny again vs tiny: worst relative loss over the six metrics 0.0% (within the 10% bar)" in report
@@ -120,6 +121,21 @@ def test_doodles_only_needs_no_data(tmp_path):
                             metadata={"image_size": 64})
     assert quality.main(["--model", f"tiny={folder}", "--out", str(tmp_path), "--doodles-only"]) == 0
     assert (tmp_path / "quality_doodles.png").is_file() and not (tmp_path / "quality.md").exists()
+    assert not (tmp_path / "quality_styles.png").exists()  # the model has no named looks
+
+
+def test_each_models_named_looks_are_painted_beside_the_others(tmp_path):
+    from PIL import Image
+
+    from miaobi_core.styles import Style, write_styles
+
+    paddle.seed(0)
+    folder = save_generator(tmp_path / "g", SPADEGenerator(GeneratorConfig(ngf=4, z_dim=8, norm="clade")),
+                            metadata={"image_size": 64})
+    write_styles(folder, [Style("sunny", "Sunny", np.full(8, 2.0, np.float32), None)], 0.3, {"sunny": 5}, {})
+    assert quality.main(["--model", f"new={folder}", "--model", f"old={folder}", "--out", str(tmp_path),
+                         "--doodles-only"]) == 0
+    assert Image.open(tmp_path / "quality_styles.png").size == (2 * 68, 4 * 2 * 68)  # doodle, sunny; 4 doodles x 2
 
 
 def test_layout_embedding_and_fjd_charge_a_wrong_layout():

@@ -112,11 +112,27 @@ def test_photo_measures_and_thumbnails(styled, palette):
     assert png.startswith(b"\x89PNG")
 
 
-def test_the_style_sheet_paints_each_doodle_in_every_look(styled, palette):
+def test_the_style_sheet_paints_each_doodle_in_every_look_of_every_model(styled, palette):
     from train.sheets import style_grid
 
-    sheet = style_grid(Synthesizer(styled, backend="paddle"), palette, 64, count=2)
+    model = Synthesizer(styled, backend="paddle")
+    sheet = style_grid([model], palette, 64, count=2)
     assert sheet.size == (3 * (64 + 4), 2 * (64 + 4))  # doodle, sunny, stormy
+    assert style_grid([model, model], palette, 64, count=2).size == (3 * (64 + 4), 4 * (64 + 4))  # a row each
+
+
+def test_models_with_different_looks_are_refused_one_style_sheet(styled, palette, tmp_path):
+    import json
+    import shutil
+
+    from train.sheets import style_grid
+
+    other = shutil.copytree(styled, tmp_path / "other")
+    book = json.loads((other / "styles.json").read_text())
+    book["styles"] = book["styles"][:1]
+    (other / "styles.json").write_text(json.dumps(book))
+    with pytest.raises(ValueError, match="different looks"):
+        style_grid([Synthesizer(styled, backend="paddle"), Synthesizer(other, backend="paddle")], palette, 64)
 
 
 def test_the_styles_command_writes_six_looks_and_their_sheet(styled, palette, scene_ids, tmp_path):

@@ -44,7 +44,7 @@ from .baselines import flat_fill, mean_class_colours, nearest_neighbours, oracle
 from .files import PSEUDO_LABELS
 from .metrics import (IndependentJudges, ade20k_label_fidelity, frechet_distance, frechet_joint_distance, grid_score,
                       label_fidelity, layout_embedding, seed_variety)
-from .sheets import doodle_grid, grid
+from .sheets import doodle_grid, grid, style_grid
 
 
 def evenly_spread(length: int, count: int) -> np.ndarray:
@@ -196,6 +196,11 @@ def write_report(path: Path, rows: dict, info: dict) -> None:
               "Hand-drawn-style doodles (few blobs, wobbly borders), then the pictures of "
               + ", then of ".join(info["models"]) + ", with seeds 1 and 2:", "",
               "![doodles](quality_doodles.png)", ""]
+    if info.get("styled"):
+        looks = next(iter(info["styled"].values()))
+        lines += [f"Every named look on hand-drawn-style doodles, seed 1 (columns: the doodle, then {', '.join(looks)}); "
+                  "for each doodle a row of " + ", then one of ".join(info["styled"]) + ":", "",
+                  "![looks](quality_styles.png)", ""]
     kept = section(path.read_text(), ABLATIONS) if path.is_file() else ""
     path.write_text("\n".join(lines) + (f"\n{kept}" if kept else ""))
 
@@ -220,6 +225,15 @@ def replace_section(path: Path, title: str, body: str) -> None:
     new = f"{title}\n\n{body.strip()}\n"
     old = section(text, title)
     path.write_text(text.replace(old, new) if old else text.rstrip() + "\n\n" + new)
+
+
+def paint_looks(synthesizers: dict, palette, size: int, path: Path) -> dict[str, list[str]]:
+    """Write the sheet of every named look of the models that have looks, a row each per doodle, so a new
+    model's looks sit beside the previous one's; -> {model name: its looks} of the models painted."""
+    styled = {name: s for name, s in synthesizers.items() if s.styles.names}
+    if styled:
+        style_grid(list(styled.values()), palette, size).save(path)
+    return {name: s.styles.names for name, s in styled.items()}
 
 
 # Both generators users get; the first is the reference the student is held to.
@@ -266,6 +280,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     doodle_grid(list(synthesizers.values()), palette, size).save(out / "quality_doodles.png")
+    styled = paint_looks(synthesizers, palette, size, out / "quality_styles.png")
     if args.doodles_only:
         return 0
     train_pairs = load_pairs(pseudo_labelled(args.data_root, "train"), size, args.train_limit, "train pairs")
@@ -279,7 +294,7 @@ def main(argv=None) -> int:
     write_report(out / "quality.md", rows, {
         "command": shlex.join(["python", "-m", "train.quality", *(argv if argv is not None else sys.argv[1:])]),
         "test_count": len(test_pairs[0]), "train_count": len(train_pairs[0]), "size": size, "models": models,
-        "floor": floor})
+        "floor": floor, "styled": styled})
     print((out / "quality.md").read_text())
     return 0
 

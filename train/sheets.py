@@ -40,9 +40,13 @@ def doodle_grid(synthesizers: list, palette, size: int, count: int = 6) -> Image
     return grid([[palette.colorize(d), *p] for d, p in zip(doodles, painted)])
 
 
-def style_grid(synthesizer, palette, size: int, count: int = 4) -> Image.Image:
-    """Rows of (doodle | its picture in each of the model's named looks, one seed): does each look hold?"""
-    doodles = wobbly_doodles(palette, count, size)
-    names = synthesizer.styles.names
-    return grid([[palette.colorize(d), *(synthesizer.generate([d], seeds=[1], style=n)[0] for n in names)]
-                 for d in doodles])
+def style_grid(synthesizers: list, palette, size: int, count: int = 4) -> Image.Image:
+    """Per doodle, one row per model of (doodle | its picture in each named look, one seed): does each look
+    hold across doodles, and how does it compare with another model's same look?"""
+    names = synthesizers[0].styles.names
+    for synthesizer in synthesizers[1:]:
+        if synthesizer.styles.names != names:
+            raise ValueError(f"models with different looks cannot share a style sheet: {names} against "
+                             f"{synthesizer.styles.names}")
+    return grid([[palette.colorize(d), *(s.generate([d], seeds=[1], style=n)[0] for n in names)]
+                 for d in wobbly_doodles(palette, count, size) for s in synthesizers])

@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     print(f"wrote {len(styles)} styles and the seeds' Gaussian to {path}")
     if args.sheet:
         synthesizer.styles = StyleBook(args.export_dir, synthesizer.cfg.z_dim)  # the looks just written
-        style_grid(synthesizer, palette, synthesizer.native_size).save(args.sheet)
+        style_grid([synthesizer], palette, synthesizer.native_size).save(args.sheet)
     return 0
 
 
