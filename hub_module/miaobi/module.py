@@ -38,7 +38,7 @@ from miaobi_core.variants import FOLDERS, UPSCALER_FOLDER, resolve_variant
 
 @moduleinfo(
     name="miaobi",
-    version="1.6.0",
+    version="1.7.0",
     summary="Turns a child's palette-colour doodle (sky, mountain, lake, trees ...) into a landscape picture.",
     author="Miaobi team",
     author_email="",
