@@ -264,7 +264,7 @@ def main(argv=None) -> int:
     parser.add_argument("--models-root", default="../shared/models", help="the shared pretrained networks (judges)")
     parser.add_argument("--out", default="docs", help="folder for quality.md and the example grids")
     parser.add_argument("--doodles-only", action="store_true",
-                        help="only paint the hand-drawn-style doodle grid (no data or segmenter needed)")
+                        help="only paint the doodle grid and the sheet of every look (no data or segmenter needed)")
     args = parser.parse_args(argv)
     configure_cpu()
     from miaobi_core.palette import load_palette
