@@ -169,7 +169,8 @@ def test_the_readmes_command_goes_on_from_the_committed_continuation():
                    if "--continue-from train/continuation/quality" in block)
     words = shlex.split(command.split("\n# ")[0].replace("\\\n", " "))
     gen_cfg, cfg = parse_configs(words[words.index("train") + 1:], load_palette().num_classes)
-    committed = json.loads((repo / "train" / "continuation" / "quality" / "state.json").read_text())["step"]
-    assert cfg.continue_from == "train/continuation/quality" and cfg.steps > committed, "nothing left to train"
+    assert cfg.continue_from == "train/continuation/quality"
+    committed = json.loads((repo / cfg.continue_from / "state.json").read_text())["step"]
+    assert cfg.steps > committed, "nothing left to train"
     saved = json.loads((repo / cfg.continue_from / "config.json").read_text())["generator"]
     assert set(gen_cfg.differences(GeneratorConfig.from_dict(saved))) <= set(WEIGHT_FREE_SETTINGS)
