@@ -25,6 +25,10 @@ class GeneratorConfig:
 
     num_classes: int = field(default=11, metadata={"help": "label classes (taken from the palette when training)"})
     ngf: int = field(default=64, metadata={"help": "channels of the last block; the first has 16 * ngf (paper: 64)"})
+    trunk_width: int = field(default=0, metadata={
+        "help": "channels of the coarse trunk (fc, head_0, G_middle_0 and _1, at 1/32 and 1/16 of the picture's "
+                "side; 0 = 16 * ngf, SPADE's): wide there costs a CPU little, since it is the fine, narrow blocks "
+                "whose convolutions are slow"})
     z_dim: int = field(default=256, metadata={"help": "length of the style / noise vector z"})
     num_upsampling_layers: str = field(default="normal", metadata={
         "help": "normal | more | most: 5, 6 or 7 doublings from the first tensor to the picture"})
@@ -55,8 +59,12 @@ class GeneratorConfig:
                                ("upsampling", UPSAMPLINGS), ("label_downsampling", LABEL_DOWNSAMPLINGS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r}; choose one of {', '.join(allowed)}")
-        if self.num_classes < 1 or self.ngf < 2 or self.z_dim < 1 or self.spade_hidden < 1:
-            raise ValueError(f"num_classes, ngf, z_dim and spade_hidden must be positive: {self}")
+        if self.num_classes < 1 or self.ngf < 2 or self.z_dim < 1 or self.spade_hidden < 1 or self.trunk_width < 0:
+            raise ValueError(f"num_classes, ngf, z_dim and spade_hidden must be positive, trunk_width >= 0: {self}")
+
+    @property
+    def trunk_channels(self) -> int:
+        return self.trunk_width or 16 * self.ngf
 
     @property
     def size_multiple(self) -> int:

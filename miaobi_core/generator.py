@@ -290,12 +290,12 @@ class SPADEGenerator(nn.Layer):
     def __init__(self, cfg: GeneratorConfig):
         super().__init__()
         self.cfg = cfg
-        nf = cfg.ngf
-        self.fc = maybe_spectral(nn.Conv2D(cfg.num_classes + cfg.z_dim, 16 * nf, 3, padding=1), cfg.spectral_norm)
-        self.head_0 = SPADEResnetBlock(16 * nf, 16 * nf, cfg)
-        self.G_middle_0 = SPADEResnetBlock(16 * nf, 16 * nf, cfg)
-        self.G_middle_1 = SPADEResnetBlock(16 * nf, 16 * nf, cfg)
-        self.up_0 = SPADEResnetBlock(16 * nf, 8 * nf, cfg)
+        nf, trunk = cfg.ngf, cfg.trunk_channels
+        self.fc = maybe_spectral(nn.Conv2D(cfg.num_classes + cfg.z_dim, trunk, 3, padding=1), cfg.spectral_norm)
+        self.head_0 = SPADEResnetBlock(trunk, trunk, cfg)
+        self.G_middle_0 = SPADEResnetBlock(trunk, trunk, cfg)
+        self.G_middle_1 = SPADEResnetBlock(trunk, trunk, cfg)
+        self.up_0 = SPADEResnetBlock(trunk, 8 * nf, cfg)
         self.up_1 = SPADEResnetBlock(8 * nf, 4 * nf, cfg)
         self.up_2 = SPADEResnetBlock(4 * nf, 2 * nf, cfg)
         self.up_3 = SPADEResnetBlock(2 * nf, nf, cfg)

@@ -7,7 +7,7 @@ goes through :class:`Palette`, so a class is added in exactly one place.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,6 +42,25 @@ class Palette:
         lut[: self.num_classes] = self.colors
         return lut[np.asarray(label_ids, np.uint8)]
 
+    def first(self, num_classes: int) -> "Palette":
+        """The palette of a model trained on the first ``num_classes`` classes: the ones it can paint.
+
+        Classes are only ever appended to palette.json, so a model keeps its ids when a class is added after it.
+        """
+        if not 1 <= num_classes <= self.num_classes or self.transparent_id >= num_classes:
+            raise ValueError(f"a model of {num_classes} classes does not fit this palette of {self.num_classes} "
+                             f"({', '.join(self.names)})")
+        return replace(self, names=self.names[:num_classes], displays=self.displays[:num_classes],
+                       emojis=self.emojis[:num_classes], colors=self.colors[:num_classes],
+                       ade20k_to_id={a: k for a, k in self.ade20k_to_id.items() if k < num_classes})
+
+    def label_lut(self) -> np.ndarray:
+        """256-entry table keeping this palette's class ids and making any other value unlabelled (ignore): a
+        label map made with later classes, read by a model of the first ones."""
+        lut = np.full(256, self.ignore_id, np.uint8)
+        lut[: self.num_classes] = np.arange(self.num_classes)
+        return lut
+
     def ade20k_lut(self) -> np.ndarray:
         """256-entry table mapping ADE20K ids to palette ids (unlisted -> ignore)."""
         lut = np.full(256, self.ignore_id, np.uint8)
@@ -74,6 +93,13 @@ def parse_palette(spec: dict) -> Palette:
     if len(set(map(tuple, palette.colors.tolist()))) != palette.num_classes:
         raise ValueError("two palette classes share a colour")
     return palette
+
+
+def palette_json(num_classes: int, path: str | Path = PALETTE_PATH) -> dict:
+    """palette.json as the page reads it, with only the first ``num_classes`` classes (see Palette.first)."""
+    spec = json.loads(Path(path).read_text(encoding="utf-8"))
+    load_palette(path).first(num_classes)  # the same checks
+    return {**spec, "classes": spec["classes"][:num_classes]}
 
 
 @lru_cache(maxsize=None)

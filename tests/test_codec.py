@@ -8,7 +8,7 @@ from PIL import Image
 
 from miaobi_core import codec
 from miaobi_core.codec import CodecLimits, decode_label_canvas, encode_png, png_to_b64
-from miaobi_core.palette import parse_palette
+from miaobi_core.palette import palette_json, parse_palette
 
 
 def b64_png(array: np.ndarray, mode=None, **save) -> str:
@@ -23,6 +23,16 @@ def test_palette_has_enough_distinct_kid_friendly_classes(palette):
     distances = np.linalg.norm(palette.colors[:, None].astype(float) - palette.colors[None].astype(float), axis=2)
     assert distances[~np.eye(palette.num_classes, dtype=bool)].min() > 2 * CodecLimits().tolerance - 10
     assert all(palette.emojis) and all(palette.displays)
+
+
+def test_a_model_of_fewer_classes_paints_the_palettes_first_ones(palette):
+    older = palette.first(palette.num_classes - 1)  # a model trained before the last class was added
+    assert older.names == palette.names[:-1] and len(older.colors) == older.num_classes
+    assert older.id_of("sky") == palette.id_of("sky") and older.transparent_id == palette.transparent_id
+    assert palette.num_classes - 1 not in older.ade20k_to_id.values()
+    assert palette_json(older.num_classes)["classes"][-1]["name"] == older.names[-1]
+    with pytest.raises(ValueError, match="does not fit"):
+        palette.first(palette.num_classes + 1)
 
 
 def test_palette_refuses_duplicate_colours():

@@ -55,6 +55,16 @@ def test_ngf_sets_the_widths():
     assert SPADEGenerator(tiny(ngf=8, num_upsampling_layers="most")).conv_img.weight.shape == [3, 4, 3, 3]
 
 
+def test_trunk_width_widens_only_the_coarse_blocks(batch):
+    plain, wide = SPADEGenerator(tiny(ngf=4)), SPADEGenerator(tiny(ngf=4, trunk_width=256))
+    assert plain.head_0.in_channels == 64 and wide.head_0.in_channels == 256
+    assert wide.G_middle_1.out_channels == 256 and wide.up_0.out_channels == plain.up_0.out_channels == 32
+    assert [p.shape for p in wide.up_1.parameters()] == [p.shape for p in plain.up_1.parameters()]
+    assert run(wide, batch).shape == (2, 3, 64, 64)
+    with pytest.raises(ValueError, match="trunk_width"):
+        tiny(trunk_width=-1)
+
+
 def test_z_changes_the_picture_and_the_same_z_repeats_it(batch):
     paddle.seed(0)
     generator = SPADEGenerator(tiny())

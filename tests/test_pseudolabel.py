@@ -6,9 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from train.pseudolabel import label_photo, label_photo_v2, main
+from scipy.ndimage import gaussian_filter
 
-SKYSEG = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "skyseg"
+from train.photos import SCENES, intel_photos
+from train.pseudolabel import label_photo, label_photo_v2, label_photo_v3, main
+
+ADE20K = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "ade20k_deeplab" / \
+    "deeplabv3_mnv2_ade20k_int8.tflite"
 
 
 def two_band_photo(top, bottom, size=60):
@@ -49,7 +53,8 @@ def test_unknown_scene_is_refused(palette):
         label_photo(two_band_photo(0, 0), sky_on_top(), "desert", palette)
 
 
-ADE = {"sky": 3, "building": 2, "tree": 5, "earth": 14, "mountain": 17, "water": 22, "sea": 27}
+ADE = {"sky": 3, "building": 2, "tree": 5, "road": 7, "earth": 14, "car": 21, "mountain": 17, "water": 22,
+       "house": 26, "sea": 27}
 
 
 def ade_two_band(top, bottom, size=60):
@@ -66,7 +71,7 @@ def ade_two_band(top, bottom, size=60):
     ("glacier", (30, 110, 220), "water", "water"),  # a blue lake is not blue ice
     ("sea", (20, 60, 160), "water", "sea"),  # lakes and sea follow the scene
     ("mountain", (20, 60, 160), "sea", "water"),
-    ("sea", (20, 60, 160), "building", "sea"),  # classes outside the palette fall back to the rules
+    ("sea", (20, 60, 160), "car", "sea"),  # classes outside the palette fall back to the rules
 ])
 def test_labels_v2_merge_the_segmenter_with_the_rules(palette, scene, bottom_colour, ade_bottom, expected):
     ids = label_photo_v2(two_band_photo((100, 170, 240), bottom_colour), sky_on_top(), ade_two_band("sky", ade_bottom),
@@ -84,26 +89,80 @@ def test_labels_v2_take_the_segmenters_sky_where_it_reaches_the_top(palette):
     assert not (ids[50:] == palette.id_of("sky")).any()
 
 
-@pytest.mark.skipif(not SKYSEG.is_dir(), reason="needs ../shared/models/skyseg")
-def test_the_command_labels_a_photo_folder(tmp_path, palette):
-    rng = np.random.default_rng(0)
+def test_labels_v3_take_the_segmenters_sky(palette):
+    ade = ade_two_band("sky", "mountain")
+    ids = label_photo_v3(two_band_photo((100, 170, 240), (90, 80, 70)), ade, "mountain", palette)
+    assert (ids[:25] == palette.id_of("sky")).mean() > 0.95
+    assert (ids[35:] == palette.id_of("mountain")).mean() > 0.95
+
+
+@pytest.mark.parametrize("scene, ade_bottom, expected", [
+    ("street", "building", "house"),
+    ("buildings", "house", "house"),
+    ("street", "road", None),  # no class for asphalt: left unlabelled rather than guessed as rock
+    ("street", "car", None),
+    ("sea", "road", "sea"),  # a natural scene: the rules name it, as in labels v2
+])
+def test_built_scenes_label_houses_and_leave_what_the_palette_lacks_unlabelled(palette, scene, ade_bottom, expected):
+    ids = label_photo_v3(two_band_photo((100, 170, 240), (20, 60, 160)), ade_two_band("sky", ade_bottom), scene,
+                         palette)
+    assert (ids[:25] == palette.id_of("sky")).mean() > 0.95
+    assert (ids[35:] == (palette.ignore_id if expected is None else palette.id_of(expected))).mean() > 0.95
+
+
+def photo_with_texture(seed, size=150):
+    rng = np.random.default_rng(seed)
+    photo = two_band_photo((110, 160, 220), (30, 70, 120), size).astype(np.float32)
+    photo += gaussian_filter(rng.normal(0, 40, (size, size, 1)), 1.0)
+    return np.clip(photo, 0, 255).astype(np.uint8)
+
+
+def fake_photo_folders(root):
+    """Six held-out and six training landscapes, and an Intel folder: built scenes, and seg_pred with a copy of
+    a held-out photo (re-encoded, a little cropped, mirrored) beside a photo of its own."""
     for split in ("train", "test"):
-        for scene in ("forest", "glacier", "mountain", "sea"):
-            folder = tmp_path / "photos" / split / scene
+        for k, scene in enumerate(("forest", "glacier", "mountain", "sea")):
+            folder = root / "landscapes" / split / scene
             folder.mkdir(parents=True)
-            photo = two_band_photo((100, 170, 240), rng.integers(0, 255, 3), size=150)
-            Image.fromarray(photo).save(folder / "1.jpg")
-    out = tmp_path / "labels"
-    assert main(["--data-root", str(tmp_path / "photos"), "--skyseg", str(SKYSEG), "--out", str(out),
-                 "--workers", "1", "--contact-sheet", str(tmp_path / "sheet.png")]) == 0
+            Image.fromarray(photo_with_texture(10 * k + (split == "test"))).save(folder / "1.jpg")
+    datasets = root / "intel" / "datasets"
+    for folder, scene, seed in (("seg_train", "buildings", 50), ("seg_train", "street", 51), ("seg_test", "street", 52)):
+        (datasets / folder / scene).mkdir(parents=True)
+        Image.fromarray(photo_with_texture(seed)).save(datasets / folder / scene / f"{seed}.jpg")
+    (datasets / "seg_pred").mkdir()
+    copy = Image.fromarray(photo_with_texture(31)).crop((3, 2, 150, 148)).resize((150, 150)).transpose(
+        Image.FLIP_LEFT_RIGHT)
+    copy.save(datasets / "seg_pred" / "900.jpg", quality=70)
+    Image.fromarray(photo_with_texture(60)).save(datasets / "seg_pred" / "901.jpg")
+
+
+@pytest.mark.skipif(not ADE20K.is_file(), reason="needs ../shared/models/ade20k_deeplab")
+def test_the_command_labels_both_photo_folders_and_drops_copies_of_held_out_photos(tmp_path, palette):
+    fake_photo_folders(tmp_path)
+    out, docs = tmp_path / "labels", tmp_path / "docs"
+    assert main(["--data-root", str(tmp_path / "landscapes"), "--intel", str(tmp_path / "intel"), "--out", str(out),
+                 "--ade20k", str(ADE20K), "--workers", "1", "--contact-sheet", str(docs / "sheet.png"),
+                 "--duplicates-sheet", str(docs / "duplicates.png"), "--report", str(docs / "data.md")]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert len(manifest["photos"]) == 8
+    keys = {e["key"]: e for e in manifest["photos"]}
+    assert [d["train"] for d in manifest["duplicates"]] == ["intel/seg_pred/900"]  # the copy, and only it
+    assert manifest["duplicates"][0]["test"] == "test/sea/1"
+    assert "intel/seg_pred/900" not in keys and "intel/seg_pred/901" in keys
+    assert keys["intel/seg_test/street/52"]["split"] == "test"  # seg_test's built scenes are held out
+    assert keys["intel/seg_pred/901"]["scene"] in SCENES and manifest["scenes"]["inferred_keys"] == [
+        "intel/seg_pred/900", "intel/seg_pred/901"]
+    assert len(manifest["photos"]) == 8 + 3 + 1
     assert abs(sum(manifest["class_fractions"].values()) - 1) < 1e-3
-    label = Image.open(out / manifest["photos"][0]["label"])
+    label = Image.open(out / keys["test/forest/1"]["label"])
     assert label.mode == "P" and label.size == (150, 150)
-    assert np.asarray(label).max() < palette.num_classes
-    assert Image.open(tmp_path / "sheet.png").size[0] > 500
-    # sky probabilities and the ADE20K segmenter's labels are cached, so the rules re-run in seconds
-    assert len(list((out / "sky").rglob("*.png"))) == 8
-    assert len(list((out / "ade20k").rglob("*.png"))) == 8
-    assert manifest["version"] == 2 and set(manifest["ade20k_support"]) >= {"sky", "building", "field"}
+    assert set(np.unique(label)) <= set(range(palette.num_classes)) | {palette.ignore_id}
+    assert Image.open(docs / "sheet.png").size[0] > 500 and Image.open(docs / "duplicates.png").size[0] > 500
+    assert "near-duplicates of a held-out photo: **1** (0 landscapes, 1 Intel)" in (docs / "data.md").read_text()
+    # the ADE20K segmenter's labels are cached, so the rules re-run in seconds; labels v3 need no sky net
+    assert len(list((out / "ade20k").rglob("*.png"))) == 13 and not (out / "sky").exists()
+    assert manifest["version"] == 3 and set(manifest["ade20k_support"]) >= {"sky", "building", "field"}
+
+
+def test_a_missing_intel_folder_says_how_to_get_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="fetch the Intel set"):
+        intel_photos(tmp_path)

@@ -108,7 +108,8 @@ def test_tiny_end_to_end_evaluation(tmp_path, palette):
     report = (tmp_path / "quality.md").read_text()
     assert "(columns: the doodle, then sunny, misty); for each doodle a row of tiny:" in report
     assert report.count(quality.ABLATIONS) == 1 and "| variant | FD-MNv2 |" in report  # kept by a new report
-    assert "| tiny |" in report and "beats" in report and "| FD-MNv2 | ADE mIoU | grid p90 | variety |" in report
+    assert "| tiny |" in report and "beats" in report and "| FD-MNv2 | detector | ADE mIoU | grid p90 |" in report
+    assert np.isnan(real["detector"]) and all(0 <= m["detector"] <= 1 for n, m in rows.items() if m is not real)
     assert "tiny again vs tiny: worst relative loss over the six metrics 0.0% (within the 10% bar)" in report
     assert "of the gap from oracle flat fill" in report
     assert "then the pictures of tiny, then of tiny again, with seeds 1 and 2:" in report
@@ -166,6 +167,15 @@ def test_grid_score_sees_a_periodic_grid_and_not_photo_like_noise():
     gridded[::4] += 30  # a line every 4 pixels
     assert metrics.grid_score(natural) < 1.6 < metrics.grid_score(gridded)
     assert metrics.grid_score(np.full((64, 64, 3), 90)) == 1.0  # a flat fill has no grid (and no 0/0)
+
+
+def test_the_detector_tells_pictures_apart_only_when_they_differ():
+    rng = np.random.default_rng(0)
+    real, same_kind = rng.normal(0, 1, (100, 20)), rng.normal(0, 1, (100, 20))
+    shifted = rng.normal(0, 1, (100, 20)) + np.r_[1.5, np.zeros(19)]
+    assert metrics.detector_accuracy(real, same_kind) < 0.65
+    assert metrics.detector_accuracy(real, shifted) > 0.7
+    assert metrics.detector_accuracy(real, real + 10) == 1.0
 
 
 def test_seed_variety_is_the_mean_absolute_difference():

@@ -1,4 +1,5 @@
 """train/: losses by hand, step isolation, smoke run, exact resume, overfitting one pair."""
+import dataclasses
 import json
 import subprocess
 import sys
@@ -10,10 +11,11 @@ from PIL import Image
 
 from miaobi_core.checkpoint import load_generator
 from miaobi_core.config import GeneratorConfig
+from miaobi_core.palette import load_palette
 from train import losses
 from train.config import TrainConfig, parse_configs
 from train.data import ProceduralLandscapes, augment
-from train.trainer import run
+from train.trainer import Trainer, run
 
 from tests.helpers import TINY_G, TINY_T, make_trainer, snapshot, stop_a_run
 
@@ -194,8 +196,28 @@ def test_cli_dry_run_prints_the_resolved_config():
     out = subprocess.run([sys.executable, "-m", "train", "--dry-run", "--ngf", "8", "--norm", "clade"],
                          capture_output=True, text=True, check=True).stdout
     config = json.loads(out)
-    assert config["generator"]["ngf"] == 8 and config["generator"]["num_classes"] == 11
+    assert config["generator"]["ngf"] == 8 and config["generator"]["num_classes"] == load_palette().num_classes
     assert config["train"]["lr_d"] == 4e-4
+
+
+def test_a_model_of_the_palettes_first_classes_reads_later_classes_as_unlabelled(tmp_path, palette):
+    labels, photos = tmp_path / "labels", tmp_path / "photos"
+    labels.mkdir(), photos.mkdir()
+    ids = np.full((64, 64), palette.id_of("sky"), np.uint8)
+    ids[32:] = palette.num_classes - 1  # the newest class (a house), unknown to a model of one class fewer
+    Image.fromarray(ids).save(labels / "1.png")
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(photos / "1.png")
+    older = palette.num_classes - 1
+    gen_cfg, cfg = parse_configs(["--num-classes", str(older), "--data", "folder", "--data-root", str(photos),
+                                  "--label-dir", str(labels), "--run-dir", str(tmp_path / "run")],
+                                 palette.num_classes)
+    trainer = Trainer(dataclasses.replace(gen_cfg, **TINY_G),
+                      dataclasses.replace(cfg, **{**TINY_T, "data": "folder", "batch_size": 1}))
+    assert gen_cfg.num_classes == older and trainer.palette.names == palette.names[:older]
+    seen, _ = trainer.sampler.dataset[0]
+    assert (seen[:32] == palette.id_of("sky")).all() and (seen[32:] == palette.ignore_id).all()
+    with pytest.raises(ValueError, match="--num-classes"):
+        parse_configs(["--num-classes", str(palette.num_classes + 1)], palette.num_classes)
 
 
 def test_bad_settings_are_refused():

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from miaobi_core.codec import encode_png, png_to_b64
+from miaobi_core.palette import load_palette
 from tests.helpers import decode_b64_image, png_b64
 from webapp import create_app, parse_origins
 
@@ -44,9 +45,10 @@ def test_page_and_assets_are_served_with_security_headers(client):
     assert client.get("/static/../webapp/__init__.py").status_code == 404
 
 
-def test_labels_is_the_palette_json(client, palette):
+def test_labels_are_the_palette_classes_the_served_model_paints(client, model, palette):
     body = client.get("/labels").get_json()
-    assert [c["name"] for c in body["classes"]] == list(palette.names)
+    names = [c["name"] for c in body["classes"]]
+    assert names == list(model.palette.names) == list(palette.names[: model.palette.num_classes])
     assert all({"id", "display", "rgb", "emoji"} <= set(c) for c in body["classes"])
 
 
@@ -137,6 +139,7 @@ def test_overload_is_429_not_a_pile_up(model, drawing):
 def test_a_busy_worker_drops_the_upscaler_before_refusing_anyone(drawing):
     class Recorder:
         asked = []
+        palette = load_palette()
 
         def generate(self, label_maps, upscale, size, **kwargs):
             self.asked.append(upscale)
@@ -293,6 +296,8 @@ def test_a_picture_that_takes_too_long_is_a_503_to_retry(drawing):
     from miaobi_core.api import TimedOut
 
     class Stuck:
+        palette = load_palette()
+
         def generate(self, **kwargs):
             raise TimedOut()
 

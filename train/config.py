@@ -151,13 +151,22 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m train", description="Train Miaobi's SPADE generator. Generator settings first, then the run's.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for title, cls in (("generator", GeneratorConfig), ("training", TrainConfig)):
-        add_arguments(parser.add_argument_group(title), cls, skip=GENERATOR_FIELDS_FROM_PALETTE)
+        group = parser.add_argument_group(title)
+        add_arguments(group, cls, skip=GENERATOR_FIELDS_FROM_PALETTE)
+        if cls is GeneratorConfig:
+            group.add_argument("--num-classes", type=int, default=0,
+                               help="paint the palette's first N classes, as a model trained before the later "
+                                    "ones were added does; their pixels count as unlabelled (0 = every class)")
     return parser
 
 
 def parse_configs(argv: list[str] | None, num_classes: int) -> tuple[GeneratorConfig, TrainConfig]:
+    """The configs of a command line; ``num_classes``: the palette's, which --num-classes may lower."""
     args = vars(build_parser().parse_args(argv))
-    return pick(GeneratorConfig, {**args, "num_classes": num_classes}), pick(TrainConfig, args)
+    if not 0 <= args["num_classes"] <= num_classes:
+        raise ValueError(f"--num-classes {args['num_classes']}: the palette has {num_classes} classes")
+    args["num_classes"] = args["num_classes"] or num_classes
+    return pick(GeneratorConfig, args), pick(TrainConfig, args)
 
 
 def configs_to_json(generator: GeneratorConfig, train: TrainConfig) -> str:

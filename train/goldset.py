@@ -1,4 +1,4 @@
-"""How good are the pseudo-labels? ``python -m train.goldset`` scores labels v1 and v2 on hand-made gold labels.
+"""How good are the pseudo-labels? ``python -m train.goldset`` scores labels v1, v2 and v3 on hand-made gold labels.
 
 There are no human pixel labels of these landscapes, so ``train/gold/labels.json``
 holds coarse polygons drawn by looking at 24 held-out test photos (6 per scene
@@ -19,6 +19,8 @@ from miaobi_core.palette import Palette, load_palette
 
 from .files import PSEUDO_LABELS
 from .metrics import class_iou, confusion, pixel_accuracy
+
+VERSIONS = (1, 2, 3)
 
 GOLD = Path(__file__).with_name("gold") / "labels.json"
 
@@ -51,19 +53,22 @@ def scores(matrix: np.ndarray) -> dict:
             "IoU": [None if np.isnan(v) else float(v) for v in iou]}
 
 
-def evaluate(label_root: Path, data_root: Path, palette: Palette, versions=(1, 2)) -> dict[int, dict]:
-    """Scores of each labelling version against the gold labels (sky probabilities come from label_root's cache)."""
-    from .pseudolabel import label_file
+def evaluate(label_root: Path, data_root: Path, palette: Palette, versions=VERSIONS,
+             skyseg: Path = Path("../shared/models/skyseg")) -> dict[int, dict]:
+    """Scores of each labelling version against the gold labels, from label_root's caches (filled where missing)."""
+    from .pseudolabel import SKY_NET_VERSIONS, label_file
+    from .skyseg import cache_sky_probabilities
 
+    gold = load_gold(data_root, palette)
+    keys = [photo.relative_to(data_root).with_suffix(".png") for photo, _, _ in gold]
+    if set(versions) & set(SKY_NET_VERSIONS):  # 24 photos: a minute of the sky net at most
+        cache_sky_probabilities([(photo, label_root / "sky" / key) for (photo, _, _), key in zip(gold, keys)],
+                                skyseg, workers=1)
     matrices = {v: np.zeros((palette.num_classes,) * 2, np.int64) for v in versions}
-    for photo, scene, gold in load_gold(data_root, palette):
-        rel = photo.relative_to(data_root).with_suffix(".png")
-        sky = label_root / "sky" / rel
-        if not sky.is_file():
-            raise FileNotFoundError(f"{sky} is missing: run `python -m train.pseudolabel` first (it caches sky probabilities)")
+    for (photo, scene, target), key in zip(gold, keys):
         for version in versions:
-            labels = label_file(photo, sky, label_root / "ade20k" / rel, scene, version, palette)
-            matrices[version] += confusion(labels, gold, palette.num_classes)
+            labels = label_file(photo, label_root / "sky" / key, label_root / "ade20k" / key, scene, version, palette)
+            matrices[version] += confusion(labels, target, palette.num_classes)
     return {v: scores(m) for v, m in matrices.items()}
 
 
@@ -83,7 +88,7 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data-root", default="../shared/data/landscapes")
     parser.add_argument("--label-root", default=PSEUDO_LABELS,
-                        help="python -m train.pseudolabel's output (its sky and ADE20K caches)")
+                        help="python -m train.pseudolabel's output (its ADE20K cache; sky probabilities are added for v1 and v2)")
     args = parser.parse_args(argv)
     palette = load_palette()
     print(table(evaluate(Path(args.label_root), Path(args.data_root), palette), palette))

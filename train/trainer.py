@@ -41,11 +41,12 @@ PROGRESS_KEYS = ("g_total", "d_hinge", "s_l1", "s_ssim", "s_feat", "s_gan", "ima
 def build_dataset(cfg: TrainConfig, palette: Palette, split: str = "train"):
     if cfg.data == "procedural":
         return ProceduralLandscapes(palette, size=cfg.image_size, length=64, seed=cfg.seed + (split == "test"))
-    if cfg.data == "pseudo":
-        return pseudo_labelled(cfg.data_root, split)
     if cfg.data == "ade20k":
         return ade20k_pairs(cfg.data_root, split, palette)
-    return folder_pairs(cfg.data_root, cfg.label_dir)
+    dataset = pseudo_labelled(cfg.data_root, split) if cfg.data == "pseudo" else folder_pairs(cfg.data_root,
+                                                                                                 cfg.label_dir)
+    dataset.id_lut = palette.label_lut()  # classes the palette gained after this model's are unlabelled for it
+    return dataset
 
 
 def to_tensors(labels: np.ndarray, photos: np.ndarray, num_classes: int):
@@ -56,7 +57,7 @@ def to_tensors(labels: np.ndarray, photos: np.ndarray, num_classes: int):
 class Trainer:
     def __init__(self, gen_cfg: GeneratorConfig, cfg: TrainConfig, palette: Palette | None = None):
         self.gen_cfg, self.cfg = gen_cfg, cfg
-        self.palette = palette or load_palette()
+        self.palette = (palette or load_palette()).first(gen_cfg.num_classes)
         self.run_dir = Path(cfg.run_dir)
         self.ranks = Ranks()
         paddle.seed(cfg.seed)  # initial weights only; everything later draws from numpy

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from miaobi_core import api as api_rules
 from miaobi_core.codec import (CodecLimits, ImageTooLargeError, InputError, decode_label_canvas, encode_picture,
                                encode_png, png_to_b64)
-from miaobi_core.palette import PALETTE_PATH, load_palette
+from miaobi_core.palette import palette_json
 
 from . import STATIC_DIR
 
@@ -53,8 +53,8 @@ def static_file(filename):
 
 @api.get("/labels")
 def labels():
-    """The palette JSON the page builds its buttons from (the same file the model was trained with)."""
-    return current_app.response_class(PALETTE_PATH.read_bytes(), mimetype="application/json")
+    """The palette JSON the page builds its buttons from: the classes the served model was trained with."""
+    return jsonify(palette_json(current_app.extensions["miaobi_model"].palette.num_classes))
 
 
 @api.get("/styles")
@@ -84,7 +84,7 @@ def predict():
     model = current_app.extensions["miaobi_model"]
     asked = api_rules.parse_prediction(_json_body(), "image", lambda: model.style_names(current_app.config["USE_GPU"]),
                                        default_size=current_app.config["DEFAULT_SIZE"])
-    palette = load_palette()
+    palette = model.palette
     decoded = decode_label_canvas(asked.drawings[0], palette, CodecLimits())
     _maybe_keep_doodle(decoded.ids, palette)
 

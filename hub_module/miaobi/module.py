@@ -52,10 +52,11 @@ class Miaobi(paddle.nn.Layer):
         micro_batch, batch_wait_ms, timeout_s, upscale), each defaulted there."""
         super(Miaobi, self).__init__()  # the name, not bare super(): @moduleinfo rebuilds the class
         self.options = ServingOptions(**options)  # a misspelt setting fails here, before any loading
-        self.palette = load_palette()
         self.limits = CodecLimits()
         self._synthesizers = {}
-        self._synthesizer(self.options.use_gpu)  # load now: a broken install fails at start-up, not on the first child
+        # Load now: a broken install fails at start-up, not on the first child. The model paints the palette's
+        # first classes, those it was trained with (an older model keeps working when a class is added).
+        self.palette = load_palette().first(self._synthesizer(self.options.use_gpu).num_classes)
 
     def _synthesizer(self, use_gpu: bool) -> Synthesizer:
         if use_gpu not in self._synthesizers:
