@@ -33,11 +33,11 @@ def test_variant_auto_serves_the_full_model_and_the_student_is_there_to_choose(m
     assert student.describe()["variant"] == "distilled"
     assert module.describe()["upscalers"] == ["waifu2x photo x2", "Real-ESRGAN general x4 v3"]
     assert student.describe()["upscalers"] == []
-    native = student._synthesizer(False).native_size  # with the upscaler off, larger sizes are Lanczos only
+    native = student.synthesizer.native_size  # with the upscaler off, larger sizes are Lanczos only
     picture = student.generate([scene_ids], seed=1, size=native)[0]
     np.testing.assert_array_equal(student.generate([scene_ids], seed=1, size=2 * native)[0],
                                   np.asarray(Image.fromarray(picture).resize((2 * native,) * 2, Image.LANCZOS)))
-    assert module._synthesizer(False).cfg.ngf > student._synthesizer(False).cfg.ngf  # the student is the slim one
+    assert module.synthesizer.cfg.ngf > student.synthesizer.cfg.ngf  # the student is the slim one
     assert student.generate([scene_ids], seed=1)[0].shape == (64, 64, 3)
     with pytest.raises(ValueError, match="choose one of auto, full, distilled"):
         hub.Module(name="miaobi", variant="fast")
@@ -57,7 +57,7 @@ def test_generate_accepts_ids_colours_and_paths(module, palette, scene_ids, tmp_
 def test_generate_seeds_styles_and_sizes(module, scene_ids):
     a, b = module.generate([scene_ids, scene_ids], seed=[1, 2], size=96)
     assert a.shape == (96, 96, 3) and not np.array_equal(a, b)
-    z_dim = module._synthesizer(False).cfg.z_dim
+    z_dim = module.synthesizer.cfg.z_dim
     styled = module.generate([scene_ids], style=np.zeros(z_dim))
     np.testing.assert_array_equal(styled[0], module.generate([scene_ids], style=[np.zeros(z_dim)])[0])
 
@@ -71,14 +71,34 @@ def test_generate_refuses_bad_input_clearly(module):
         module.generate([np.zeros((4, 4, 7))])
 
 
-def test_use_gpu_without_a_gpu_fails_clearly(module, scene_ids):
+def test_use_gpu_without_a_gpu_fails_clearly_and_the_model_stays_where_it_was(module, scene_ids):
     import paddle
 
     if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
         assert module.generate([scene_ids], use_gpu=True)[0].shape == (64, 64, 3)
+        assert module.describe()["device"].startswith("gpu")
+        module.generate([scene_ids], use_gpu=False)
     else:
         with pytest.raises(RuntimeError, match="use_gpu"):
             module.generate([scene_ids], use_gpu=True)
+    assert module.describe()["device"] == "cpu" and module.generate([scene_ids])[0].shape == (64, 64, 3)
+
+
+def test_the_device_belongs_to_the_model_and_moves_once_when_hub_serving_says_gpu(hub_module_installed, monkeypatch,
+                                                                                    palette, scene_ids):
+    """hub serving --use_gpu builds the module without use_gpu, then passes use_gpu=True with every request."""
+    import paddlehub as hub
+
+    from miaobi_core import synthesizer
+
+    asked, cpu = [], synthesizer.select_device
+    monkeypatch.setattr(synthesizer, "select_device", lambda use_gpu: asked.append(use_gpu) or cpu(False))
+    module = hub.Module(name="miaobi", backend="paddle", upscale=False)
+    drawing = png_to_b64(encode_png(palette.colorize(scene_ids)))
+    for _ in range(3):
+        assert len(module.serving_method(images=[drawing], use_gpu=True)) == 1
+    module.generate([scene_ids])  # the Python API keeps to the device the model is on
+    assert asked == [False, True]  # loaded on the CPU, moved to the GPU once, never back
 
 
 def test_hub_run_writes_a_png(hub_module_installed, palette, scene_ids, tmp_path):

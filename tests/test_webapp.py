@@ -312,6 +312,18 @@ def test_healthz_names_the_serving_variant_and_backend(client):
     assert serving["backend"] in {t["name"] for t in serving["backend_trials"] if t["ok"]}
 
 
+def test_a_gpu_app_paints_every_picture_on_its_one_gpu_synthesizer(hub_module_installed, monkeypatch, drawing):
+    """The device belongs to the loaded model: /predict, /styles and /healthz use the one it was loaded on."""
+    from miaobi_core import synthesizer
+
+    asked, cpu = [], synthesizer.select_device
+    monkeypatch.setattr(synthesizer, "select_device", lambda use_gpu: asked.append(use_gpu) or cpu(False))
+    client = create_app({"USE_GPU": True, "BACKEND": "paddle", "UPSCALE": False, "RATE_LIMIT": None}).test_client()
+    assert client.post("/predict", json={"image": drawing, "size": 64}).status_code == 200
+    assert client.get("/styles").status_code == 200 and client.get("/healthz").status_code == 200
+    assert asked == [True]  # one synthesizer, on the GPU (a CPU here stands in for it)
+
+
 def test_the_variant_setting_reaches_the_hub_module(monkeypatch):
     import paddlehub as hub
 

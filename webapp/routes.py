@@ -60,7 +60,7 @@ def labels():
 @api.get("/styles")
 def styles():
     """The model's named looks, each with a thumbnail (a data URL) for the page's buttons."""
-    looks = current_app.extensions["miaobi_model"].styles(current_app.config["USE_GPU"])
+    looks = current_app.extensions["miaobi_model"].styles()
     return jsonify(styles=[{**s, "thumbnail": s["thumbnail"] and "data:image/png;base64," + s["thumbnail"]}
                            for s in looks])
 
@@ -75,14 +75,14 @@ def healthz():
     model = current_app.extensions["miaobi_model"]
     describe = getattr(model, "describe", None)  # the hub module says which backend serves
     return jsonify(status="ok", model=current_app.config["HUB_MODULE"],
-                   **({"serving": describe(current_app.config["USE_GPU"])} if describe else {}))
+                   **({"serving": describe()} if describe else {}))
 
 
 @api.post("/predict")
 def predict():
     started = time.perf_counter()
     model = current_app.extensions["miaobi_model"]
-    asked = api_rules.parse_prediction(_json_body(), "image", lambda: model.style_names(current_app.config["USE_GPU"]),
+    asked = api_rules.parse_prediction(_json_body(), "image", lambda: model.style_names(),
                                        default_size=current_app.config["DEFAULT_SIZE"])
     palette = model.palette
     decoded = decode_label_canvas(asked.drawings[0], palette, CodecLimits())

@@ -53,43 +53,50 @@ class Miaobi(paddle.nn.Layer):
         super(Miaobi, self).__init__()  # the name, not bare super(): @moduleinfo rebuilds the class
         self.options = ServingOptions(**options)  # a misspelt setting fails here, before any loading
         self.limits = CodecLimits()
-        self._synthesizers = {}
         # Load now: a broken install fails at start-up, not on the first child. The model paints the palette's
         # first classes, those it was trained with (an older model keeps working when a class is added).
-        self.palette = load_palette().first(self._synthesizer(self.options.use_gpu).num_classes)
+        self.synthesizer = self._load(self.options.use_gpu)
+        self.palette = load_palette().first(self.synthesizer.num_classes)
 
-    def _synthesizer(self, use_gpu: bool) -> Synthesizer:
-        if use_gpu not in self._synthesizers:
-            options = self.options
-            folder = Path(__file__).parent
-            # backend "auto": the fastest of the backends that matches paddle's pictures (miaobi_core/backends.py);
-            # the first start converts, later ones reuse. upscale: sizes above the model's own are enlarged by
-            # the learned upscaler.
-            self._synthesizers[use_gpu] = Synthesizer(
-                folder / FOLDERS[resolve_variant(options.variant)], use_gpu=use_gpu,
-                micro_batch=options.micro_batch, batch_wait_ms=options.batch_wait_ms, backend=options.backend,
-                timeout_s=options.timeout_s, upscalers=folder / UPSCALER_FOLDER if options.upscale else None)
-        return self._synthesizers[use_gpu]
+    def _load(self, use_gpu: bool) -> Synthesizer:
+        options = self.options
+        folder = Path(__file__).parent
+        # backend "auto": the fastest of the backends that matches paddle's pictures (miaobi_core/backends.py);
+        # the first start converts, later ones reuse. upscale: sizes above the model's own are enlarged by
+        # the learned upscaler.
+        return Synthesizer(folder / FOLDERS[resolve_variant(options.variant)], use_gpu=use_gpu,
+                           micro_batch=options.micro_batch, batch_wait_ms=options.batch_wait_ms,
+                           backend=options.backend, timeout_s=options.timeout_s,
+                           upscalers=folder / UPSCALER_FOLDER if options.upscale else None)
 
-    def describe(self, use_gpu: bool = False) -> dict:
+    def _on(self, use_gpu: bool | None) -> Synthesizer:
+        """The model's synthesizer, first moved to the GPU (or the CPU) when a caller asks for it: ``hub run
+        --use_gpu``, and ``hub serving --use_gpu``, whose GPU worker passes use_gpu=True with every request to
+        a module it built without it. The device belongs to the model: it moves once, for every later call,
+        and nothing is left on the device it left (without a GPU, it stays where it was and says why)."""
+        if use_gpu is not None and use_gpu != self.options.use_gpu:
+            self.synthesizer = self._load(use_gpu)
+            self.options = dataclasses.replace(self.options, use_gpu=use_gpu)
+        return self.synthesizer
+
+    def describe(self) -> dict:
         """What is serving: which generator (its training steps, size), the upscaler, and the backend chosen (with every trial)."""
-        synthesizer = self._synthesizer(use_gpu)
-        return {"variant": resolve_variant(self.options.variant),
+        synthesizer = self.synthesizer
+        return {"variant": resolve_variant(self.options.variant), "device": synthesizer.device,
                 "steps": synthesizer.info.get("metadata", {}).get("steps"), "native_size": synthesizer.native_size,
                 "backend": synthesizer.backend.name,
                 "upscalers": synthesizer.upscalers.names if synthesizer.upscalers else [],
                 "backend_trials": [dataclasses.asdict(t) for t in synthesizer.backend_trials]}
 
-    def styles(self, use_gpu: bool = False) -> list[dict]:
+    def styles(self) -> list[dict]:
         """The named looks this model offers: name, label and a base64 PNG thumbnail each (empty without styles.json)."""
-        book = self._synthesizer(use_gpu).styles
         return [{"name": s.name, "label": s.label,
                  "thumbnail": base64.b64encode(s.thumbnail.read_bytes()).decode() if s.thumbnail else None}
-                for s in book.styles.values()]
+                for s in self.synthesizer.styles.styles.values()]
 
-    def style_names(self, use_gpu: bool = False) -> list[str]:
+    def style_names(self) -> list[str]:
         """The names ``style=`` takes (cheap: no thumbnails)."""
-        return self._synthesizer(use_gpu).styles.names
+        return self.synthesizer.styles.names
 
     def _to_ids(self, item) -> np.ndarray:
         """A class-id array, a palette-coloured RGB(A) array, or a path to a PNG -> class ids."""
@@ -107,7 +114,7 @@ class Miaobi(paddle.nn.Layer):
         raise InputError(f"A label map must be (H, W) class ids, (H, W, 3|4) colours or a PNG path, got {array.shape}.")
 
     def generate(self, label_maps: list, seed=None, style=None, size: int | None = None,
-                 output_dir: str | None = None, use_gpu: bool = False, upscale: bool = True) -> list[np.ndarray]:
+                 output_dir: str | None = None, use_gpu: bool | None = None, upscale: bool = True) -> list[np.ndarray]:
         """Label maps -> RGB landscapes (uint8 arrays), in order.
 
         Args:
@@ -117,7 +124,8 @@ class Miaobi(paddle.nn.Layer):
                 vector (or one per picture) of the model's z_dim.
             size: square output side in pixels; None keeps each map's own size.
             output_dir: if given, also write miaobi_<i>.png files there.
-            use_gpu: run on the GPU (fails clearly if paddle sees none).
+            use_gpu: None paints on the module's device (its ``use_gpu`` option); True or False moves the
+                model there first, for this and every later call (fails clearly if paddle sees no GPU).
             upscale: False enlarges by Lanczos for this call even when the module has its upscaler on.
         """
         if not isinstance(label_maps, (list, tuple)) or not label_maps:
@@ -128,7 +136,7 @@ class Miaobi(paddle.nn.Layer):
             array = np.asarray(style, np.float32)
             styles = list(array) if array.ndim == 2 else [array] * len(ids)
         seeds = None if styles is not None else api.parse_seeds(seed, len(ids))
-        pictures = self._synthesizer(use_gpu).generate(ids, seeds=seeds, styles=styles, size=api.parse_size(size),
+        pictures = self._on(use_gpu).generate(ids, seeds=seeds, styles=styles, size=api.parse_size(size),
                                                        style=name, upscale=upscale)
         if output_dir:
             os.makedirs(output_dir, exist_ok=True)
@@ -137,14 +145,14 @@ class Miaobi(paddle.nn.Layer):
         return pictures
 
     @serving
-    def serving_method(self, images=None, use_gpu: bool = False, **fields):
+    def serving_method(self, images=None, use_gpu: bool | None = None, **fields):
         """``POST /predict/miaobi`` with ``{"images": [base64 PNG, ...], "seed": int?, "size": int?, "style": str?,
         "format": "png" | "jpeg"?}`` (miaobi_core.api.parse_prediction, as the web app's ``POST /predict``).
 
         Answers a list of base64 landscapes (PNG unless ``format`` says jpeg), one per drawing, in order.
         Sizes above the model's own (up to 1024) are enlarged by the learned upscaler.
         """
-        synthesizer = self._synthesizer(use_gpu)
+        synthesizer = self._on(use_gpu)  # hub serving --use_gpu: True from its GPU worker, moving the model once
         asked = api.parse_prediction({"images": images, **fields}, "images", lambda: synthesizer.styles.names)
         ids = [decode_label_canvas(image, self.palette, self.limits).ids for image in asked.drawings]
         pictures = synthesizer.generate(ids, seeds=asked.seeds, size=asked.size, style=asked.style)
