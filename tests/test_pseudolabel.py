@@ -111,8 +111,9 @@ def test_built_scenes_label_houses_and_leave_what_the_palette_lacks_unlabelled(p
 
 
 def photo_with_texture(seed, size=150):
+    """Sky over land or water, each photo in colours of its own."""
     rng = np.random.default_rng(seed)
-    photo = two_band_photo((110, 160, 220), (30, 70, 120), size).astype(np.float32)
+    photo = two_band_photo(rng.integers(60, 250, 3), rng.integers(0, 200, 3), size).astype(np.float32)
     photo += gaussian_filter(rng.normal(0, 40, (size, size, 1)), 1.0)
     return np.clip(photo, 0, 255).astype(np.uint8)
 

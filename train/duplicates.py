@@ -6,9 +6,8 @@ tell them: two different seascapes with a plain horizon have the same thumbnail 
 thumbnail (the *layout*, 16 px grey) only picks each training photo's closest held-out photos, and what
 decides is the same *things in the same places*: ORB corners (OpenCV) matched between the two photos, and how
 many of the matches one shift, turn and zoom explains (RANSAC inliers). Smooth sky and sea have no corners,
-so plain horizons share almost none; copies and burst shots share dozens to hundreds. A pair with fewer
-shared corners still counts when its colours are alike too (an 8 x 8 colour thumbnail), and a pair with no
-corners at all when its thumbnails are the same.
+so plain horizons share almost none; copies and burst shots share dozens to hundreds. A pair with few corners
+counts when its thumbnails are the same (the layout, and an 8 x 8 colour thumbnail within a few levels).
 """
 from __future__ import annotations
 
@@ -19,12 +18,12 @@ from PIL import Image
 
 LAYOUT_SIDE, COLOUR_SIDE, CORNER_SIDE = 16, 8, 300
 CANDIDATES = 5  # closest held-out layouts checked, per training photo and per mirror
-# Measured on these sets (docs/data.md shows the closest pairs): copies and burst shots share 25-490
-# consistent corners, different photos rarely more than 12; between 10 and 16, alike colours decide.
-SAME_CORNERS, SOME_CORNERS, ALIKE_COLOURS = 16, 10, 20.0
+# Measured on these sets (docs/data.md shows the closest pairs): copies and burst shots of one scene share
+# 20-490 consistent corners; different photos of alike layouts up to ~19, which chance alone finds among 500.
+SAME_CORNERS = 20
 # A copy of a photo with no corners to speak of (a plain horizon, a fog) is told by its thumbnails alone:
 # the same layout and colours within a few levels.
-SAME_LAYOUT, SAME_COLOURS = 0.95, 6.0
+SAME_LAYOUT, SAME_COLOURS = 0.95, 8.0
 
 
 @dataclass(frozen=True)
@@ -89,27 +88,26 @@ class Match:
 
     @property
     def duplicate(self) -> bool:
-        return (self.corners >= SAME_CORNERS or (self.corners >= SOME_CORNERS and self.colours <= ALIKE_COLOURS)
-                or (self.layout >= SAME_LAYOUT and self.colours <= SAME_COLOURS))
+        return self.corners >= SAME_CORNERS or (self.layout >= SAME_LAYOUT and self.colours <= SAME_COLOURS)
 
 
-def closest_matches(train: list[Signature], test: list[Signature], chunk: int = 2048) -> list[Match]:
-    """Each training photo's closest held-out photo (most shared corners) among its closest in layout."""
+def closest_matches(train: list[Signature], test: list[Signature], rows: range | None = None) -> list[Match]:
+    """The closest held-out photo (most shared corners) among its closest in layout, of each training photo
+    (of those in ``rows``, all by default: a pool of processes can share the work out by rows)."""
+    rows = range(len(train)) if rows is None else rows
     test_layouts = np.stack([s.layout for s in test])
+    similarity = np.stack([train[i].layout for i in rows]) @ test_layouts.T
+    mirrored = np.stack([train[i].layout.reshape(LAYOUT_SIDE, LAYOUT_SIDE)[:, ::-1].ravel() for i in rows])
+    mirrored = mirrored @ test_layouts.T
     matches = []
-    for start in range(0, len(train), chunk):
-        block = train[start: start + chunk]
-        similarity = np.stack([s.layout for s in block]) @ test_layouts.T
-        mirrored = np.stack([s.layout.reshape(LAYOUT_SIDE, LAYOUT_SIDE)[:, ::-1].ravel() for s in block]) @ test_layouts.T
-        for row, photo in enumerate(block):
-            best = Match(start + row, -1, -1.0, -1, np.inf)
-            for sims, flip in ((similarity[row], 0), (mirrored[row], 1)):
-                colours = photo.colours[:, ::-1] if flip else photo.colours
-                for j in np.argsort(-sims)[:CANDIDATES]:
-                    found = Match(start + row, int(j), float(sims[j]),
-                                  shared_corners(photo.corners[flip], test[j].corners[0]),
-                                  float(np.abs(colours - test[j].colours).mean()))
-                    if (found.corners, -found.colours) > (best.corners, -best.colours):
-                        best = found
-            matches.append(best)
+    for row, i in enumerate(rows):
+        best = Match(i, -1, -1.0, -1, np.inf)
+        for sims, flip in ((similarity[row], 0), (mirrored[row], 1)):
+            colours = train[i].colours[:, ::-1] if flip else train[i].colours
+            for j in np.argsort(-sims)[:CANDIDATES]:
+                found = Match(i, int(j), float(sims[j]), shared_corners(train[i].corners[flip], test[j].corners[0]),
+                              float(np.abs(colours - test[j].colours).mean()))
+                if (found.corners, -found.colours) > (best.corners, -best.colours):
+                    best = found
+        matches.append(best)
     return matches

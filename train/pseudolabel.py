@@ -301,13 +301,26 @@ def infer_scenes(photos: list[Photo], features: np.ndarray) -> tuple[list[Photo]
                     "inferred_keys": sorted(str(photos[i].key) for i in unknown)}
 
 
-def find_duplicates(photos: list[Photo], signatures: list) -> list[tuple[Photo, Photo, duplicates.Match]]:
+_matching = None  # (training, held-out signatures), set before a pool forks so that its workers share them
+
+
+def _closest(rows: range) -> list:
+    return duplicates.closest_matches(*_matching, rows)
+
+
+def find_duplicates(photos: list[Photo], signatures: list, workers: int) -> list[tuple[Photo, Photo, duplicates.Match]]:
     """(training photo, its closest held-out photo, their match) for every training photo, closest first."""
+    global _matching
     train = [i for i, p in enumerate(photos) if p.split == "train"]
     test = [i for i, p in enumerate(photos) if p.split == "test"]
-    matches = duplicates.closest_matches([signatures[i] for i in train], [signatures[i] for i in test])
+    _matching = [signatures[i] for i in train], [signatures[i] for i in test]
+    chunks = [range(start, min(start + 256, len(train))) for start in range(0, len(train), 256)]
+    with Pool(workers) as pool:  # forked now: the workers read the signatures without a copy each
+        matches = [m for chunk in tqdm(pool.imap(_closest, chunks), total=len(chunks), desc="near-duplicates",
+                                       unit="chunk") for m in chunk]
+    _matching = None
     pairs = [(photos[train[m.train]], photos[test[m.test]], m) for m in matches]
-    return sorted(pairs, key=lambda pair: -pair[2].detail)
+    return sorted(pairs, key=lambda pair: (-pair[2].duplicate, -pair[2].corners, pair[2].colours))
 
 
 def _tile(photo_path: Path, tile: int) -> Image.Image:
@@ -349,16 +362,16 @@ def contact_sheet(photos: list[Photo], folders: Folders, palette: Palette, per_s
     return _grid(cells, per_scene)
 
 
-def duplicates_sheet(pairs: list, tile: int = 96, rows: int = 4, columns: int = 6) -> Image.Image:
-    """The closest training / held-out pairs: the least alike of those dropped, the most alike of those kept,
-    and the kept pairs with the most alike layouts (plain horizons), each captioned with its two scores."""
+def duplicates_sheet(pairs: list, tile: int = 96, rows: int = 6, columns: int = 6) -> Image.Image:
+    """The closest training / held-out pairs, each captioned with its scores: the least alike of those dropped,
+    the most alike of those kept, and the kept pairs with the most alike layouts (plain horizons)."""
     kept = [pair for pair in pairs if not pair[2].duplicate]
     dropped = [pair for pair in pairs if pair[2].duplicate]
     horizons = sorted(kept, key=lambda pair: -pair[2].layout)
     share = rows * columns // 3
     chosen = dropped[-share:] + kept[:share] + horizons[:share]
     cells = [_pair(_tile(a.path, tile), _tile(b.path, tile),
-                   f"{'DROP' if m.duplicate else 'keep'} detail {m.detail:.2f} layout {m.layout:.2f}")
+                   f"{'DROP' if m.duplicate else 'keep'} {m.corners} pts, colour {m.colours:.0f}, layout {m.layout:.2f}")
              for a, b, m in chosen]
     return _grid(cells, columns)
 
@@ -382,10 +395,12 @@ def report(manifest: dict, kept: list[Photo], photos: list[Photo], args) -> str:
                  for source, belongs in sources.items()}
     lines += ["## Near-duplicates of held-out photos", "",
               f"Left out of training as near-duplicates of a held-out photo: **{len(dropped)}** "
-              f"({', '.join(f'{n} {source}' for source, n in by_source.items())}), at a detail score >= "
-              f"{manifest['duplicate_threshold']} (train/duplicates.py says how it is measured, and why a layout "
-              "alone would match plain horizons). The closest pairs, those dropped with the lowest scores, those "
-              "kept with the highest, and the kept pairs with the most alike layouts:", "",
+              f"({', '.join(f'{n} {source}' for source, n in by_source.items())}): pairs that share at least "
+              f"{duplicates.SAME_CORNERS} ORB corners under one shift, turn and zoom, or the same layout (cosine >= "
+              f"{duplicates.SAME_LAYOUT}) with colours within {duplicates.SAME_COLOURS:.0f} levels "
+              "(train/duplicates.py says why a thumbnail alone would match plain horizons). Below: the dropped "
+              "pairs that are least alike, the kept pairs that are most alike, and the kept pairs with the most "
+              "alike layouts, each with its shared corners (pts), colour difference and layout similarity:", "",
               f"![closest pairs]({Path(args.duplicates_sheet).name})", ""]
     scenes = manifest["scenes"]
     if scenes:
@@ -433,20 +448,22 @@ def main(argv=None) -> int:
     with Pool(args.workers) as pool:
         described = list(tqdm(pool.imap(_describe, [(p.path, folders.ade20k(p), ade_model) for p in photos],
                                         chunksize=32), total=len(photos), desc="ADE20K and signatures", unit="photo"))
-        photos, scenes = infer_scenes(photos, np.stack([features for features, _ in described]))
-        pairs = find_duplicates(photos, [signature for _, signature in described])
-        dropped = {pair[0].key for pair in pairs if pair[2].duplicate}
-        kept = [p for p in photos if p.key not in dropped]
-        jobs = [(p.path, folders.sky(p), folders.ade20k(p), folders.label(p), p.scene, args.version, ade_model)
-                for p in kept]
+    photos, scenes = infer_scenes(photos, np.stack([features for features, _ in described]))
+    pairs = find_duplicates(photos, [signature for _, signature in described], args.workers)
+    dropped = {pair[0].key for pair in pairs if pair[2].duplicate}
+    kept = [p for p in photos if p.key not in dropped]
+    jobs = [(p.path, folders.sky(p), folders.ade20k(p), folders.label(p), p.scene, args.version, ade_model)
+            for p in kept]
+    with Pool(args.workers) as pool:
         counts = sum(tqdm(pool.imap(_label_one, jobs, chunksize=32), total=len(jobs), desc="labels", unit="photo"))
     labelled = counts[: palette.num_classes].sum()
     fractions = {name: round(float(n) / float(labelled), 4) for name, n in zip(palette.names, counts)}
     manifest = {"version": args.version, "class_fractions": fractions,
                 "unlabelled_share": round(float(counts[palette.ignore_id]) / float(counts.sum()), 4),
-                "scenes": scenes, "duplicate_threshold": duplicates.DUPLICATE,
-                "duplicates": [{"train": str(a.key), "test": str(b.key), "detail": round(m.detail, 3),
-                                "layout": round(m.layout, 3)} for a, b, m in pairs if m.duplicate]}
+                "scenes": scenes,
+                "duplicates": [{"train": str(a.key), "test": str(b.key), "corners": m.corners,
+                                "colours": round(m.colours, 1), "layout": round(m.layout, 3)}
+                               for a, b, m in pairs if m.duplicate]}
     if args.version != 1:
         manifest["ade20k_support"] = palette_support([folders.ade20k(p) for p in kept if p.split == "train"])
     entries = [{"photo": str(p.path.resolve()), "label": str(folders.label(p).relative_to(folders.out)),
