@@ -6,8 +6,9 @@ tell them: two different seascapes with a plain horizon have the same thumbnail 
 thumbnail (the *layout*, 16 px grey) only picks each training photo's closest held-out photos, and what
 decides is the same *things in the same places*: ORB corners (OpenCV) matched between the two photos, and how
 many of the matches one shift, turn and zoom explains (RANSAC inliers). Smooth sky and sea have no corners,
-so plain horizons share almost none; copies and burst shots share dozens to hundreds. A pair with few corners
-counts when its thumbnails are the same (the layout, and an 8 x 8 colour thumbnail within a few levels).
+so plain horizons share almost none; copies and burst shots share dozens to hundreds. A pair with fewer
+corners counts when its colours are alike too (an 8 x 8 colour thumbnail), and a pair with none to speak of
+when its thumbnails are the same.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ CANDIDATES = 5  # closest held-out layouts checked, per training photo and per m
 # Measured on these sets (docs/data.md shows the closest pairs): copies and burst shots of one scene share
 # 20-490 consistent corners; different photos of alike layouts up to ~19, which chance alone finds among 500.
 SAME_CORNERS = 20
+# With 16-19, burst shots and copies have colours within ~15 levels (an 8 x 8 thumbnail), look-alikes rarely.
+SOME_CORNERS, ALIKE_COLOURS = 16, 15.0
 # A copy of a photo with no corners to speak of (a plain horizon, a fog) is told by its thumbnails alone:
 # the same layout and colours within a few levels.
 SAME_LAYOUT, SAME_COLOURS = 0.95, 8.0
@@ -88,7 +91,8 @@ class Match:
 
     @property
     def duplicate(self) -> bool:
-        return self.corners >= SAME_CORNERS or (self.layout >= SAME_LAYOUT and self.colours <= SAME_COLOURS)
+        return (self.corners >= SAME_CORNERS or (self.corners >= SOME_CORNERS and self.colours <= ALIKE_COLOURS)
+                or (self.layout >= SAME_LAYOUT and self.colours <= SAME_COLOURS))
 
 
 def closest_matches(train: list[Signature], test: list[Signature], rows: range | None = None) -> list[Match]:

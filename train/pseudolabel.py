@@ -255,11 +255,15 @@ class Folders:
         return self.out / "labels" / f"{photo.key}.png"
 
 
-def _describe(job) -> tuple[np.ndarray, duplicates.Signature]:
-    """Caches a photo's ADE20K ids; returns what the scene classifier and the duplicate check read of it."""
+def _describe(job) -> np.ndarray:
+    """Caches a photo's ADE20K ids; returns what the scene classifier reads of it."""
     photo, ade_path, ade_model = job
     rgb = _rgb(photo)
-    return scene_features(rgb, ade20k_ids(rgb, ade_path, ade_model)), duplicates.signature(rgb)
+    return scene_features(rgb, ade20k_ids(rgb, ade_path, ade_model))
+
+
+def _signature(photo: Path) -> duplicates.Signature:
+    return duplicates.signature(_rgb(photo))
 
 
 def _label_one(job) -> np.ndarray:
@@ -308,18 +312,36 @@ def _closest(rows: range) -> list:
     return duplicates.closest_matches(*_matching, rows)
 
 
-def find_duplicates(photos: list[Photo], signatures: list, workers: int) -> list[tuple[Photo, Photo, duplicates.Match]]:
-    """(training photo, its closest held-out photo, their match) for every training photo, closest first."""
+MATCHES = "near_duplicates.json"  # in the label folder: each training photo's closest held-out photo
+
+
+def find_duplicates(photos: list[Photo], workers: int, out: Path) -> list[tuple[Photo, Photo, duplicates.Match]]:
+    """(training photo, its closest held-out photo, their match) for every training photo, most alike first.
+
+    The matches are kept in ``out`` (they take a quarter of an hour here), so the rules that judge them
+    (duplicates.Match.duplicate) re-run in seconds; they are found anew when the photos change.
+    """
     global _matching
-    train = [i for i, p in enumerate(photos) if p.split == "train"]
-    test = [i for i, p in enumerate(photos) if p.split == "test"]
-    _matching = [signatures[i] for i in train], [signatures[i] for i in test]
-    chunks = [range(start, min(start + 256, len(train))) for start in range(0, len(train), 256)]
-    with Pool(workers) as pool:  # forked now: the workers read the signatures without a copy each
-        matches = [m for chunk in tqdm(pool.imap(_closest, chunks), total=len(chunks), desc="near-duplicates",
-                                       unit="chunk") for m in chunk]
-    _matching = None
-    pairs = [(photos[train[m.train]], photos[test[m.test]], m) for m in matches]
+    train = [p for p in photos if p.split == "train"]
+    test = [p for p in photos if p.split == "test"]
+    keys = {"train": [str(p.key) for p in train], "test": [str(p.key) for p in test]}
+    cache = out / MATCHES
+    saved = json.loads(cache.read_text()) if cache.is_file() else {}
+    if {k: saved.get(k) for k in keys} == keys:
+        matches = [duplicates.Match(*m) for m in saved["matches"]]
+    else:
+        with Pool(workers) as pool:
+            signatures = list(tqdm(pool.imap(_signature, [p.path for p in train + test], chunksize=32),
+                                   total=len(train) + len(test), desc="signatures", unit="photo"))
+        _matching = signatures[: len(train)], signatures[len(train):]
+        chunks = [range(start, min(start + 256, len(train))) for start in range(0, len(train), 256)]
+        with Pool(workers) as pool:  # forked now: the workers read the signatures without a copy each
+            matches = [m for chunk in tqdm(pool.imap(_closest, chunks), total=len(chunks), desc="near-duplicates",
+                                           unit="chunk") for m in chunk]
+        _matching = None
+        out.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({**keys, "matches": [dataclasses.astuple(m) for m in matches]}))
+    pairs = [(train[m.train], test[m.test], m) for m in matches]
     return sorted(pairs, key=lambda pair: (-pair[2].duplicate, -pair[2].corners, pair[2].colours))
 
 
@@ -396,7 +418,8 @@ def report(manifest: dict, kept: list[Photo], photos: list[Photo], args) -> str:
     lines += ["## Near-duplicates of held-out photos", "",
               f"Left out of training as near-duplicates of a held-out photo: **{len(dropped)}** "
               f"({', '.join(f'{n} {source}' for source, n in by_source.items())}): pairs that share at least "
-              f"{duplicates.SAME_CORNERS} ORB corners under one shift, turn and zoom, or the same layout (cosine >= "
+              f"{duplicates.SAME_CORNERS} ORB corners under one shift, turn and zoom, or {duplicates.SOME_CORNERS} "
+              f"with colours within {duplicates.ALIKE_COLOURS:.0f} levels, or the same layout (cosine >= "
               f"{duplicates.SAME_LAYOUT}) with colours within {duplicates.SAME_COLOURS:.0f} levels "
               "(train/duplicates.py says why a thumbnail alone would match plain horizons). Below: the dropped "
               "pairs that are least alike, the kept pairs that are most alike, and the kept pairs with the most "
@@ -446,10 +469,10 @@ def main(argv=None) -> int:
     if args.version in SKY_NET_VERSIONS:
         cache_sky_probabilities([(p.path, folders.sky(p)) for p in photos], Path(args.skyseg), args.workers)
     with Pool(args.workers) as pool:
-        described = list(tqdm(pool.imap(_describe, [(p.path, folders.ade20k(p), ade_model) for p in photos],
-                                        chunksize=32), total=len(photos), desc="ADE20K and signatures", unit="photo"))
-    photos, scenes = infer_scenes(photos, np.stack([features for features, _ in described]))
-    pairs = find_duplicates(photos, [signature for _, signature in described], args.workers)
+        features = list(tqdm(pool.imap(_describe, [(p.path, folders.ade20k(p), ade_model) for p in photos],
+                                       chunksize=32), total=len(photos), desc="ADE20K", unit="photo"))
+    photos, scenes = infer_scenes(photos, np.stack(features))
+    pairs = find_duplicates(photos, args.workers, folders.out)
     dropped = {pair[0].key for pair in pairs if pair[2].duplicate}
     kept = [p for p in photos if p.key not in dropped]
     jobs = [(p.path, folders.sky(p), folders.ade20k(p), folders.label(p), p.scene, args.version, ade_model)
@@ -476,7 +499,8 @@ def main(argv=None) -> int:
             draw().save(path)
     if args.report:
         Path(args.report).write_text(report(manifest, kept, photos, args))
-    print(json.dumps({k: v for k, v in manifest.items() if k != "duplicates"}, indent=1)[:4000])
+    print(f"{len(kept):,} photos labelled, {len(dropped)} near-duplicates of held-out photos left out",
+          f"(report: {args.report or 'none'})", json.dumps(fractions))
     return 0
 
 
