@@ -46,7 +46,7 @@ def test_oracle_flat_fill_uses_each_photos_own_colours():
 def test_ade20k_label_fidelity_counts_only_classes_it_knows(palette):
     sky, snow, tree = palette.id_of("sky"), palette.id_of("snow"), palette.id_of("tree")
     target = np.array([[sky, sky, snow, tree]])
-    ade = np.array([[3, 5, 17, 2]])  # sky, tree, mountain (on snow: not judged), building (not in the palette)
+    ade = np.array([[3, 5, 17, 21]])  # sky, tree, mountain (on snow: not judged), car (not in the palette)
     # sky: 1 right of 2 painted, +1 predicted on a tree -> 1/2; tree: 0/(1 + 1 wrong) -> 0
     assert quality.ade20k_label_fidelity(ade, target, palette) == pytest.approx((1 / 2 + 0) / 2)
 
