@@ -12,8 +12,8 @@ from train import duplicates
 from train.photos import SCENES, intel_photos
 from train.pseudolabel import label_photo, label_photo_v2, label_photo_v3, main
 
-ADE20K = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "ade20k_deeplab" / \
-    "deeplabv3_mnv2_ade20k_int8.tflite"
+MODELS = Path(__file__).resolve().parent.parent.parent / "shared" / "models"
+ADE20K, SKYSEG = MODELS / "ade20k_deeplab" / "deeplabv3_mnv2_ade20k_int8.tflite", MODELS / "skyseg"
 
 
 def two_band_photo(top, bottom, size=60):
@@ -167,6 +167,18 @@ def test_the_command_labels_both_photo_folders_and_drops_copies_of_held_out_phot
     # the ADE20K segmenter's labels are cached, so the rules re-run in seconds; labels v3 need no sky net
     assert len(list((out / "ade20k").rglob("*.png"))) == 13 and not (out / "sky").exists()
     assert manifest["version"] == 3 and set(manifest["ade20k_support"]) >= {"sky", "building", "field"}
+
+
+@pytest.mark.skipif(not SKYSEG.is_dir(), reason="needs ../shared/models/skyseg")
+def test_labels_v2_still_use_the_sky_net_and_cache_it(tmp_path):
+    fake_photo_folders(tmp_path)
+    out = tmp_path / "labels"
+    assert main(["--data-root", str(tmp_path / "landscapes"), "--intel", "", "--version", "2", "--skyseg", str(SKYSEG),
+                 "--ade20k", str(ADE20K), "--out", str(out), "--workers", "1", "--contact-sheet", "",
+                 "--duplicates-sheet", "", "--report", ""]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["version"] == 2 and len(manifest["photos"]) == 8 and not manifest["scenes"]
+    assert len(list((out / "sky").rglob("*.png"))) == 8
 
 
 def test_a_missing_intel_folder_says_how_to_get_it(tmp_path):
