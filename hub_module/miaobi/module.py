@@ -137,7 +137,7 @@ class Miaobi(paddle.nn.Layer):
             styles = list(array) if array.ndim == 2 else [array] * len(ids)
         seeds = None if styles is not None else api.parse_seeds(seed, len(ids))
         pictures = self._on(use_gpu).generate(ids, seeds=seeds, styles=styles, size=api.parse_size(size),
-                                                       style=name, upscale=upscale)
+                                              style=name, upscale=upscale)
         if output_dir:
             os.makedirs(output_dir, exist_ok=True)
             for i, picture in enumerate(pictures):
