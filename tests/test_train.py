@@ -3,6 +3,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+import types
 
 import numpy as np
 import paddle
@@ -11,6 +12,7 @@ from PIL import Image
 
 from miaobi_core.checkpoint import load_generator
 from miaobi_core.config import GeneratorConfig
+from miaobi_core.generator import label_onehot
 from miaobi_core.palette import load_palette
 from train import losses
 from train.config import TrainConfig, parse_configs
@@ -281,3 +283,66 @@ def test_export_command_writes_the_ema_of_a_paused_run(tmp_path):
     for key in carried:  # spectral norm's power-iteration vectors were rounded too, hence not bit-exact
         np.testing.assert_allclose(carried[key].astype(np.float32), exported[key].astype(np.float32), rtol=1e-2,
                                    atol=1e-3)
+
+
+def test_lecam_pulls_each_side_towards_the_other_sides_average():
+    anchors = losses.LeCamAnchors(decay=0.5)
+    anchors.update([1.0, 2.0], [-1.0, 0.0])  # the first step starts the averages there
+    anchors.update([3.0, 2.0], [-3.0, 0.0])
+    assert anchors.real == [2.0, 2.0] and anchors.fake == [-2.0, 0.0]
+    real = [[t([0.0]), t([[1.0, 3.0]])], [t([0.0]), t([[2.0]])]]
+    fake = [[t([0.0]), t([[-2.0]])], [t([0.0]), t([[1.0]])]]
+    # head 0: mean((1+2)^2, (3+2)^2) + (-2-2)^2 = 17 + 16; head 1: (2-0)^2 + (1-2)^2 = 5; averaged
+    assert float(losses.lecam_loss(real, fake, anchors)) == pytest.approx((33 + 5) / 2)
+    assert losses.LeCamAnchors(**anchors.state()).real == anchors.real
+
+
+def test_a_run_with_lecam_resumes_exactly_and_watches_for_memorising(tmp_path):
+    straight = make_trainer(tmp_path / "a", steps=6, lambda_lecam=0.3)
+    for step in range(3):
+        values = straight.train_step(step)
+        straight.step = step + 1
+    assert values["d_lecam"] > 0
+    straight.save_checkpoint()
+    expected = straight.train_step(3)
+    resumed = make_trainer(tmp_path / "a", steps=6, lambda_lecam=0.3)
+    resumed.load_checkpoint()
+    assert resumed.lecam.real and resumed.train_step(3) == expected
+    watched = resumed.memorisation()
+    assert watched["d_gap"] == pytest.approx(watched["d_train"] - watched["d_heldout"])
+
+
+def test_continuing_a_run_after_the_palette_grew_keeps_its_pictures_of_the_old_classes(tmp_path, palette):
+    from train.continuation import write
+
+    old_classes = palette.num_classes - 1
+    trainer = run(GeneratorConfig(**TINY_G, num_classes=old_classes),
+                  TrainConfig(run_dir=str(tmp_path / "run"), steps=2, lambda_projected=1.0, **TINY_T))
+    write(tmp_path / "run", tmp_path / "carry")
+    grown = Trainer(GeneratorConfig(**TINY_G, num_classes=palette.num_classes), TrainConfig(run_dir=str(tmp_path / "grown"), steps=4,
+                                                            lambda_projected=1.0, continue_from=str(tmp_path / "carry"),
+                                                            **TINY_T))
+    grown.continue_from(tmp_path / "carry")
+    assert grown.step == 2
+    ids = np.zeros((1, 64, 64), np.int64)
+    ids[:, 32:] = 3  # old classes only: the added class's channel is zero, so nothing it reads has changed
+    z = paddle.to_tensor(np.random.default_rng(0).standard_normal((1, 8)).astype(np.float32))
+    before = [net(label_onehot(ids, old_classes), z).numpy() for net in (trainer.ema, trainer.generator)]
+    after = [net(label_onehot(ids, palette.num_classes), z).numpy() for net in (grown.ema, grown.generator)]
+    for old, new in zip(before, after):
+        # A float16 rounding away, and the added class's column's small share of the spectral norm of G's first
+        # convolution.
+        assert np.abs(new - old).mean() < 3e-3 and np.abs(new - old).max() < 0.06
+    table = grown.ema.head_0.norm_0.gamma.weight.numpy()[:, :, 0, 0]
+    np.testing.assert_allclose(table[:, -1], table[:, :-1].mean(axis=1), atol=1e-6)  # the new class: their mean
+    grown.train_step(2)
+    with pytest.raises(ValueError, match="--num-classes"):
+        Trainer(GeneratorConfig(**TINY_G, num_classes=old_classes - 1),
+                TrainConfig(run_dir=str(tmp_path / "less"), **TINY_T)).continue_from(tmp_path / "carry")
+
+
+def test_a_reader_trained_before_the_palette_grew_is_not_asked_about_the_new_class(tmp_path):
+    trainer = make_trainer(tmp_path, steps=2)
+    trainer.semantic = types.SimpleNamespace(num_classes=3)
+    ignore = trainer.palette.ignore_id
+    assert trainer.semantic_labels(np.array([[0, 2, 3, ignore]])).tolist() == [[0, 2, ignore, ignore]]

@@ -47,6 +47,9 @@ class TrainConfig:
     d_antialias: bool = _h("the discriminators' first convolution runs at stride 1, then blurs and subsamples (no "
                            "new weights: a run may switch it on when resumed); at stride 2 it passes the generator "
                            "a period-2 checkerboard gradient", False)
+    lambda_lecam: float = _h("weight of LeCam regularisation in the discriminators' loss: their scores on photos "
+                             "and on pictures are pulled towards the moving average of the other side's, which keeps "
+                             "a discriminator from memorising a few thousand photos (0 = off)", 0.0)
     lambda_gan: float = _h("weight of the hinge adversarial loss", 1.0)
     lambda_feat: float = _h("weight of discriminator feature matching (0 = off)", 10.0)
     lambda_vgg: float = _h("weight of the VGG19 perceptual loss (needs --vgg-weights; off otherwise)", 10.0)
@@ -136,8 +139,8 @@ class TrainConfig:
             raise ValueError("--continue-from goes on with a whole run: no --init-from or --student-ngf beside it")
         if self.warmup_steps < 0:
             raise ValueError("--warmup-steps must be >= 0")
-        if self.lambda_semantic < 0:
-            raise ValueError("--lambda-semantic must be >= 0")
+        if self.lambda_semantic < 0 or self.lambda_lecam < 0:
+            raise ValueError("--lambda-semantic and --lambda-lecam must be >= 0")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("--ema-decay must lie in [0, 1)")
 

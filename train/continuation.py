@@ -62,6 +62,38 @@ def read_networks(folder: Path) -> dict[str, dict]:
     return {name: read_float32(folder / name) for name in NETWORKS if (folder / name).is_file()}
 
 
+def grow_classes(saved: dict, fresh: dict, old: int, new: int, classes_last: bool = False) -> dict:
+    """A network's saved weights for ``old`` classes made into weights for ``new`` (the palette grew since).
+
+    Every weight that reads the one-hot label map has its class channels on axis 1: first in the generator
+    (before z) and the PatchGAN discriminators (before the picture), last in the projected heads (after the
+    features). Each added class starts as the mean of the old classes' channels, an average class the run then
+    teaches; ``fresh`` (the new network's state) gives the shapes."""
+    import numpy as np
+
+    grown = {}
+    for name, weight in saved.items():
+        target = tuple(fresh[name].shape)
+        if weight.shape == target:
+            grown[name] = weight
+        elif weight.ndim == 4 and target[:1] + target[2:] == weight.shape[:1] + weight.shape[2:] \
+                and target[1] - weight.shape[1] == new - old:
+            start = weight.shape[1] - old if classes_last else 0
+            classes = weight[:, start:start + old]
+            added = np.repeat(classes.mean(axis=1, keepdims=True), new - old, axis=1)
+            grown[name] = np.concatenate([weight[:, :start + old], added, weight[:, start + old:]], axis=1)
+        elif not name.endswith("weight_v"):
+            raise ValueError(f"{name}: saved {weight.shape} cannot become {target} by adding {new - old} classes")
+    for name in set(saved) - set(grown):
+        # Spectral norm's right singular vector estimate, for the grown matrix: v = W^T u / |W^T u|, from the
+        # saved left one. Eval mode divides by u^T W v without iterating, so a stale v would rescale the weight.
+        prefix = name[:-len("weight_v")]
+        u = saved[prefix + "weight_u"]
+        v = grown[prefix + "weight_orig"].reshape(u.shape[0], -1).T @ u
+        grown[name] = (v / max(np.linalg.norm(v), 1e-12)).astype(saved[name].dtype)
+    return grown
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train.continuation", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", help="a run folder with config.json and checkpoint/")

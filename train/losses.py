@@ -21,6 +21,39 @@ def hinge_d_loss(real_outputs, fake_outputs) -> paddle.Tensor:
     return loss / len(real_outputs)
 
 
+def lecam_loss(real_outputs, fake_outputs, anchors: "LeCamAnchors") -> paddle.Tensor:
+    """LeCam regularisation (Tseng et al., "Regularizing GANs under limited data", CVPR 2021): each score
+    map's distance to the moving average of the *other* side's scores, mean((D(real) - avg D(fake))^2) +
+    mean((D(fake) - avg D(real))^2), averaged over the discriminators. A discriminator that memorises its
+    training photos pushes their scores far from the pictures'; this pulls both sides towards each other, and
+    costs nothing but the two averages."""
+    loss = 0.0
+    for head, (real, fake) in enumerate(zip(real_outputs, fake_outputs)):
+        loss = loss + ((real[-1] - anchors.fake[head]) ** 2).mean() + ((fake[-1] - anchors.real[head]) ** 2).mean()
+    return loss / len(real_outputs)
+
+
+class LeCamAnchors:
+    """Per discriminator head, moving averages of the mean score on real photos and on pictures.
+
+    They are part of a run's state (checkpoint state.json), so a resumed run regularises as the unbroken one."""
+
+    def __init__(self, decay: float = 0.99, real=(), fake=()):
+        self.decay, self.real, self.fake = decay, list(real), list(fake)
+
+    def update(self, real_means: list[float], fake_means: list[float]):
+        """Fold in one step's mean scores (averaged over the ranks by the caller, so every rank agrees)."""
+        if not self.real:  # the first step starts the averages where the scores are
+            self.real, self.fake = list(real_means), list(fake_means)
+            return
+        d = self.decay
+        self.real = [d * a + (1 - d) * m for a, m in zip(self.real, real_means)]
+        self.fake = [d * a + (1 - d) * m for a, m in zip(self.fake, fake_means)]
+
+    def state(self) -> dict:
+        return {"real": self.real, "fake": self.fake}
+
+
 def hinge_g_loss(fake_outputs) -> paddle.Tensor:
     """Generator: -mean(D(fake))."""
     return sum(-fake[-1].mean() for fake in fake_outputs) / len(fake_outputs)

@@ -37,6 +37,7 @@ class SemanticHead(nn.Layer):
 
     def __init__(self, num_classes: int, stage_channels=tuple(SQUEEZENET_STAGES), width: int = WIDTH):
         super().__init__()
+        self.num_classes = num_classes
         self.lateral = nn.LayerList([nn.Conv2D(channels, width, 1) for channels in stage_channels])
         self.mix = nn.Sequential(nn.ReLU(), nn.Conv2D(width, width, 3, padding=1), nn.ReLU(),
                                  nn.Conv2D(width, num_classes, 1))
@@ -71,15 +72,19 @@ def semantic_loss(head: SemanticHead, stages: list[paddle.Tensor], labels: paddl
 
 
 def load_semantic_head(path: str | Path, num_classes: int) -> SemanticHead:
-    """The head written by this module's command, frozen, in eval mode."""
+    """The head written by this module's command, frozen, in eval mode. It may know fewer classes than the
+    generator paints (one trained before the palette grew): those it never saw, it is not asked about."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--semantic-head {path} does not exist (python -m train.semantic writes one)")
-    head = SemanticHead(num_classes)
-    missing, unexpected = head.set_state_dict(paddle.load(str(path)))
+    state = paddle.load(str(path))
+    known = state["mix.3.weight"].shape[0] if "mix.3.weight" in state else 0
+    if not 0 < known <= num_classes:
+        raise ValueError(f"{path} is not a SemanticHead for at most {num_classes} classes")
+    head = SemanticHead(known)
+    missing, unexpected = head.set_state_dict(state)
     if missing or unexpected:
-        raise ValueError(f"{path} is not a SemanticHead for {num_classes} classes: missing {missing}, "
-                         f"unexpected {unexpected}")
+        raise ValueError(f"{path} is not a SemanticHead: missing {missing}, unexpected {unexpected}")
     return frozen_network(head)
 
 
