@@ -35,7 +35,7 @@ from .parallel import Ranks
 from .semantic import load_semantic_head, semantic_loss
 
 SAMPLE_ROWS = 4
-MEMORISATION_PAIRS = 32  # training and held-out pairs each that Trainer.memorisation scores
+MEMORISATION_PAIRS = 64  # training and held-out pairs each that Trainer.memorisation scores
 PROGRESS_KEYS = ("g_total", "d_hinge", "s_l1", "s_ssim", "s_feat", "s_gan", "images_per_s")  # shown on the progress bar
 
 
