@@ -528,11 +528,11 @@ def run(gen_cfg: GeneratorConfig, cfg: TrainConfig) -> Trainer:
                 continue
             bar.update(1)
             sampling = trainer.step % cfg.sample_every == 0 or trainer.step == cfg.steps
-            if sampling:
-                trainer.save_samples()
-                values.update(trainer.memorisation())
             if trainer.step % cfg.log_every == 0 or trainer.step == cfg.steps or sampling:
                 values["images_per_s"] = (trainer.step - first_step) * cfg.batch_size / (time.perf_counter() - started)
+                if sampling:  # the rate above is the training's own, without the samples' time
+                    trainer.save_samples()
+                    values.update(trainer.memorisation())
                 log.write(json.dumps({"step": trainer.step, **values}) + "\n")
                 log.flush()
                 for key, value in values.items():
