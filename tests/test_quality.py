@@ -104,8 +104,10 @@ def test_tiny_end_to_end_evaluation(tmp_path, palette):
     quality.replace_section(tmp_path / "quality.md", quality.ABLATIONS, "| variant | FD-MNv2 |")
     quality.write_report(tmp_path / "quality.md", rows, {"command": "x", "test_count": 8, "train_count": 16,
                                                          "size": 64, "models": {"tiny": "a", "tiny again": "b"},
-                                                         "floor": floor, "styled": {"tiny": ["sunny", "misty"]}})
+                                                         "floor": floor, "styled": {"tiny": ["sunny", "misty"]},
+                                                         "left_out": 3, "classes": 11})
     report = (tmp_path / "quality.md").read_text()
+    assert "3 held-out maps with a class beyond the first 11 were left out" in report
     assert "(columns: the doodle, then sunny, misty); for each doodle a row of tiny:" in report
     assert report.count(quality.ABLATIONS) == 1 and "| variant | FD-MNv2 |" in report  # kept by a new report
     assert "| tiny |" in report and "beats" in report and "| FD-MNv2 | detector | ADE mIoU | grid p90 |" in report
@@ -189,3 +191,20 @@ def test_sections_are_replaced_in_place(tmp_path):
     path.write_text("# R\n\n## Ablations\n\nold\n\n## Later\n\nkeep\n")
     quality.replace_section(path, "## Ablations", "new")
     assert path.read_text() == "# R\n\n## Ablations\n\nnew\n\n## Later\n\nkeep\n"
+
+
+def test_maps_a_judged_model_cannot_paint_are_left_out(tmp_path, palette):
+    from PIL import Image
+
+    from train.data import PairDataset
+
+    pairs = []
+    for name, top in (("natural", palette.id_of("sky")), ("town", palette.id_of("house"))):
+        ids = np.full((8, 8), palette.id_of("grass"), np.uint8)
+        ids[:3] = top
+        Image.fromarray(ids).save(tmp_path / f"{name}.png")
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / f"{name}.jpg")
+        pairs.append((tmp_path / f"{name}.jpg", tmp_path / f"{name}.png"))
+    kept, left_out = quality.paintable(PairDataset(pairs), palette.id_of("house"))
+    assert [p[0].stem for p in kept.pairs] == ["natural"] and left_out == 1
+    assert quality.paintable(PairDataset(pairs), palette.num_classes)[1] == 0

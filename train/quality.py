@@ -62,6 +62,15 @@ def load_pairs(dataset, size: int, limit: int, desc: str):
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 
+def paintable(dataset, num_classes: int):
+    """The held-out pairs whose maps hold only the first ``num_classes`` classes (those every judged model
+    paints: a model trained before the palette grew has no House), and how many were left out."""
+    from .data import PairDataset
+
+    keep = [pair for i, pair in enumerate(dataset.pairs) if int(dataset[i][0].max()) < num_classes]
+    return PairDataset(keep, dataset.id_lut), len(dataset) - len(keep)
+
+
 SECOND_SEED = 1_000_000  # added to each map's seed for its second picture
 
 FLAT, NEAREST, REAL = "flat fill (mean class colour)", "nearest-neighbour training photo", "real held-out photos (reference)"
@@ -164,7 +173,9 @@ def write_report(path: Path, rows: dict, info: dict) -> None:
         f"Regenerate with `{info['command']}`.",
         "",
         f"Held-out pairs: {info['test_count']} pseudo-labelled test photos at {info['size']} px "
-        f"(baselines drawn from {info['train_count']} training pairs). Models: "
+        f"(baselines drawn from {info['train_count']} training pairs"
+        + (f"; {info['left_out']} held-out maps with a class beyond the first {info['classes']} were left out, "
+           "since a judged model cannot paint it" if info.get("left_out") else "") + "). Models: "
         + "; ".join(f"{name} = `{where}`" for name, where in info["models"].items()) + ".",
         "",
         "**Judged by networks nobody here trained** (the last two columns): FD-MNv2 is the Frechet distance "
@@ -293,7 +304,9 @@ def main(argv=None) -> int:
     if args.doodles_only:
         return 0
     train_pairs = load_pairs(pseudo_labelled(args.data_root, "train"), size, args.train_limit, "train pairs")
-    test_pairs = load_pairs(pseudo_labelled(args.data_root, "test"), size, args.test_limit, "test pairs")
+    classes = min(synthesizer.num_classes for synthesizer in synthesizers.values())
+    test_set, left_out = paintable(pseudo_labelled(args.data_root, "test"), classes)
+    test_pairs = load_pairs(test_set, size, args.test_limit, "test pairs")
     rows, pictures, floor = evaluate(synthesizers, load_segmenter(args.segmenter), palette, train_pairs, test_pairs,
                                      IndependentJudges(args.models_root))
 
@@ -302,7 +315,7 @@ def main(argv=None) -> int:
          ).save(out / "quality_examples.png")
     write_report(out / "quality.md", rows, {
         "command": shlex.join(["python", "-m", "train.quality", *(argv if argv is not None else sys.argv[1:])]),
-        "test_count": len(test_pairs[0]), "train_count": len(train_pairs[0]), "size": size, "models": models,
+        "test_count": len(test_pairs[0]), "left_out": left_out, "classes": classes, "train_count": len(train_pairs[0]), "size": size, "models": models,
         "floor": floor, "styled": styled})
     print((out / "quality.md").read_text())
     return 0
