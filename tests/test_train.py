@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import paddle
@@ -137,11 +138,11 @@ def test_resume_gives_identical_next_step_losses(tmp_path):
 
 
 def test_learning_rates_warm_up_then_decay_and_a_resumed_run_keeps_its_ramp(tmp_path):
-    trainer = make_trainer(tmp_path / "a", steps=12, warmup_steps=4, decay_start=0.5)
+    trainer = make_trainer(tmp_path / "a", steps=12, warmup_steps=4, decay_steps=6)
     assert [trainer.learning_rate_scale(step) for step in (0, 1, 3, 6, 9)] == [0.25, 0.5, 1.0, 1.0, 0.5]
     trainer.step = trainer.moments_born = 5  # as --continue-from leaves it: fresh moments at step 5
     trainer.save_checkpoint()
-    resumed = make_trainer(tmp_path / "a", steps=12, warmup_steps=4, decay_start=0.5)
+    resumed = make_trainer(tmp_path / "a", steps=12, warmup_steps=4, decay_steps=6)
     resumed.load_checkpoint()
     assert [resumed.learning_rate_scale(step) for step in (5, 6, 9)] == [0.25, 0.5, 0.5]
 
@@ -346,3 +347,37 @@ def test_a_reader_trained_before_the_palette_grew_is_not_asked_about_the_new_cla
     trainer.semantic = types.SimpleNamespace(num_classes=3)
     ignore = trainer.palette.ignore_id
     assert trainer.semantic_labels(np.array([[0, 2, 3, ignore]])).tolist() == [[0, 2, ignore, ignore]]
+
+
+def test_a_recipe_file_sets_the_options_and_flags_beside_it_win(tmp_path):
+    from train.config import build_parser, read_recipe
+
+    (tmp_path / "base.toml").write_text('[generator]\nngf = 8\n[losses]\nlambda_l1 = 5.0\n[run]\nrun_dir = "~/runs/x"\n')
+    (tmp_path / "leg.toml").write_text('extends = "base.toml"\nsteps = 300\n[losses]\nlambda_l1 = 2.0\n')
+    gen_cfg, cfg = parse_configs(["--config", str(tmp_path / "leg.toml"), "--steps", "400"], 11)
+    assert (gen_cfg.ngf, cfg.lambda_l1, cfg.steps) == (8, 2.0, 400)  # the base, the leg, the flag
+    assert cfg.run_dir == str(Path.home() / "runs/x")
+    (tmp_path / "typo.toml").write_text('extends = "base.toml"\nlamda_l1 = 2.0\n')
+    with pytest.raises(ValueError, match="'lamda_l1' is not an option"):
+        parse_configs(["--config", str(tmp_path / "typo.toml")], 11)
+    (tmp_path / "circle.toml").write_text('extends = "circle.toml"\n')
+    with pytest.raises(ValueError, match="circle"):
+        read_recipe(tmp_path / "circle.toml", build_parser())
+    with pytest.raises(FileNotFoundError, match="no such recipe"):
+        parse_configs(["--config", str(tmp_path / "none.toml")], 11)
+
+
+def test_runs_saved_with_a_fractional_decay_read_as_absolute_steps():
+    values = dataclasses.asdict(TrainConfig(steps=42000))
+    values.pop("decay_steps")
+    assert TrainConfig.from_dict({**values, "decay_start": 0.9}).decay_steps == 4200
+
+
+def test_every_recipe_parses(palette):
+    from miaobi_core.palette import load_palette
+
+    recipes = sorted((Path(__file__).resolve().parent.parent / "train/recipes").glob("*.toml"))
+    assert recipes
+    for recipe in recipes:
+        gen_cfg, cfg = parse_configs(["--config", str(recipe)], load_palette().num_classes)
+        assert cfg.steps > cfg.decay_steps > 0 and gen_cfg.num_classes <= palette.num_classes

@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from miaobi_core.config import GeneratorConfig
 from miaobi_core.options import add_arguments, pick
@@ -35,7 +38,8 @@ class TrainConfig:
     lr_d: float = _h("discriminator learning rate", 4e-4)
     beta1: float = _h("Adam beta1 (SPADE with TTUR: 0)", 0.0)
     beta2: float = _h("Adam beta2", 0.999)
-    decay_start: float = _h("fraction of steps after which both learning rates fall linearly to 0", 0.5)
+    decay_steps: int = _h("the last steps, over which both learning rates fall linearly to 0 at --steps "
+                          "(SPADE's niter_decay; all of them in a shorter run; 0 = none)", 10000)
     warmup_steps: int = _h("steps over which the learning rates rise linearly from 0 whenever the optimizers "
                            "start with fresh moments (a new run, --continue-from): Adam's first updates on fresh "
                            "moments are as large as the rate itself in every weight, which shakes a trained "
@@ -137,12 +141,20 @@ class TrainConfig:
                              "--student-ngf and --init-from, and no --prune-student")
         if self.continue_from and (self.init_from or self.student_ngf):
             raise ValueError("--continue-from goes on with a whole run: no --init-from or --student-ngf beside it")
-        if self.warmup_steps < 0:
-            raise ValueError("--warmup-steps must be >= 0")
+        if self.warmup_steps < 0 or self.decay_steps < 0:
+            raise ValueError("--warmup-steps and --decay-steps must be >= 0")
         if self.lambda_semantic < 0 or self.lambda_lecam < 0:
             raise ValueError("--lambda-semantic and --lambda-lecam must be >= 0")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("--ema-decay must lie in [0, 1)")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        """A run's saved ``train`` settings; runs before 2026-12-02 gave the decay as a fraction of the steps."""
+        values = dict(values)
+        if "decay_start" in values:
+            values["decay_steps"] = round((1 - values.pop("decay_start")) * values["steps"])
+        return cls(**values)
 
 
 # Generator defaults for the shipped CPU model differ from the paper's; see README "Default model".
@@ -153,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m train", description="Train Miaobi's SPADE generator. Generator settings first, then the run's.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--config", default="", help="a recipe file (train/recipes/*.toml) whose settings replace "
+                        "the defaults; flags given beside it win")
     for title, cls in (("generator", GeneratorConfig), ("training", TrainConfig)):
         group = parser.add_argument_group(title)
         add_arguments(group, cls, skip=GENERATOR_FIELDS_FROM_PALETTE)
@@ -163,9 +177,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def read_recipe(path: str | Path, parser: argparse.ArgumentParser, seen: tuple = ()) -> dict:
+    """A recipe file's settings: TOML, one key per option (``lambda_l1 = 5``), tables only to group them, and
+    ``extends = "other.toml"`` (beside it) for the recipe it changes. Unknown keys are refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--config {path}: no such recipe")
+    if path.resolve() in seen:
+        raise ValueError(f"--config {path}: recipes extend each other in a circle")
+    with open(path, "rb") as handle:
+        text = tomllib.load(handle)
+    base = text.pop("extends", None)
+    settings = read_recipe(path.parent / base, parser, seen + (path.resolve(),)) if base else {}
+    known = {action.dest for action in parser._actions} - {"help", "config"}
+    for key, value in text.items():
+        for name, setting in (value.items() if isinstance(value, dict) else [(key, value)]):
+            if name not in known:
+                raise ValueError(f"{path}: {name!r} is not an option of python -m train")
+            settings[name] = os.path.expanduser(setting) if isinstance(setting, str) else setting
+    return settings
+
+
 def parse_configs(argv: list[str] | None, num_classes: int) -> tuple[GeneratorConfig, TrainConfig]:
-    """The configs of a command line; ``num_classes``: the palette's, which --num-classes may lower."""
-    args = vars(build_parser().parse_args(argv))
+    """The configs of a command line (a --config recipe, then the flags beside it, which win); ``num_classes``:
+    the palette's, which --num-classes may lower."""
+    parser = build_parser()
+    recipe = parser.parse_known_args(argv)[0].config
+    if recipe:
+        parser.set_defaults(**read_recipe(recipe, parser))
+    args = vars(parser.parse_args(argv))
     if not 0 <= args["num_classes"] <= num_classes:
         raise ValueError(f"--num-classes {args['num_classes']}: the palette has {num_classes} classes")
     args["num_classes"] = args["num_classes"] or num_classes

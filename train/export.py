@@ -29,7 +29,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, half: bool = True, stud
 
     run_dir = Path(run_dir)
     saved = json.loads((run_dir / files.CONFIG).read_text())
-    gen_cfg, cfg = GeneratorConfig.from_dict(saved["generator"]), TrainConfig(**saved["train"])
+    gen_cfg, cfg = GeneratorConfig.from_dict(saved["generator"]), TrainConfig.from_dict(saved["train"])
     checkpoint = run_dir / files.CHECKPOINT if (run_dir / files.CHECKPOINT).is_dir() else run_dir  # continuation
     state = json.loads((checkpoint / files.STATE).read_text())
     if student and not cfg.student_ngf:

@@ -131,9 +131,9 @@ class Trainer:
     # ------------------------------------------------------------------ one step
 
     def learning_rate_scale(self, step: int) -> float:
-        """1 until decay_start * steps, then linearly down to 0 at the last step (SPADE's niter_decay); times a
+        """1 until the last decay_steps, then linearly down to 0 at the last step (SPADE's niter_decay); times a
         linear warm-up over warmup_steps from where the optimizers' moments started."""
-        start = self.cfg.decay_start * self.cfg.steps
+        start = max(0, self.cfg.steps - self.cfg.decay_steps)  # a run shorter than its decay decays throughout
         scale = 1.0 if step < start else max(0.0, 1.0 - (step - start) / max(1.0, self.cfg.steps - start))
         if self.cfg.warmup_steps:
             scale *= min(1.0, (step - self.moments_born + 1) / self.cfg.warmup_steps)
