@@ -64,11 +64,15 @@ class ServingOptions:
         "help": "how long a micro-batched forward pass waits for company (0: only requests already queued join)"})
     timeout_s: float = field(default=60.0, metadata={
         "help": "seconds a picture may wait and take before it fails as timed out (503 on the web)"})
+    max_wait_s: float = field(default=2.0, metadata={
+        "help": "a server takes a prediction while the pictures ahead of it should be painted within this many "
+                "seconds (judged by its recent pictures); beyond that it answers 429 at once "
+                "(miaobi_core/admission.py)"})
     upscale: bool = field(default=True, metadata={
         "help": "enlarge pictures above the model's size with the learned upscalers (waifu2x x2 up to twice, "
                 "Real-ESRGAN x4 beyond); off: Lanczos only"})
 
     def __post_init__(self):  # a misspelt variant fails here, before anything loads (a backend: when it loads)
         resolve_variant(self.variant)
-        if self.timeout_s <= 0 or self.batch_wait_ms < 0:
-            raise ValueError("timeout_s must be > 0 and batch_wait_ms >= 0")
+        if self.timeout_s <= 0 or self.batch_wait_ms < 0 or self.max_wait_s <= 0:
+            raise ValueError("timeout_s and max_wait_s must be > 0, and batch_wait_ms >= 0")

@@ -163,3 +163,29 @@ def test_serving_refuses_a_huge_image(serving):
     huge = png_b64(np.zeros((3000, 3000, 3), np.uint8))
     body = requests.post(serving, json={"images": [huge]}, timeout=60).json()
     assert body["status"] != "000" and "pixels" in body["msg"]
+
+
+def test_serving_admits_by_expected_wait_and_answers_429_to_the_rest(serving, palette, scene_ids):
+    """40 children at once at 1024 px: far more than 2 s of work (the default max_wait_s). hub serving takes
+    them all at once (threaded), paints those whose wait fits, and turns the rest away at once with HTTP 429,
+    instead of making each new child wait longer."""
+    from concurrent.futures import ThreadPoolExecutor
+    import time
+
+    drawing = png_to_b64(encode_png(palette.colorize(scene_ids)))
+    requests.post(serving, json={"images": [drawing], "size": 1024}, timeout=120)  # the estimate learns 1024 px
+
+    def ask(seed):
+        started = time.perf_counter()
+        reply = requests.post(serving, json={"images": [drawing], "seed": seed, "size": 1024}, timeout=120)
+        return reply, time.perf_counter() - started
+
+    with ThreadPoolExecutor(40) as pool:
+        replies = list(pool.map(ask, range(40)))
+    refused = [(r, s) for r, s in replies if r.status_code == 429]
+    painted = [(r, s) for r, s in replies if r.status_code == 200]
+    assert refused and painted and len(refused) + len(painted) == 40
+    assert all(r.json()["status"] == "000" and len(r.json()["results"]) == 1 for r, _ in painted)
+    assert all(r.headers["Retry-After"] == "1" and "try again" in r.json()["msg"] for r, _ in refused)
+    assert min(s for _, s in refused) < max(s for _, s in painted)  # refused without waiting for the others
+    assert requests.post(serving, json={"images": [drawing], "size": 96}, timeout=120).json()["status"] == "000"

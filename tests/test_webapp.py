@@ -155,7 +155,7 @@ def test_a_busy_worker_drops_the_upscaler_before_refusing_anyone(drawing):
 
 def test_admission_learns_the_time_a_picture_takes_and_admits_by_expected_wait(monkeypatch):
     from miaobi_core.api import Busy
-    from webapp import admission as module
+    from miaobi_core import admission as module
 
     clock = iter([0.0, 0.05, 10.0, 10.6])  # two requests: 50 ms alone, then 600 ms with one ahead (300 each)
     monkeypatch.setattr(module.time, "perf_counter", lambda: next(clock))

@@ -17,9 +17,9 @@ from flask_cors import CORS
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from miaobi_core.admission import Admission
 from miaobi_core.options import ServingOptions, default_of
 
-from .admission import Admission
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = REPO_ROOT / "static"
@@ -33,9 +33,6 @@ class WebOptions:
         "env": "MIAOBI_CORS_ORIGINS",
         "help": "comma-separated exact origins (https://host[:port]) whose pages may call the API; none: same "
                 "origin only"})
-    max_wait_s: float = field(default=2.0, metadata={
-        "help": "a worker takes a prediction while the pictures ahead of it should be painted within this many "
-                "seconds (judged by its recent pictures); beyond that it answers 429 at once (webapp/admission.py)"})
     max_request_bytes: int = field(default=6 * 1024 * 1024, metadata={
         "help": "largest request body (a 4 MiB PNG as base64 JSON)"})
     default_size: int = field(default=256, metadata={"help": "picture side when a request gives none"})

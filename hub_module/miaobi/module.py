@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import base64
 import dataclasses
+import functools
 import os
 import sys
+import threading
 from pathlib import Path
 
 # A module archive (`make hub-package`) carries the library it was built with in vendor/; it goes first on
@@ -28,12 +30,44 @@ from paddlehub.module.module import moduleinfo, runnable, serving
 from PIL import Image
 
 from miaobi_core import api
+from miaobi_core.admission import Admission
 from miaobi_core.codec import (CodecLimits, InputError, check_label_ids, decode_label_canvas, encode_picture,
                                png_to_b64, png_to_rgba, snap_to_palette)
 from miaobi_core.options import ServingOptions
 from miaobi_core.palette import load_palette
 from miaobi_core.synthesizer import Synthesizer
 from miaobi_core.variants import FOLDERS, UPSCALER_FOLDER, resolve_variant
+
+
+_refused = threading.local()  # set by serving_method on the thread whose request it turned away (Busy)
+
+
+def _serve_concurrently_under_hub_serving() -> None:
+    """Make ``hub serving start`` admit requests as the web app does, and answer HTTP 429 to the refused.
+
+    PaddleHub 2.4.0 runs its Flask app single-threaded and answers every error with HTTP 200: each request
+    waits its turn unseen in the socket's queue, so no wait was ever too long (40 clients: p50 5.3 s). Under
+    it (only ``hub serving`` imports ``paddlehub.serving.app_compat``, and before it builds its modules),
+    its app is made threaded, so every request reaches :meth:`Miaobi.serving_method` at once to be admitted
+    by expected wait, and the reply to a refused one gets status 429 and Retry-After (its body stays
+    PaddleHub's, with the API's message). Both wrap PaddleHub's own functions, looked up at call time."""
+    app_compat = sys.modules.get("paddlehub.serving.app_compat")
+    if app_compat is None or getattr(app_compat, "miaobi_serves_concurrently", False):
+        return
+    create_app, predict_v2 = app_compat.create_app, app_compat.predict_v2
+
+    def threaded_app(*args, **kwargs):
+        app = create_app(*args, **kwargs)
+        app.run = functools.partial(lambda run, *a, **k: run(*a, **{**k, "threaded": True}), app.run)
+        return app
+
+    def predict_with_status(module_info, inputs):
+        _refused.busy = False
+        result = predict_v2(module_info, inputs)
+        return (result, 429, {"Retry-After": "1"}) if _refused.busy else result
+
+    app_compat.create_app, app_compat.predict_v2 = threaded_app, predict_with_status
+    app_compat.miaobi_serves_concurrently = True
 
 
 @moduleinfo(
@@ -49,7 +83,7 @@ class Miaobi(paddle.nn.Layer):
     # mode and leaves static mode switched on when a method raises (e.g. for a bad drawing).
     def __init__(self, **options):
         """Keyword arguments: the fields of miaobi_core.options.ServingOptions (use_gpu, variant, backend,
-        micro_batch, batch_wait_ms, timeout_s, upscale), each defaulted there."""
+        micro_batch, batch_wait_ms, timeout_s, max_wait_s, upscale), each defaulted there."""
         super(Miaobi, self).__init__()  # the name, not bare super(): @moduleinfo rebuilds the class
         self.options = ServingOptions(**options)  # a misspelt setting fails here, before any loading
         self.limits = CodecLimits()
@@ -57,6 +91,9 @@ class Miaobi(paddle.nn.Layer):
         # first classes, those it was trained with (an older model keeps working when a class is added).
         self.synthesizer = self._load(self.options.use_gpu)
         self.palette = load_palette().first(self.synthesizer.num_classes)
+        self.admission = Admission(self.options.max_wait_s)  # for serving_method; the Python API waits its turn
+        self._moving = threading.Lock()  # hub serving's threads may all ask for the GPU with their first request
+        _serve_concurrently_under_hub_serving()
 
     def _load(self, use_gpu: bool) -> Synthesizer:
         options = self.options
@@ -74,10 +111,11 @@ class Miaobi(paddle.nn.Layer):
         --use_gpu``, and ``hub serving --use_gpu``, whose GPU worker passes use_gpu=True with every request to
         a module it built without it. The device belongs to the model: it moves once, for every later call,
         and nothing is left on the device it left (without a GPU, it stays where it was and says why)."""
-        if use_gpu is not None and use_gpu != self.options.use_gpu:
-            self.synthesizer = self._load(use_gpu)
-            self.options = dataclasses.replace(self.options, use_gpu=use_gpu)
-        return self.synthesizer
+        with self._moving:
+            if use_gpu is not None and use_gpu != self.options.use_gpu:
+                self.synthesizer = self._load(use_gpu)
+                self.options = dataclasses.replace(self.options, use_gpu=use_gpu)
+            return self.synthesizer
 
     def describe(self) -> dict:
         """What is serving: which generator (its training steps, size), the upscaler, and the backend chosen (with every trial)."""
@@ -150,12 +188,21 @@ class Miaobi(paddle.nn.Layer):
         "format": "png" | "jpeg"?}`` (miaobi_core.api.parse_prediction, as the web app's ``POST /predict``).
 
         Answers a list of base64 landscapes (PNG unless ``format`` says jpeg), one per drawing, in order.
-        Sizes above the model's own (up to 1024) are enlarged by the learned upscaler.
+        Sizes above the model's own (up to 1024) are enlarged by the learned upscaler, unless the server is
+        busy; when the pictures ahead would take longer than ``max_wait_s``, it refuses at once (HTTP 429
+        under ``hub serving``).
         """
         synthesizer = self._on(use_gpu)  # hub serving --use_gpu: True from its GPU worker, moving the model once
         asked = api.parse_prediction({"images": images, **fields}, "images", lambda: synthesizer.styles.names)
         ids = [decode_label_canvas(image, self.palette, self.limits).ids for image in asked.drawings]
-        pictures = synthesizer.generate(ids, seeds=asked.seeds, size=asked.size, style=asked.style)
+        upscale = self.admission.unhurried()  # busy: Lanczos instead of the upscaler, before refusing anyone
+        try:
+            with self.admission.admit():
+                pictures = synthesizer.generate(ids, seeds=asked.seeds, size=asked.size, style=asked.style,
+                                                upscale=upscale)
+        except api.Busy:
+            _refused.busy = True
+            raise
         return [png_to_b64(encode_picture(p, asked.format)) for p in pictures]
 
     @runnable

@@ -9,6 +9,8 @@ one while ``(pending + 1) * estimate`` stays within ``max_wait_s``. A request al
 The learned upscaler costs about 10x a picture's own painting (docs/performance.md), so a busy worker
 drops it first: while the expected wait is over half the bound, pictures are enlarged by Lanczos instead,
 and children get a softer picture rather than a refusal.
+
+The web app admits its ``POST /predict`` here, and the hub module its ``hub serving`` requests.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import threading
 import time
 from contextlib import contextmanager
 
-from miaobi_core.api import Busy
+from .api import Busy
 
 SMOOTHING = 0.2  # weight of the newest picture in the running estimate
 
