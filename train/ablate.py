@@ -20,7 +20,7 @@ import numpy as np
 from miaobi_core.config import CONFIG_NAME
 from miaobi_core.runtime import configure_cpu
 
-from .files import PSEUDO_LABELS
+from .files import PSEUDO_LABELS, SHARED_MODELS
 
 BASE = ["--norm", "clade_icpe", "--ngf", "16", "--z-dim", "64", "--no-spectral-norm", "--batch-size", "4",
         "--ndf", "32", "--n-layers-d", "3", "--num-d", "2", "--lambda-vgg", "0", "--seed", "0"]
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", default=os.path.expanduser("~/.cache/miaobi/runs/ablate"), help="run folders")
     parser.add_argument("--data-root", default=PSEUDO_LABELS,
                         help="the labels of python -m train.pseudolabel")
-    parser.add_argument("--models-root", default="../shared/models", help="the shared pretrained networks")
+    parser.add_argument("--models-root", default=str(SHARED_MODELS), help="the shared pretrained networks")
     parser.add_argument("--report", default="docs/quality.md", help="the report whose Ablations section the "
                         "table replaces (empty: print only)")
     args = parser.parse_args(argv)

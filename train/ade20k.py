@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .files import SHARED_MODELS
+
 FILE = "ade20k_deeplab/deeplabv3_mnv2_ade20k_int8.tflite"  # inside the shared models folder
-MODEL = Path("../shared/models") / FILE
+MODEL = SHARED_MODELS / FILE
 INPUT_SIZE = 512
 
 # ADE20K objectInfo150 ids (1-based) of the file's 31 classes; 0 is "anything else".

@@ -17,6 +17,8 @@ from pathlib import Path
 from miaobi_core.config import GeneratorConfig
 from miaobi_core.options import add_arguments, pick
 
+from .files import SHARED_MODELS
+
 
 def _h(text: str, default):
     return field(default=default, metadata={"help": text})
@@ -62,7 +64,7 @@ class TrainConfig:
                                   "(unit-normalised per pixel, L1; 0 = off)", 0.0)
     lambda_projected: float = _h("weight of a projected discriminator: trainable heads on the frozen SqueezeNet's "
                                  "features (Projected GAN), beside the PatchGAN ones (0 = off)", 0.0)
-    squeezenet_dir: str = _h("the folder holding squeezenet_v1.1.param/.bin", "../shared/models/squeezenet")
+    squeezenet_dir: str = _h("the folder holding squeezenet_v1.1.param/.bin", str(SHARED_MODELS / "squeezenet"))
     lambda_semantic: float = _h("weight of the cross-entropy between a label map and a frozen reader's view of the "
                                 "map painted in another photo's style code (the reader: a head on the frozen "
                                 "SqueezeNet trained on real photos by python -m train.semantic; asks a painted "

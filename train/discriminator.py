@@ -13,7 +13,7 @@ import paddle.nn.functional as F
 
 from miaobi_core.generator import maybe_spectral
 
-from .imagenet import unit_scaled
+from .squeezenet import unit_scaled
 
 
 class BlurPool(nn.Layer):

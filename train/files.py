@@ -4,9 +4,14 @@ A run folder holds ``config.json`` (the resolved settings), ``log.jsonl``, ``sam
 the checkpoint holds each network's weights and optimizer state and ``state.json`` (step and student history).
 """
 import os
+from pathlib import Path
 
 # Where `python -m train.pseudolabel` writes labels v2, and where every tool that reads them looks by default.
 PSEUDO_LABELS = os.path.expanduser("~/.cache/miaobi/pseudo_labels")
+
+# The shared pretrained networks (each with its licence and input recipe), beside the repository: the default
+# wherever a tool reads one. Relative to the working directory, as the README's commands are run.
+SHARED_MODELS = Path("../shared/models")
 
 CHECKPOINT = "checkpoint"
 CONFIG = "config.json"

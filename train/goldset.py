@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from miaobi_core.palette import Palette, load_palette
 
-from .files import PSEUDO_LABELS
+from .files import PSEUDO_LABELS, SHARED_MODELS
 from .metrics import class_iou, confusion, pixel_accuracy
 from .pseudolabel import SKY_NET_VERSIONS, VERSIONS, label_file
 
@@ -53,7 +53,7 @@ def scores(matrix: np.ndarray) -> dict:
 
 
 def evaluate(label_root: Path, data_root: Path, palette: Palette, versions=VERSIONS,
-             skyseg: Path = Path("../shared/models/skyseg")) -> dict[int, dict]:
+             skyseg: Path = SHARED_MODELS / "skyseg") -> dict[int, dict]:
     """Scores of each labelling version against the gold labels, from label_root's caches (filled where missing)."""
     from .skyseg import cache_sky_probabilities
 

@@ -9,6 +9,8 @@ import numpy as np
 from scipy import linalg
 from tqdm import tqdm
 
+from .files import SHARED_MODELS
+
 
 LAYOUT_GRID = 4  # FJD's condition embedding: class fractions in 4 x 4 cells
 
@@ -116,18 +118,19 @@ def ade20k_label_fidelity(ade_ids: np.ndarray, target: np.ndarray, palette) -> f
 class IndependentJudges:
     """The networks nobody here trained: MobileNetV2 for FD-MNv2, the ADE20K segmenter for ADE mIoU."""
 
-    def __init__(self, models: str | Path = "../shared/models"):
-        from . import ade20k, imagenet
+    def __init__(self, models: str | Path = SHARED_MODELS):
+        from . import ade20k, mobilenet
 
         models = Path(models)
-        self.mobilenet = imagenet.load_mobilenet_v2(models / imagenet.MOBILENET_V2)
+        self.mobilenet = mobilenet.load_mobilenet_v2(models / mobilenet.MOBILENET_V2)
         self.ade20k = ade20k.ADE20KSegmenter(models / ade20k.FILE, threads=os.cpu_count() or 1)
 
     def features(self, images: np.ndarray, batch: int = 32) -> np.ndarray:
         """(N, 1280) MobileNetV2 pooled features of (N, H, W, 3) uint8 pictures (resized to 224 px)."""
         import paddle
 
-        from .imagenet import MOBILENET_V2_SIZE, mobilenet_v2_input, resized
+        from .mobilenet import MOBILENET_V2_SIZE, mobilenet_v2_input
+        from .ports import resized
 
         out = []
         with paddle.no_grad():

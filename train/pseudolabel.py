@@ -65,7 +65,7 @@ from miaobi_core.palette import Palette, load_palette
 from . import duplicates
 from .ade20k import MODEL as ADE20K_MODEL
 from .data import load_rgb
-from .files import PSEUDO_LABELS
+from .files import PSEUDO_LABELS, SHARED_MODELS
 from .photos import BUILT_SCENES, INTEL, LANDSCAPES, SCENES, Photo, intel_photos, landscape_photos, source
 from .scenes import SceneClassifier, scene_features
 from .sheets import grid
@@ -444,7 +444,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data-root", default=str(LANDSCAPES), help="the shared landscapes: <root>/<split>/<scene>/*.jpg")
     parser.add_argument("--intel", default=str(INTEL),
                         help="the fetched Intel set (its datasets/ folder inside; README, 'Training'); '' for none")
-    parser.add_argument("--skyseg", default="../shared/models/skyseg", help="labels v1 and v2: the sky net's folder")
+    parser.add_argument("--skyseg", default=str(SHARED_MODELS / "skyseg"), help="labels v1 and v2: the sky net's folder")
     parser.add_argument("--ade20k", default=str(ADE20K_MODEL), help="the ADE20K segmenter's TFLite file")
     parser.add_argument("--out", default=PSEUDO_LABELS,
                         help="output folder (kept outside the repo: it is derived from photos we may not commit)")

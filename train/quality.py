@@ -8,7 +8,7 @@ Methods compared, each painting every held-out label map:
 - the real held-out photos, as the reference row, and as many real training
   photos regardless of layout: the FD a perfect painter could reach.
 
-Judged by networks nobody here trained (``train/imagenet.py``, ``train/ade20k.py``):
+Judged by networks nobody here trained (``train/mobilenet.py``, ``train/ade20k.py``):
 - FD-MNv2: Frechet distance in ImageNet MobileNetV2's 1280-d pooled features
   between the pictures and the real held-out photos (FID's formula);
 - ADE mIoU: the shared ADE20K segmenter's labels of a picture against the label
@@ -41,7 +41,7 @@ from miaobi_core.runtime import configure_cpu
 from miaobi_core.variants import DISTILLED, FOLDERS, FULL
 
 from .baselines import flat_fill, mean_class_colours, nearest_neighbours, oracle_flat_fill
-from .files import PSEUDO_LABELS
+from .files import PSEUDO_LABELS, SHARED_MODELS
 from .metrics import (IndependentJudges, ade20k_label_fidelity, detector_accuracy, frechet_distance,
                       frechet_joint_distance, grid_score, label_fidelity, layout_embedding, seed_variety)
 from .sheets import doodle_grid, grid, style_grid
@@ -281,7 +281,7 @@ def main(argv=None) -> int:
     parser.add_argument("--test-limit", type=int, default=1000, help="held-out pairs (0 = all)")
     parser.add_argument("--train-limit", type=int, default=3000,
                         help="training pairs for the baselines and two floor draws (at least twice --test-limit)")
-    parser.add_argument("--models-root", default="../shared/models", help="the shared pretrained networks (judges)")
+    parser.add_argument("--models-root", default=str(SHARED_MODELS), help="the shared pretrained networks (judges)")
     parser.add_argument("--out", default="docs", help="folder for quality.md and the example grids")
     parser.add_argument("--doodles-only", action="store_true",
                         help="only paint the doodle grid and the sheet of every look (no data or segmenter needed)")

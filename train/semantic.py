@@ -24,7 +24,8 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from tqdm import tqdm
 
-from .imagenet import SQUEEZENET_STAGES, frozen_network, load_squeezenet, squeezenet_input, unit_scaled
+from .ports import frozen_network
+from .squeezenet import SQUEEZENET_DIR, SQUEEZENET_STAGES, load_squeezenet, squeezenet_input, unit_scaled
 
 WIDTH = 64
 IMAGE_SIZE = 128  # the pictures it will read: the generator's training size
@@ -155,7 +156,7 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate, falling linearly to 0")
     parser.add_argument("--seed", type=int, default=0, help="initial weights and data order")
     parser.add_argument("--test-limit", type=int, default=300, help="held-out photos for the mIoU report")
-    parser.add_argument("--squeezenet-dir", default="../shared/models/squeezenet", help="the frozen feature network")
+    parser.add_argument("--squeezenet-dir", default=str(SQUEEZENET_DIR), help="the frozen feature network")
     parser.add_argument("--class-balanced", action="store_true",
                         help="every class in a batch counts alike in the loss, as in mIoU (else every pixel)")
     args = parser.parse_args(argv)

@@ -29,7 +29,7 @@ from .checkpoints import StopRequest, read_checkpoint, write_checkpoint
 from .config import TrainConfig, configs_to_json
 from .data import BatchSampler, ProceduralLandscapes, ade20k_pairs, folder_pairs, pseudo_labelled
 from .discriminator import MultiscaleDiscriminator, ProjectedDiscriminator
-from .imagenet import SQUEEZENET_STAGES, load_squeezenet, squeezenet_input
+from .squeezenet import SQUEEZENET_STAGES, load_squeezenet, squeezenet_input
 from .distill import DistillConfig, Distillation, frozen
 from .parallel import Ranks
 from .semantic import load_semantic_head, semantic_loss
