@@ -381,3 +381,23 @@ def test_every_recipe_parses(palette):
     for recipe in recipes:
         gen_cfg, cfg = parse_configs(["--config", str(recipe)], load_palette().num_classes)
         assert cfg.steps > cfg.decay_steps > 0 and gen_cfg.num_classes <= palette.num_classes
+
+
+def test_each_optimiser_crop_and_loss_weight_option_takes_effect(tmp_path):
+    from train.distill import DistillConfig
+
+    gen_cfg, cfg = parse_configs(["--min-crop", "0.5", "--beta1", "0.5", "--beta2", "0.9", "--no-d-spectral-norm",
+                                  "--lambda-kld", "0.2", "--use-vae", "--lambda-distill-l1", "3",
+                                  "--lambda-distill-ssim", "4", "--student-ngf", "2"], 11)
+    trainer = Trainer(dataclasses.replace(gen_cfg, **TINY_G, use_vae=True),
+                      dataclasses.replace(cfg, **TINY_T, run_dir=str(tmp_path)))
+    assert trainer.sampler.min_crop == 0.5
+    assert all((opt._beta1, opt._beta2) == (0.5, 0.9) for opt in (trainer.opt_g, trainer.opt_d))
+    assert not any(name.endswith("weight_orig") for name in trainer.discriminator.state_dict())
+    distill = DistillConfig.from_train(cfg)
+    assert (distill.lambda_l1, distill.lambda_ssim, distill.betas) == (3.0, 4.0, (0.5, 0.9))
+    values = trainer.train_step(0)
+    half = Trainer(dataclasses.replace(gen_cfg, **TINY_G, use_vae=True),
+                   dataclasses.replace(cfg, **TINY_T, run_dir=str(tmp_path / "b"), lambda_kld=0.1)).train_step(0)
+    assert values["g_kld"] == pytest.approx(2 * half["g_kld"], rel=1e-5)  # the same step, twice the weight
+    assert parse_configs([], 11)[1].lambda_vgg == 0  # no VGG weights can be had here

@@ -58,7 +58,8 @@ class TrainConfig:
                              "a discriminator from memorising a few thousand photos (0 = off)", 0.0)
     lambda_gan: float = _h("weight of the hinge adversarial loss", 1.0)
     lambda_feat: float = _h("weight of discriminator feature matching (0 = off)", 10.0)
-    lambda_vgg: float = _h("weight of the VGG19 perceptual loss (needs --vgg-weights; off otherwise)", 10.0)
+    lambda_vgg: float = _h("weight of the VGG19 perceptual loss (SPADE's: 10; needs --vgg-weights, which cannot "
+                           "be had here)", 0.0)
     vgg_weights: str = _h("a VGG19Features .pdparams file; none can be downloaded here", "")
     lambda_squeezenet: float = _h("weight of the perceptual loss in the frozen ImageNet SqueezeNet's features "
                                   "(unit-normalised per pixel, L1; 0 = off)", 0.0)

@@ -163,11 +163,11 @@ class BatchSampler:
     """Batches as a pure function of (seed, step): resuming at step k replays exactly what step k would see."""
 
     def __init__(self, dataset, batch_size: int, image_size: int, seed: int, augment_data: bool = True,
-                 label_warp: float = 0.0):
+                 label_warp: float = 0.0, min_crop: float = 0.85):
         if len(dataset) == 0:
             raise ValueError("the dataset is empty")
         self.dataset, self.batch_size, self.image_size = dataset, batch_size, image_size
-        self.seed, self.augment_data, self.label_warp = seed, augment_data, label_warp
+        self.seed, self.augment_data, self.label_warp, self.min_crop = seed, augment_data, label_warp, min_crop
 
     def batch(self, step: int, part: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
         """The step's pairs, or just the slots ``part`` of them (one data-parallel rank's share)."""
@@ -181,7 +181,7 @@ class BatchSampler:
             ids, photo = self.dataset[index]
             if self.augment_data:
                 rng = np.random.default_rng((self.seed, step, slot))
-                ids, photo = augment(ids, photo, self.image_size, rng)
+                ids, photo = augment(ids, photo, self.image_size, rng, self.min_crop)
                 if self.label_warp:
                     ids = warp_labels(ids, self.label_warp, rng)
             else:

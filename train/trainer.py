@@ -119,7 +119,7 @@ class Trainer:
         self.teacher_frozen_at = 0  # with --freeze-teacher: the training steps the teacher had when it stopped
         self.moments_born = 0  # the step the optimizers' moments started from nothing (later with --continue-from)
         self.sampler = BatchSampler(build_dataset(cfg, self.palette), cfg.batch_size, cfg.image_size, cfg.seed,
-                                    label_warp=cfg.label_warp)
+                                    label_warp=cfg.label_warp, min_crop=cfg.min_crop)
         # Held-out pairs, only to watch the discriminators for memorising (the folder layout has no split).
         self.heldout = build_dataset(cfg, self.palette, "test") if cfg.data in ("pseudo", "procedural") else None
         self.lecam = losses.LeCamAnchors()
