@@ -9,6 +9,7 @@ const SAVE_SIZE = 1024;      // "Save picture" asks for the largest picture the 
 const REQUEST_TIMEOUT_MS = window.MIAOBI_TEST_TIMEOUT_MS || 30000;
 const LIVE_DELAY_MS = 900;   // "paint as I draw": wait this long after the last stroke
 const MAX_UNDO = 40;
+const SHEET_GAP = 16;        // white pixels between the drawing and the picture in a saved sheet
 // A page served from another (whitelisted) origin can name the API with ?api=https://host
 const API = (new URLSearchParams(location.search).get("api") || "").replace(/\/$/, "");
 
@@ -387,6 +388,7 @@ function markStale(stale) {
 
 function drawingChanged() {
   markStale(true);
+  if (!state.busy && !state.retryTimer) showMessage($("live").checked ? "" : "Press Paint to see your new drawing!");
   clearTimeout(state.liveTimer);
   if ($("live").checked) state.liveTimer = setTimeout(paint, LIVE_DELAY_MS);
 }
@@ -400,9 +402,7 @@ function showMessage(text, isError) {
 // One retry is ever scheduled, with the newest drawing; until then Paint and the dice wait visibly.
 function waitBeforeRetry(seconds, text) {
   state.waitUntil = Date.now() + seconds * 1000;
-  document.body.classList.add("waiting");
-  $("paint").disabled = true;
-  $("dice").disabled = true;
+  document.body.classList.add("waiting");  // Paint and the dice stay pressable: a press is kept for the retry
   const tick = () => {
     const left = Math.max(0, Math.ceil((state.waitUntil - Date.now()) / 1000));
     if (left > 0) {
@@ -412,8 +412,6 @@ function waitBeforeRetry(seconds, text) {
     }
     state.retryTimer = null;
     document.body.classList.remove("waiting");
-    $("paint").disabled = false;
-    $("dice").disabled = false;
     paint();
   };
   tick();
@@ -441,15 +439,39 @@ function pictureSize() {
   return Math.min(SAVE_SIZE, Math.max(256, Math.ceil(side / 64) * 64));
 }
 
+// A drawing of nothing but sky: there is nothing to paint yet, and the model would paint a smear.
+function drawingIsEmpty() {
+  return state.labels.every((id) => id === state.sky);
+}
+
+// Instead of a picture of an empty drawing: a friendly picture that asks for a drawing.
+function nudge(on) {
+  $("nudge").hidden = !on;
+  if (on) {
+    markStale(true);
+    showMessage("Draw something first! 🖍️");
+  }
+}
+
 async function paint() {
   if (state.busy || state.retryTimer) {
-    state.again = true;  // paint once more when this one (or the wait) is done, with the newest drawing
+    // Paint once more when this one (or the wait) is done, with the newest drawing. Paint stays pressable
+    // while a picture is painting: in a classroom, many presses landed then, and a lost press is a lost turn.
+    state.again = true;
+    document.body.classList.add("queued");
     return;
   }
+  if (drawingIsEmpty()) {
+    state.again = false;
+    document.body.classList.remove("queued");
+    nudge(true);
+    return;
+  }
+  nudge(false);
   state.busy = true;
   state.again = false;
+  document.body.classList.remove("queued");
   $("spinner").hidden = false;
-  $("paint").disabled = true;
   showMessage("Painting…");
   let retryIn = 0, retryText = "";
   const abort = new AbortController();
@@ -478,7 +500,7 @@ async function paint() {
     state.failures = 0;
     $("offline").hidden = true;
     markStale(state.again);  // a newer drawing is already waiting to be painted
-    showMessage("Ta-da!");
+    showMessage(state.again ? "Painting…" : "Ta-da!");  // never a Ta-da! over a faded picture
   } catch (error) {
     // Gone or silent: a picture anyone understands, the old picture marked, and a retry that backs off.
     state.failures += 1;
@@ -490,7 +512,6 @@ async function paint() {
     clearTimeout(timeout);
     state.busy = false;
     $("spinner").hidden = true;
-    $("paint").disabled = false;
     if (retryIn) {
       waitBeforeRetry(retryIn, retryText);
     } else if (state.again) {
@@ -513,23 +534,17 @@ async function savePicture(event) {
   } catch (error) {
     // No big one this time: saving the picture on screen beats saving nothing.
   }
-  const load = (url) => new Promise((resolve, reject) => {
-    const image = new Image();
-    image.onload = () => resolve(image);
-    image.onerror = reject;
-    image.src = url;
-  });
-  const [drawing, picture] = await Promise.all([load(shown.image), load(src)]);
+  const [drawing, picture] = await Promise.all([loadImage(shown.image), loadImage(src)]);
   const side = picture.naturalHeight;
   const sheet = document.createElement("canvas");
-  sheet.width = 2 * side + 16;
+  sheet.width = 2 * side + SHEET_GAP;
   sheet.height = side;
   const context = sheet.getContext("2d");
   context.fillStyle = "#fff";
   context.fillRect(0, 0, sheet.width, sheet.height);
   context.imageSmoothingEnabled = false;  // the drawing's blocks stay crisp
   context.drawImage(drawing, 0, 0, side, side);
-  context.drawImage(picture, side + 16, 0, side, side);
+  context.drawImage(picture, side + SHEET_GAP, 0, side, side);
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
   const link = document.createElement("a");
   link.href = sheet.toDataURL("image/png");
@@ -537,6 +552,71 @@ async function savePicture(event) {
   link.click();
   showMessage("Saved!");
 }
+
+function loadImage(url) {
+  return new Promise((resolve, reject) => {
+    const image = new Image();
+    image.onload = () => resolve(image);
+    image.onerror = reject;
+    image.src = url;
+  });
+}
+
+// "Open": a sheet "Save picture" made (drawing | picture) gives its drawing back to the canvas, exactly, as
+// one undo step, with the seed its name carries. Each drawing pixel is a square block of the sheet's left
+// half: its centre holds the pixel's palette colour whatever the block's size.
+async function openSaved(file) {
+  const url = URL.createObjectURL(file);
+  let image;
+  try {
+    image = await loadImage(url);
+  } catch (error) {
+    image = null;
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+  const side = image ? image.naturalHeight : 0;
+  if (!image || image.naturalWidth !== 2 * side + SHEET_GAP || side < SIZE) {
+    showMessage("That is not a picture saved by Miaobi. Open a file made with ⬇️ Save picture.", true);
+    return;
+  }
+  const half = document.createElement("canvas");
+  half.width = half.height = side;
+  const context = half.getContext("2d", { willReadFrequently: true });
+  context.drawImage(image, 0, 0);
+  const pixels = context.getImageData(0, 0, side, side).data;
+  const idOfColour = new Map(state.palette.classes.map((c) => [c.rgb.join(","), c.id]));
+  const ids = new Uint8Array(SIZE * SIZE);
+  for (let y = 0; y < SIZE; y++) {
+    for (let x = 0; x < SIZE; x++) {
+      const i = (Math.floor((y + 0.5) * side / SIZE) * side + Math.floor((x + 0.5) * side / SIZE)) * 4;
+      const id = idOfColour.get(`${pixels[i]},${pixels[i + 1]},${pixels[i + 2]}`);
+      if (id === undefined) {
+        showMessage("That picture's drawing has colours Miaobi does not know.", true);
+        return;
+      }
+      ids[y * SIZE + x] = id;
+    }
+  }
+  const seed = /^miaobi-\d{8}-\d{6}-(\d+)/.exec(file.name || "");
+  if (seed) state.seed = Number(seed[1]);
+  replaceDrawing(() => state.labels.set(ids));
+  showMessage("Here is your drawing again!");
+}
+
+$("open").addEventListener("click", () => $("open-file").click());
+$("open-file").addEventListener("change", () => {
+  const [file] = $("open-file").files;
+  $("open-file").value = "";  // the same file can be opened again
+  if (file) openSaved(file);
+});
+// A saved picture dropped on the drawing opens it.
+canvas.addEventListener("dragover", (event) => event.preventDefault());
+canvas.addEventListener("drop", (event) => {
+  event.preventDefault();
+  const [file] = event.dataTransfer.files;
+  if (file) openSaved(file);
+});
 
 $("download").addEventListener("click", savePicture);
 $("symbols-toggle").addEventListener("click", () => showSymbols($("symbols").hidden));

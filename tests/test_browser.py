@@ -244,7 +244,8 @@ def test_a_rate_limit_waits_for_retry_after_with_one_retry_at_a_time(page, serve
     page.route("**/predict", limited)
     page.goto(servers["app"] + "/")
     expect(page.locator("#message")).to_contain_text("What a lot of pictures", timeout=30_000)
-    expect(page.locator("#paint")).to_be_disabled()
+    expect(page.locator("body")).to_have_class("ready waiting")
+    expect(page.locator("#paint")).to_be_enabled()  # a press is kept for the retry, not lost on a dead button
     for _ in range(5):  # a child pressing Paint and the dice meanwhile queues nothing new
         page.locator("#live").focus()
         page.evaluate("document.getElementById('paint').click(); document.getElementById('dice').click()")
@@ -410,3 +411,75 @@ def test_colour_symbols_can_be_shown_over_the_drawing_without_changing_it(page, 
     assert page.locator("#symbols").is_visible()
     page.locator("#symbols-toggle").click()
     assert page.locator("#symbols").is_hidden()
+
+
+def labels_of(page):
+    return page.evaluate("Array.from(state.labels)")
+
+
+def test_a_saved_picture_opens_again_as_its_drawing_pixel_for_pixel(page, servers, palette, tmp_path):
+    page.goto(servers["app"] + "/")
+    page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+    page.locator(".swatch", has_text="Sea").click()
+    page.locator(".size[data-size='4']").click()  # a thin stroke: single-pixel detail must come back too
+    page.mouse.move(*canvas_point(page, 0.13, 0.81))
+    page.mouse.down()
+    page.mouse.move(*canvas_point(page, 0.77, 0.93), steps=9)
+    page.mouse.up()
+    page.locator("#paint").click()
+    expect(page.locator("#message")).to_have_text("Ta-da!", timeout=120_000)
+    drawing, seed = labels_of(page), page.evaluate("state.seed")
+    with page.expect_download() as saved:
+        page.locator("#download").click()
+    path = tmp_path / saved.value.suggested_filename
+    saved.value.save_as(path)
+
+    page.goto(servers["app"] + "/")  # another day: the starter scene, another seed
+    page.wait_for_selector("body.ready")
+    starter = labels_of(page)
+    assert starter != drawing
+    page.locator("#open-file").set_input_files(str(path))
+    expect(page.locator("#message")).to_have_text("Here is your drawing again!")
+    assert labels_of(page) == drawing and page.evaluate("state.seed") == seed
+    page.locator("#undo").click()  # opening is one undo step
+    assert labels_of(page) == starter
+
+    not_ours = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((300, 400, 3), np.uint8)).save(not_ours)
+    page.locator("#open-file").set_input_files(str(not_ours))
+    expect(page.locator("#message")).to_contain_text("not a picture saved by Miaobi")
+    assert labels_of(page) == starter
+
+
+def test_a_press_while_painting_is_kept_and_ta_da_never_sits_over_an_old_picture(page, servers):
+    page.goto(servers["app"] + "/")
+    page.locator("#live").uncheck()
+    page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+    expect(page.locator("#message")).to_have_text("Ta-da!", timeout=120_000)
+    sent = []
+    page.on("request", lambda r: sent.append(r) if r.url.endswith("/predict") else None)
+    page.evaluate("document.getElementById('paint').click(); document.getElementById('paint').click()")
+    assert page.evaluate("document.getElementById('paint').disabled") is False
+    expect(page.locator("body")).to_have_class("ready queued")
+    expect(page.locator("#message")).to_have_text("Ta-da!", timeout=120_000)
+    assert len(sent) == 2  # the press during the first picture painted once more afterwards
+    page.locator(".example", has_text="Beach").click()  # the drawing changes: the picture is out of date
+    expect(page.locator("#frame")).to_have_class("frame stale")
+    expect(page.locator("#message")).not_to_have_text("Ta-da!")
+
+
+def test_an_empty_drawing_gets_a_nudge_not_a_picture(page, servers):
+    page.goto(servers["app"] + "/")
+    page.locator("#live").uncheck()
+    page.wait_for_selector("body.ready")
+    sent = []
+    page.on("request", lambda r: sent.append(r) if r.url.endswith("/predict") else None)
+    page.locator("#clear").click()
+    page.locator("#paint").click()
+    expect(page.locator("#nudge")).to_be_visible()
+    expect(page.locator("#message")).to_have_text("Draw something first! 🖍️")
+    assert not sent
+    page.locator(".example", has_text="Forest").click()
+    page.locator("#paint").click()
+    expect(page.locator("#nudge")).to_be_hidden()
+    expect(page.locator("#message")).to_have_text("Ta-da!", timeout=120_000)
