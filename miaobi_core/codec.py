@@ -229,12 +229,17 @@ def check_label_ids(ids: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def encode_png(image: np.ndarray, palette_colors: np.ndarray | None = None) -> bytes:
-    """(H, W, 3) uint8 RGB -> PNG bytes; (H, W) ids with ``palette_colors`` -> indexed PNG."""
+    """(H, W, 3) uint8 RGB -> PNG bytes; (H, W) ids with ``palette_colors`` -> indexed PNG (8 bits a pixel,
+    so every id up to 255, the unlabelled one too, survives; ids without a colour show black)."""
     if palette_colors is None:
         pil = Image.fromarray(np.asarray(image, np.uint8), "RGB")
     else:
         pil = Image.fromarray(np.asarray(image, np.uint8), "P")
-        pil.putpalette(np.asarray(palette_colors, np.uint8).reshape(-1).tolist())
+        # All 256 entries: Pillow stores as few bits as the palette needs, and with 12 colours it wrote 4-bit
+        # pixels, turning the unlabelled id 255 into 15.
+        colours = np.zeros((256, 3), np.uint8)
+        colours[:len(palette_colors)] = np.asarray(palette_colors, np.uint8)
+        pil.putpalette(colours.reshape(-1).tolist())
     buffer = io.BytesIO()
     pil.save(buffer, format="PNG", compress_level=3)  # level 3: near-best size at a fraction of 9's time
     return buffer.getvalue()

@@ -54,6 +54,11 @@ def test_data_url_and_indexed_png_round_trip(palette, scene_ids):
     indexed = encode_png(scene_ids, palette.colors)  # how pseudo-labels are stored
     decoded = decode_label_canvas("data:image/png;base64," + png_to_b64(indexed), palette)
     np.testing.assert_array_equal(decoded.ids, scene_ids)
+    # Unlabelled pixels keep their id in a label file (a 12-colour palette once made Pillow write 4 bits).
+    labels = scene_ids.copy()
+    labels[:4] = palette.ignore_id
+    with Image.open(io.BytesIO(encode_png(labels, palette.colors))) as stored:
+        np.testing.assert_array_equal(np.asarray(stored), labels)
 
 
 def test_anti_aliased_edges_snap_to_a_neighbouring_class(palette):

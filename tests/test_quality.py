@@ -107,7 +107,7 @@ def test_tiny_end_to_end_evaluation(tmp_path, palette):
                                                          "floor": floor, "styled": {"tiny": ["sunny", "misty"]},
                                                          "left_out": 3, "classes": 11})
     report = (tmp_path / "quality.md").read_text()
-    assert "3 held-out maps with a class beyond the first 11 were left out" in report
+    assert "3 held-out maps with unlabelled pixels or a class beyond the first 11 were left out" in report
     assert "(columns: the doodle, then sunny, misty); for each doodle a row of tiny:" in report
     assert report.count(quality.ABLATIONS) == 1 and "| variant | FD-MNv2 |" in report  # kept by a new report
     assert "| tiny |" in report and "beats" in report and "| FD-MNv2 | detector | ADE mIoU | grid p90 |" in report

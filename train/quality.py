@@ -64,7 +64,8 @@ def load_pairs(dataset, size: int, limit: int, desc: str):
 
 def paintable(dataset, num_classes: int):
     """The held-out pairs whose maps hold only the first ``num_classes`` classes (those every judged model
-    paints: a model trained before the palette grew has no House), and how many were left out."""
+    paints: a model trained before the palette grew has no House; unlabelled pixels no model paints), and how
+    many were left out."""
     from .data import PairDataset
 
     keep = [pair for i, pair in enumerate(dataset.pairs) if int(dataset[i][0].max()) < num_classes]
@@ -174,8 +175,9 @@ def write_report(path: Path, rows: dict, info: dict) -> None:
         "",
         f"Held-out pairs: {info['test_count']} pseudo-labelled test photos at {info['size']} px "
         f"(baselines drawn from {info['train_count']} training pairs"
-        + (f"; {info['left_out']} held-out maps with a class beyond the first {info['classes']} were left out, "
-           "since a judged model cannot paint it" if info.get("left_out") else "") + "). Models: "
+        + (f"; {info['left_out']} held-out maps with unlabelled pixels or a class beyond the first "
+           f"{info['classes']} were left out, since a judged model cannot paint them" if info.get("left_out")
+           else "") + "). Models: "
         + "; ".join(f"{name} = `{where}`" for name, where in info["models"].items()) + ".",
         "",
         "**Judged by networks nobody here trained** (the last two columns): FD-MNv2 is the Frechet distance "
