@@ -383,7 +383,7 @@ function drawingPNG() {
 // The picture no longer shows the drawing (or the server is gone): fade it and never offer it for saving.
 function markStale(stale) {
   $("frame").classList.toggle("stale", stale);
-  $("download").hidden = stale || $("result").hidden;
+  $("download").hidden = $("keep").hidden = stale || $("result").hidden;
 }
 
 function drawingChanged() {
@@ -550,6 +550,7 @@ async function savePicture(event) {
   link.href = sheet.toDataURL("image/png");
   link.download = `miaobi-${stamp}-${shown.seed}.png`;
   link.click();
+  await keepPicture();  // a saved picture is kept in the gallery too
   showMessage("Saved!");
 }
 
@@ -580,9 +581,16 @@ async function openSaved(file) {
     showMessage("That is not a picture saved by Miaobi. Open a file made with ⬇️ Save picture.", true);
     return;
   }
-  const half = document.createElement("canvas");
-  half.width = half.height = side;
-  const context = half.getContext("2d", { willReadFrequently: true });
+  const seed = /^miaobi-\d{8}-\d{6}-(\d+)/.exec(file.name || "");
+  bringBack(drawingIn(image, side), seed ? Number(seed[1]) : state.seed, state.style);
+}
+
+// The drawing in the top-left side x side square of an image (a saved sheet, or a kept drawing), or null when
+// its colours are not the palette's.
+function drawingIn(image, side) {
+  const square = document.createElement("canvas");
+  square.width = square.height = side;
+  const context = square.getContext("2d", { willReadFrequently: true });
   context.drawImage(image, 0, 0);
   const pixels = context.getImageData(0, 0, side, side).data;
   const idOfColour = new Map(state.palette.classes.map((c) => [c.rgb.join(","), c.id]));
@@ -591,15 +599,21 @@ async function openSaved(file) {
     for (let x = 0; x < SIZE; x++) {
       const i = (Math.floor((y + 0.5) * side / SIZE) * side + Math.floor((x + 0.5) * side / SIZE)) * 4;
       const id = idOfColour.get(`${pixels[i]},${pixels[i + 1]},${pixels[i + 2]}`);
-      if (id === undefined) {
-        showMessage("That picture's drawing has colours Miaobi does not know.", true);
-        return;
-      }
+      if (id === undefined) return null;
       ids[y * SIZE + x] = id;
     }
   }
-  const seed = /^miaobi-\d{8}-\d{6}-(\d+)/.exec(file.name || "");
-  if (seed) state.seed = Number(seed[1]);
+  return ids;
+}
+
+// A drawing back on the canvas (one undo step), with the seed and look it was painted with.
+function bringBack(ids, seed, style) {
+  if (!ids) {
+    showMessage("That picture's drawing has colours Miaobi does not know.", true);
+    return;
+  }
+  state.seed = seed;
+  selectStyle(style);
   replaceDrawing(() => state.labels.set(ids));
   showMessage("Here is your drawing again!");
 }
@@ -663,13 +677,9 @@ async function loadStyles() {
     const caption = document.createElement("span");
     caption.textContent = style.label;
     button.append(caption);
+    button.dataset.style = style.name || "";
     button.addEventListener("click", () => {
-      state.style = style.name;
-      for (const other of group.children) {
-        const chosen = other === button;
-        other.classList.toggle("selected", chosen);
-        other.setAttribute("aria-checked", String(chosen));
-      }
+      selectStyle(style.name);
       paint();
     });
     group.append(button);
@@ -677,9 +687,143 @@ async function loadStyles() {
   group.hidden = false;
 }
 
+// The look (a name the model offers, or null for any) that the next picture is painted in.
+function selectStyle(name) {
+  const buttons = [...$("styles").children];
+  state.style = buttons.some((b) => b.dataset.style === name) ? name : null;
+  for (const button of buttons) {
+    const chosen = button.dataset.style === (state.style || "");
+    button.classList.toggle("selected", chosen);
+    button.setAttribute("aria-checked", String(chosen));
+  }
+}
+
+// ---------------------------------------------------------------- the gallery (gallery.js keeps it)
+
+const SLIDE_MS = window.MIAOBI_TEST_SLIDE_MS || 3000;
+const galleryURLs = [];   // object URLs of the thumbnails on show, released when the gallery is redrawn
+let slideTimer = null;
+
+// A data: URL's bytes as a Blob (decoded here: the page's content policy lets fetch reach only its server).
+function blobOf(url) {
+  const [header, data] = url.split(",");
+  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  return new Blob([bytes], { type: header.slice(5).split(";")[0] });
+}
+
+// The picture on screen, its drawing, seed and look go into the gallery ("Keep", and every "Save picture").
+async function keepPicture() {
+  const shown = state.shown;
+  let dropped;
+  try {
+    dropped = await Gallery.keep({ drawing: blobOf(shown.image), picture: blobOf($("result").src),
+                                   seed: shown.seed, style: shown.style || null, date: new Date().toISOString() });
+  } catch (error) {
+    showMessage("This browser cannot keep pictures here. Save it instead.", true);
+    return;
+  }
+  showMessage(dropped ? "Kept! The gallery was full, so the oldest picture made room." : "Kept in your gallery! ❤️");
+  await refreshGallery();
+}
+
+async function refreshGallery() {
+  let kept;
+  try {
+    kept = await Gallery.list();
+  } catch (error) {
+    return;  // a browser without IndexedDB (or with it switched off) has no gallery
+  }
+  for (const url of galleryURLs.splice(0)) URL.revokeObjectURL(url);
+  const box = $("gallery-items");
+  box.replaceChildren();
+  for (const item of kept.reverse()) {
+    const url = URL.createObjectURL(item.picture);
+    galleryURLs.push(url);
+    const when = new Date(item.date).toLocaleDateString();
+    const cell = document.createElement("div");
+    cell.className = "kept";
+    const open = document.createElement("button");
+    open.className = "open-kept";
+    open.setAttribute("aria-label", `Go on with the picture from ${when}`);
+    const image = document.createElement("img");
+    image.src = url;
+    image.alt = "";
+    open.append(image);
+    open.addEventListener("click", () => goOnWith(item));
+    const remove = document.createElement("button");
+    remove.className = "delete-kept";
+    remove.textContent = "✖️";
+    remove.setAttribute("aria-label", `Delete the picture from ${when}`);
+    remove.addEventListener("click", async () => {
+      await Gallery.remove(item.id);
+      await refreshGallery();
+    });
+    cell.append(open, remove);
+    box.append(cell);
+  }
+  $("gallery").hidden = kept.length === 0;
+}
+
+async function goOnWith(item) {
+  if (!state.palette) {
+    showMessage("Miaobi's paint box is not here yet. Try again when Miaobi can be reached.", true);
+    return;
+  }
+  const url = URL.createObjectURL(item.drawing);
+  try {
+    const image = await loadImage(url);
+    bringBack(drawingIn(image, image.naturalWidth), item.seed, item.style);
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+}
+
+async function startSlideshow() {
+  const kept = (await Gallery.list()).reverse();
+  if (!kept.length) return;
+  let next = 0;
+  const show = () => {
+    const slide = $("slide");
+    if (slide.src.startsWith("blob:")) URL.revokeObjectURL(slide.src);
+    slide.src = URL.createObjectURL(kept[next % kept.length].picture);
+    next += 1;
+  };
+  show();
+  $("slideshow").showModal();
+  slideTimer = setInterval(show, SLIDE_MS);
+}
+
+// "Clear all" asks a sum of a grown-up, not a tap of a child.
+function askGrownUp() {
+  const a = 12 + Math.floor(Math.random() * 8), b = 3 + Math.floor(Math.random() * 6);
+  $("grown-up-question").textContent = `${a} × ${b} =`;
+  $("grown-up").dataset.answer = String(a * b);
+  $("grown-up-answer").value = "";
+  $("grown-up").showModal();
+}
+
+async function grownUpAnswered() {
+  if ($("grown-up").returnValue !== "confirm") return;
+  if ($("grown-up-answer").value.trim() !== $("grown-up").dataset.answer) {
+    showMessage("The pictures were kept: that was not the answer.");
+    return;
+  }
+  await Gallery.clear();
+  await refreshGallery();
+  showMessage("The gallery is empty now.");
+}
+
+$("keep").addEventListener("click", keepPicture);
+$("slideshow-start").addEventListener("click", startSlideshow);
+$("slideshow-stop").addEventListener("click", () => $("slideshow").close());
+$("slideshow").addEventListener("close", () => clearInterval(slideTimer));
+$("clear-gallery").addEventListener("click", askGrownUp);
+$("grown-up").addEventListener("close", grownUpAnswered);
+
 // ---------------------------------------------------------------- start
 
 async function start() {
+  refreshGallery();  // the kept pictures show even when the server cannot be reached
   try {
     await loadPalette();
   } catch (error) {

@@ -483,3 +483,67 @@ def test_an_empty_drawing_gets_a_nudge_not_a_picture(page, servers):
     page.locator("#paint").click()
     expect(page.locator("#nudge")).to_be_hidden()
     expect(page.locator("#message")).to_have_text("Ta-da!", timeout=120_000)
+
+
+def paint_and_wait(page):
+    page.locator("#paint").click()
+    expect(page.locator("#message")).to_have_text("Ta-da!", timeout=120_000)
+
+
+def test_kept_pictures_stay_in_the_gallery_and_bring_their_drawing_back(page, servers):
+    page.goto(servers["app"] + "/")
+    page.locator("#live").uncheck()
+    page.wait_for_selector("body.ready")
+    expect(page.locator("#gallery")).to_be_hidden()  # nothing kept yet
+    paint_and_wait(page)
+    first, first_seed = labels_of(page), page.evaluate("state.seed")
+    page.locator("#keep").click()
+    expect(page.locator("#message")).to_have_text("Kept in your gallery! ❤️")
+    page.locator(".example", has_text="Beach").click()
+    page.locator("#dice").click()
+    expect(page.locator("#message")).to_have_text("Ta-da!", timeout=120_000)
+    page.locator("#keep").click()
+    expect(page.locator(".kept")).to_have_count(2)
+
+    page.reload()  # another day
+    page.locator("#live").uncheck()
+    page.wait_for_selector("body.ready")
+    expect(page.locator(".kept")).to_have_count(2)
+    page.locator(".kept").nth(1).locator(".open-kept").click()  # newest first: the second is the first kept
+    expect(page.locator("#message")).to_have_text("Here is your drawing again!")
+    assert labels_of(page) == first and page.evaluate("state.seed") == first_seed
+
+    page.locator("#slideshow-start").click()
+    expect(page.locator("#slideshow")).to_be_visible()
+    assert page.locator("#slide").get_attribute("src").startswith("blob:")
+    page.locator("#slideshow-stop").click()
+    expect(page.locator("#slideshow")).to_be_hidden()
+
+    page.locator(".kept").first.locator(".delete-kept").click()
+    expect(page.locator(".kept")).to_have_count(1)
+    page.locator("#clear-gallery").click()  # a child's guess keeps the pictures
+    page.locator("#grown-up-answer").fill("7")
+    page.locator("#grown-up-confirm").click()
+    expect(page.locator(".kept")).to_have_count(1)
+    page.locator("#clear-gallery").click()
+    page.locator("#grown-up-answer").fill(page.evaluate("document.getElementById('grown-up').dataset.answer"))
+    page.locator("#grown-up-confirm").click()
+    expect(page.locator("#gallery")).to_be_hidden()
+    expect(page.locator("#message")).to_have_text("The gallery is empty now.")
+
+
+def test_a_full_gallery_lets_the_oldest_picture_go_and_says_so(page, servers):
+    page.add_init_script("window.MIAOBI_TEST_GALLERY_LIMIT = 2")
+    page.goto(servers["app"] + "/")
+    page.locator("#live").uncheck()
+    page.wait_for_selector("body.ready")
+    seeds = []
+    for _ in range(3):
+        page.locator("#dice").click()
+        expect(page.locator("#message")).to_have_text("Ta-da!", timeout=120_000)
+        seeds.append(page.evaluate("state.seed"))
+        page.locator("#keep").click()
+        expect(page.locator("#message")).to_contain_text("Kept")
+    expect(page.locator("#message")).to_have_text("Kept! The gallery was full, so the oldest picture made room.")
+    kept = page.evaluate("Gallery.list().then((items) => items.map((item) => item.seed))")
+    assert kept == seeds[1:]
