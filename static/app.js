@@ -823,6 +823,11 @@ $("grown-up").addEventListener("close", grownUpAnswered);
 // ---------------------------------------------------------------- start
 
 async function start() {
+  // The page served by Miaobi keeps a copy of itself, so the gallery opens offline (static/sw.js); a page
+  // on another origin has its own.
+  if ("serviceWorker" in navigator && location.pathname === "/" && !API) {
+    navigator.serviceWorker.register("/sw.js").catch(() => { /* no offline copy: the page works the same */ });
+  }
   refreshGallery();  // the kept pictures show even when the server cannot be reached
   try {
     await loadPalette();

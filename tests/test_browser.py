@@ -547,3 +547,28 @@ def test_a_full_gallery_lets_the_oldest_picture_go_and_says_so(page, servers):
     expect(page.locator("#message")).to_have_text("Kept! The gallery was full, so the oldest picture made room.")
     kept = page.evaluate("Gallery.list().then((items) => items.map((item) => item.seed))")
     assert kept == seeds[1:]
+
+
+def test_the_gallery_opens_offline(page, servers):
+    page.goto(servers["app"] + "/")
+    page.locator("#live").uncheck()
+    page.wait_for_selector("body.ready")
+    page.evaluate("navigator.serviceWorker.ready")
+    page.reload()  # now the service worker serves the page (and has kept it)
+    page.locator("#live").uncheck()
+    page.wait_for_selector("body.ready")
+    assert page.evaluate("Boolean(navigator.serviceWorker.controller)")
+    paint_and_wait(page)
+    page.locator("#keep").click()
+    expect(page.locator(".kept")).to_have_count(1)
+
+    page.context.set_offline(True)
+    try:
+        page.reload()
+        page.wait_for_selector("body.ready")  # the page and its palette, from the browser's copy
+        expect(page.locator(".kept")).to_have_count(1)
+        page.locator(".example", has_text="Forest").click()
+        page.locator(".kept .open-kept").click()
+        expect(page.locator("#message")).to_have_text("Here is your drawing again!")
+    finally:
+        page.context.set_offline(False)

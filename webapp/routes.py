@@ -46,6 +46,14 @@ def index():
     return send_from_directory(STATIC_DIR, "index.html")
 
 
+@page.route("/sw.js")
+def service_worker():
+    """The page's service worker (static/sw.js), served at the root so that it may keep the page itself."""
+    response = send_from_directory(STATIC_DIR, "sw.js")
+    response.headers["Cache-Control"] = "no-cache"  # a new version of the page is picked up at once
+    return response
+
+
 @page.route("/static/<path:filename>")
 def static_file(filename):
     return send_from_directory(STATIC_DIR, filename)

@@ -1,0 +1,26 @@
+// The page's service worker: the page, its scripts, its palette and looks are kept in the browser, so the
+// child's gallery opens without a server (at school, on the bus). Online, every request goes to the server
+// first and refreshes the copy, so a new version of the page is seen at once; only when the server cannot
+// be reached is the kept copy used. Pictures (POST /predict) are never kept.
+"use strict";
+
+const CACHE = "miaobi-page";
+const PAGE = ["/", "/static/app.js", "/static/gallery.js", "/static/style.css", "/labels", "/styles"];
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(PAGE)).then(() => self.skipWaiting()));
+});
+
+self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
+
+self.addEventListener("fetch", (event) => {
+  const url = new URL(event.request.url);
+  if (event.request.method !== "GET" || url.origin !== location.origin || !PAGE.includes(url.pathname)) return;
+  event.respondWith(fetch(event.request).then((response) => {
+    if (response.ok) {
+      const copy = response.clone();
+      caches.open(CACHE).then((cache) => cache.put(event.request, copy));
+    }
+    return response;
+  }).catch(() => caches.match(event.request, { ignoreSearch: true })));
+});
