@@ -559,6 +559,7 @@ def test_the_gallery_opens_offline(page, servers):
     page.wait_for_selector("body.ready")
     assert page.evaluate("Boolean(navigator.serviceWorker.controller)")
     paint_and_wait(page)
+    kept = labels_of(page)
     page.locator("#keep").click()
     expect(page.locator(".kept")).to_have_count(1)
 
@@ -568,7 +569,8 @@ def test_the_gallery_opens_offline(page, servers):
         page.wait_for_selector("body.ready")  # the page and its palette, from the browser's copy
         expect(page.locator(".kept")).to_have_count(1)
         page.locator(".example", has_text="Forest").click()
+        assert labels_of(page) != kept
         page.locator(".kept .open-kept").click()
-        expect(page.locator("#message")).to_have_text("Here is your drawing again!")
+        page.wait_for_function("(kept) => Array.from(state.labels).every((id, i) => id === kept[i])", arg=kept)
     finally:
         page.context.set_offline(False)
