@@ -383,7 +383,7 @@ function drawingPNG() {
 // The picture no longer shows the drawing (or the server is gone): fade it and never offer it for saving.
 function markStale(stale) {
   $("frame").classList.toggle("stale", stale);
-  $("download").hidden = $("keep").hidden = stale || $("result").hidden;
+  $("download").hidden = $("keep").hidden = $("print").hidden = stale || $("result").hidden;
 }
 
 function drawingChanged() {
@@ -758,7 +758,14 @@ async function refreshGallery() {
       await Gallery.remove(item.id);
       await refreshGallery();
     });
-    cell.append(open, remove);
+    const print = document.createElement("button");
+    print.className = "print-kept";
+    print.textContent = "🖨️";
+    print.setAttribute("aria-label", `Print the picture from ${when}`);
+    // Object URLs of their own: the thumbnails' are released when the gallery is redrawn.
+    print.addEventListener("click", () => printSheet(URL.createObjectURL(item.picture),
+                                                     URL.createObjectURL(item.drawing), item.date));
+    cell.append(open, remove, print);
     box.append(cell);
   }
   $("gallery").hidden = kept.length === 0;
@@ -792,6 +799,27 @@ async function startSlideshow() {
   $("slideshow").showModal();
   slideTimer = setInterval(show, SLIDE_MS);
 }
+
+// "Print": the sheet gets the picture, its drawing and date; a grown-up may add a name; then the browser's
+// print dialog. The same for a picture in the gallery.
+async function printSheet(picture, drawing, date) {
+  for (const image of [$("print-picture"), $("print-drawing")]) {
+    if (image.src.startsWith("blob:")) URL.revokeObjectURL(image.src);  // the last gallery print's copies
+  }
+  $("print-picture").src = picture;
+  $("print-drawing").src = drawing;
+  $("print-date").textContent = new Date(date).toLocaleDateString(undefined, { dateStyle: "long" });
+  $("print-name-input").value = "";
+  $("print-ask").showModal();
+}
+
+$("print-ask").addEventListener("close", async () => {
+  if ($("print-ask").returnValue !== "print") return;
+  $("print-name").textContent = $("print-name-input").value.trim();
+  await Promise.all([$("print-picture").decode(), $("print-drawing").decode()]).catch(() => {});
+  window.print();
+});
+$("print").addEventListener("click", () => printSheet($("result").src, state.shown.image, Date.now()));
 
 // "Clear all" asks a sum of a grown-up, not a tap of a child.
 function askGrownUp() {

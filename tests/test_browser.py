@@ -574,3 +574,36 @@ def test_the_gallery_opens_offline(page, servers):
         page.wait_for_function("(kept) => Array.from(state.labels).every((id, i) => id === kept[i])", arg=kept)
     finally:
         page.context.set_offline(False)
+
+
+def pdf_pages(page, paper):
+    import re
+
+    return len(re.findall(rb"/Type\s*/Page[^s]", page.pdf(format=paper, print_background=True)))
+
+
+def test_a_picture_prints_on_one_page_with_its_drawing_a_name_and_the_date(page, servers):
+    page.add_init_script("window.print = () => { window.printed = (window.printed || 0) + 1; }")
+    page.goto(servers["app"] + "/")
+    page.locator("#live").uncheck()
+    page.wait_for_selector("body.ready")
+    paint_and_wait(page)
+    page.locator("#print").click()
+    page.locator("#print-name-input").fill("Mia, 6")
+    page.locator("#print-go").click()
+    page.wait_for_function("window.printed === 1")
+    page.emulate_media(media="print")
+    expect(page.locator("#print-sheet")).to_be_visible()
+    expect(page.locator("main")).to_be_hidden()
+    expect(page.locator("#print-name")).to_have_text("Mia, 6")
+    assert page.locator("#print-picture").get_attribute("src") == page.locator("#result").get_attribute("src")
+    assert page.evaluate("document.getElementById('print-drawing').naturalWidth") == 256
+    assert pdf_pages(page, "A4") == 1 and pdf_pages(page, "Letter") == 1
+    page.emulate_media(media="screen")
+
+    page.locator("#keep").click()  # and from the gallery
+    page.locator(".kept .print-kept").click()
+    page.locator("#print-go").click()
+    page.wait_for_function("window.printed === 2")
+    assert page.locator("#print-picture").get_attribute("src").startswith("blob:")
+    expect(page.locator("#print-name")).to_have_text("")
