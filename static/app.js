@@ -68,11 +68,49 @@ async function loadPalette() {
     name.className = "name";
     name.textContent = c.display;
     button.append(chip, name);
-    button.addEventListener("click", () => selectClass(c.id));
+    button.addEventListener("click", () => pickClass(c.id));
     box.append(button);
   }
   box.addEventListener("keydown", moveColour);
   selectClass(palette.classes.findIndex((c) => c.name === "mountain"));
+}
+
+// ---------------------------------------------------------------- names said aloud
+
+// For children who cannot read yet: what they pick is said aloud by the browser's own speech, with a voice
+// on this device only (never one that sends the words to a server). A grown-up turns it on or off (🔈/🔊);
+// the choice is kept.
+function speechOn() {
+  try { return localStorage.getItem("miaobi-speech") !== "off"; } catch (error) { return true; }
+}
+
+function showSpeech(on) {
+  $("speech-toggle").setAttribute("aria-pressed", String(on));
+  $("speech-toggle").classList.toggle("selected", on);
+  $("speech-toggle").textContent = on ? "🔊" : "🔈";
+}
+
+function say(text) {
+  if (!speechOn() || !window.speechSynthesis) return;
+  const voices = speechSynthesis.getVoices().filter((v) => v.localService);
+  if (!voices.length) return;  // only voices on the device: nothing is said rather than sent away
+  const lang = document.documentElement.lang;
+  const utterance = new SpeechSynthesisUtterance(text);
+  utterance.voice = voices.find((v) => v.lang.startsWith(lang)) || voices[0];
+  speechSynthesis.cancel();  // the newest pick, not a queue of old ones
+  speechSynthesis.speak(utterance);
+}
+
+$("speech-toggle").addEventListener("click", () => {
+  const on = !speechOn();
+  try { localStorage.setItem("miaobi-speech", on ? "on" : "off"); } catch (error) { /* private mode */ }
+  showSpeech(on);
+  if (on) say("I will say the names");
+});
+
+function pickClass(id) {
+  selectClass(id);
+  say(state.palette.classes[id].display);
 }
 
 function selectClass(id) {
@@ -92,7 +130,7 @@ function moveColour(event) {
   if (!step) return;
   event.preventDefault();
   const count = state.palette.classes.length;
-  selectClass((state.current + step + count) % count);
+  pickClass((state.current + step + count) % count);
   document.querySelector(".swatch.selected").focus();
 }
 
@@ -275,10 +313,16 @@ function selectTool(tool) {
   }
 }
 
-for (const b of document.querySelectorAll(".mode")) b.addEventListener("click", () => selectTool(b.dataset.tool));
+for (const b of document.querySelectorAll(".mode")) {
+  b.addEventListener("click", () => {
+    selectTool(b.dataset.tool);
+    say(b.getAttribute("aria-label"));
+  });
+}
 for (const b of document.querySelectorAll(".size")) {
   b.addEventListener("click", () => {
     state.brush = Number(b.dataset.size);
+    say(b.getAttribute("aria-label"));
     for (const o of document.querySelectorAll(".size")) {
       o.classList.toggle("selected", o === b);
       o.setAttribute("aria-pressed", String(o === b));
@@ -680,6 +724,7 @@ async function loadStyles() {
     button.dataset.style = style.name || "";
     button.addEventListener("click", () => {
       selectStyle(style.name);
+      say(style.label);
       paint();
     });
     group.append(button);
@@ -868,6 +913,7 @@ async function start() {
   EXAMPLES[0].draw();
   render();
   showSymbols(symbolsWereOn());
+  showSpeech(speechOn());
   updateHistoryButtons();
   document.body.classList.add("ready");
   if ($("live").checked) paint();  // the starter scene's picture, without waiting for a first stroke

@@ -607,3 +607,35 @@ def test_a_picture_prints_on_one_page_with_its_drawing_a_name_and_the_date(page,
     page.wait_for_function("window.printed === 2")
     assert page.locator("#print-picture").get_attribute("src").startswith("blob:")
     expect(page.locator("#print-name")).to_have_text("")
+
+
+# The browser's speech, recorded: one voice on the device and one that would send the words away.
+FAKE_SPEECH = """
+window.said = [];
+window.speechVoices = [{name: "here", lang: "en-GB", localService: true}, {name: "cloud", lang: "en-US", localService: false}];
+window.SpeechSynthesisUtterance = function (text) { this.text = text; };
+Object.defineProperty(window, "speechSynthesis", {value: {
+  getVoices: () => window.speechVoices, cancel: () => {}, speak: (u) => window.said.push([u.text, u.voice.name])}});
+"""
+
+
+def test_picks_are_said_aloud_with_a_voice_on_the_device_and_a_grown_up_can_stop_it(page, servers):
+    page.add_init_script(FAKE_SPEECH)
+    page.goto(servers["app"] + "/")
+    page.locator("#live").uncheck()
+    page.wait_for_selector("body.ready")
+    assert page.evaluate("window.said") == []  # nothing is said until a child picks something
+    page.locator(".swatch", has_text="Sea").click()
+    page.locator("#tool-fill").click()
+    page.locator(".size[data-size='22']").click()
+    assert page.evaluate("window.said") == [["Sea", "here"], ["Fill an area", "here"], ["Fat brush", "here"]]
+    page.locator("#speech-toggle").click()  # off, and it stays off
+    expect(page.locator("#speech-toggle")).to_have_attribute("aria-pressed", "false")
+    page.reload()
+    page.wait_for_selector("body.ready")
+    page.locator(".swatch", has_text="Grass").click()
+    assert page.evaluate("window.said") == []
+    page.locator("#speech-toggle").click()
+    page.evaluate("window.said = []; window.speechVoices = window.speechVoices.slice(1)")  # only a remote voice
+    page.locator(".swatch", has_text="Tree").click()
+    assert page.evaluate("window.said") == []
