@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .codec import PICTURE_FORMATS, InputError
+from .sun import Sun, parse_sun
 
 MAX_SEED = 2**31 - 1  # fits a JavaScript number and a C int
 
@@ -51,9 +52,10 @@ class Prediction:
     size: int | None  # None: each drawing's own size
     style: str | None
     format: str
+    sun: Sun | None = None  # where the child placed a sun (miaobi_core/sun.py), drawn on every picture
 
 
-FIELDS = ("seed", "size", "style", "format")
+FIELDS = ("seed", "size", "style", "sun", "format")
 
 
 def parse_prediction(body: dict, drawings_field: str, style_names: Callable[[], list[str]],
@@ -75,7 +77,7 @@ def parse_prediction(body: dict, drawings_field: str, style_names: Callable[[], 
     return Prediction(drawings=drawings, seeds=parse_seeds(body.get("seed"), len(drawings)),
                       size=parse_size(body.get("size"), limits) or default_size,
                       style=None if style is None else parse_style(style, style_names()),
-                      format=parse_format(body.get("format")))
+                      format=parse_format(body.get("format")), sun=parse_sun(body.get("sun")))
 
 
 def _is_int(value) -> bool:

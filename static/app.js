@@ -32,6 +32,7 @@ const state = {
   waitUntil: 0,
   liveTimer: null,
   stroke: null,
+  sun: null,            // {x, y, radius} as fractions of the side, or null: the Sun tool's stamp
 };
 
 const $ = (id) => document.getElementById(id);
@@ -222,6 +223,42 @@ function floodFill(x, y, id) {
   }
 }
 
+// ---------------------------------------------------------------- the sun
+
+const SUN_RADIUS = 0.07;  // of the side: a sun a child can see and tap again
+
+// Drawn over the drawing (never into it); the server paints the real one on the picture's sky.
+function drawSun() {
+  const layer = $("sun-layer");
+  const context = layer.getContext("2d");
+  context.clearRect(0, 0, layer.width, layer.height);
+  if (!state.sun) return;
+  const x = state.sun.x * layer.width, y = state.sun.y * layer.height, r = state.sun.radius * layer.width;
+  context.strokeStyle = context.fillStyle = "#ffd21f";
+  context.lineWidth = r * 0.18;
+  context.lineCap = "round";
+  for (let ray = 0; ray < 8; ray++) {  // the sun a child draws: a disc with rays
+    const angle = ray * Math.PI / 4;
+    context.beginPath();
+    context.moveTo(x + Math.cos(angle) * r * 1.25, y + Math.sin(angle) * r * 1.25);
+    context.lineTo(x + Math.cos(angle) * r * 1.7, y + Math.sin(angle) * r * 1.7);
+    context.stroke();
+  }
+  context.beginPath();
+  context.arc(x, y, r, 0, 2 * Math.PI);
+  context.fill();
+}
+
+// The Sun tool: a tap puts the sun there (there is one sun); a tap on the sun takes it away.
+function placeSun(p) {
+  const x = p.x / SIZE, y = p.y / SIZE;
+  const onIt = state.sun && Math.hypot(x - state.sun.x, y - state.sun.y) <= state.sun.radius * 1.2;
+  state.sun = onIt ? null : { x, y, radius: SUN_RADIUS };
+  drawSun();
+  say(onIt ? "No sun" : "Sun");
+  drawingChanged();
+}
+
 // Canvas cells under the pointer, or null when it is off the canvas (nothing is painted there).
 function toGrid(event) {
   const rect = canvas.getBoundingClientRect();
@@ -266,6 +303,10 @@ canvas.addEventListener("pointerdown", (event) => {
   if (state.stroke || (event.pointerType === "touch" && !event.isPrimary)) return;
   const p = toGrid(event);
   if (!p) return;
+  if (state.tool === "sun") {
+    placeSun(p);
+    return;
+  }
   const before = state.labels.slice();
   if (state.tool === "fill") {
     floodFill(Math.floor(p.x), Math.floor(p.y), state.current);
@@ -340,7 +381,13 @@ function replaceDrawing(draw) {
   render();
   drawingChanged();
 }
-$("clear").addEventListener("click", () => replaceDrawing(() => state.labels.fill(state.sky)));
+$("clear").addEventListener("click", () => {
+  const hadSun = Boolean(state.sun);
+  state.sun = null;  // starting again starts without a sun
+  drawSun();
+  replaceDrawing(() => state.labels.fill(state.sky));
+  if (hadSun) drawingChanged();
+});
 document.addEventListener("keydown", (event) => {
   if (!(event.ctrlKey || event.metaKey) || event.key.toLowerCase() !== "z") return;
   event.preventDefault();
@@ -463,7 +510,8 @@ function waitBeforeRetry(seconds, text) {
 
 // What the server is asked to paint: the drawing, the seed and the look; size and format depend on the use.
 function pictureRequest() {
-  return { image: drawingPNG(), seed: state.seed, ...(state.style ? { style: state.style } : {}) };
+  return { image: drawingPNG(), seed: state.seed, ...(state.style ? { style: state.style } : {}),
+           ...(state.sun ? { sun: state.sun } : {}) };
 }
 
 function fetchPicture(request, size, format, signal) {
@@ -483,9 +531,9 @@ function pictureSize() {
   return Math.min(SAVE_SIZE, Math.max(256, Math.ceil(side / 64) * 64));
 }
 
-// A drawing of nothing but sky: there is nothing to paint yet, and the model would paint a smear.
+// A drawing of nothing but sky (and no sun): there is nothing to paint yet, and the model would paint a smear.
 function drawingIsEmpty() {
-  return state.labels.every((id) => id === state.sky);
+  return !state.sun && state.labels.every((id) => id === state.sky);
 }
 
 // Instead of a picture of an empty drawing: a friendly picture that asks for a drawing.
@@ -762,7 +810,8 @@ async function keepPicture() {
   let dropped;
   try {
     dropped = await Gallery.keep({ drawing: blobOf(shown.image), picture: blobOf($("result").src),
-                                   seed: shown.seed, style: shown.style || null, date: new Date().toISOString() });
+                                   seed: shown.seed, style: shown.style || null, sun: shown.sun || null,
+                                   date: new Date().toISOString() });
   } catch (error) {
     showMessage("This browser cannot keep pictures here. Save it instead.", true);
     return;
@@ -824,6 +873,8 @@ async function goOnWith(item) {
   const url = URL.createObjectURL(item.drawing);
   try {
     const image = await loadImage(url);
+    state.sun = item.sun || null;
+    drawSun();
     bringBack(drawingIn(image, image.naturalWidth), item.seed, item.style);
   } finally {
     URL.revokeObjectURL(url);

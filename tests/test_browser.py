@@ -639,3 +639,26 @@ def test_picks_are_said_aloud_with_a_voice_on_the_device_and_a_grown_up_can_stop
     page.evaluate("window.said = []; window.speechVoices = window.speechVoices.slice(1)")  # only a remote voice
     page.locator(".swatch", has_text="Tree").click()
     assert page.evaluate("window.said") == []
+
+
+def test_a_child_puts_the_sun_in_the_sky_and_takes_it_away(page, servers):
+    page.goto(servers["app"] + "/")
+    page.locator("#live").uncheck()
+    page.wait_for_selector("body.ready")
+    page.locator("#tool-sun").click()
+    page.mouse.click(*canvas_point(page, 0.7, 0.15))
+    sun = page.evaluate("state.sun")
+    assert sun["x"] == pytest.approx(0.7, abs=0.01) and sun["y"] == pytest.approx(0.15, abs=0.01)
+    assert labels_of(page) == page.evaluate("Array.from(state.labels)")  # the drawing itself is untouched
+    with page.expect_request(lambda r: r.url.endswith("/predict")) as asked:
+        page.locator("#paint").click()
+    assert json.loads(asked.value.post_data)["sun"] == sun
+    expect(page.locator("#message")).to_have_text("Ta-da!", timeout=120_000)
+    page.mouse.click(*canvas_point(page, 0.71, 0.16))  # a tap on the sun takes it away
+    assert page.evaluate("state.sun") is None
+    with page.expect_request(lambda r: r.url.endswith("/predict")) as asked:
+        page.locator("#paint").click()
+    assert "sun" not in json.loads(asked.value.post_data)
+    page.mouse.click(*canvas_point(page, 0.2, 0.1))
+    page.locator("#clear").click()  # starting again: no sun either
+    assert page.evaluate("state.sun") is None

@@ -189,3 +189,13 @@ def test_serving_admits_by_expected_wait_and_answers_429_to_the_rest(serving, pa
     assert all(r.headers["Retry-After"] == "1" and "try again" in r.json()["msg"] for r, _ in refused)
     assert min(s for _, s in refused) < max(s for _, s in painted)  # refused without waiting for the others
     assert requests.post(serving, json={"images": [drawing], "size": 96}, timeout=120).json()["status"] == "000"
+
+
+def test_generate_and_serving_take_a_sun(module, serving, palette, scene_ids):
+    sun = {"x": 0.3, "y": 0.1, "radius": 0.05}
+    plain, sunny = (module.generate([scene_ids], seed=5, size=128, **extra)[0] for extra in ({}, {"sun": sun}))
+    assert sunny[8:18, 33:43].mean() > plain[8:18, 33:43].mean() + 30
+    drawing = png_to_b64(encode_png(palette.colorize(scene_ids)))
+    body = requests.post(serving, json={"images": [drawing], "seed": 5, "size": 128, "sun": sun}, timeout=120).json()
+    served = np.asarray(decode_b64_image(body["results"][0]), np.float32)
+    assert served[8:18, 33:43].mean() > plain[8:18, 33:43].mean() + 30

@@ -371,3 +371,16 @@ def test_openapi_states_the_limits_the_code_enforces():
     page = (Path(routes.__file__).parent.parent / "static" / "app.js").read_text()
     assert int(re.search(r"const SAVE_SIZE = (\d+);", page).group(1)) == limits.max_size
     assert int(re.search(r"Math\.random\(\) \* (\d+)\)", page).group(1)) == api.MAX_SEED
+
+
+def test_predict_draws_a_sun_where_it_is_placed_and_refuses_a_bad_one(client, drawing):
+    plain = np.asarray(decode_b64_image(client.post("/predict", json={"image": drawing, "seed": 3, "size": 128})
+                                        .get_json()["image"]), np.float32)
+    body = client.post("/predict", json={"image": drawing, "seed": 3, "size": 128,
+                                         "sun": {"x": 0.75, "y": 0.12, "radius": 0.06}}).get_json()
+    sunny = np.asarray(decode_b64_image(body["image"]), np.float32)
+    near, far = (slice(8, 23), slice(88, 104)), (slice(8, 23), slice(0, 16))  # by the sun; the far corner
+    assert sunny[near].mean() > plain[near].mean() + 30 and sunny[near].mean() > 220
+    assert sunny[far].mean() - plain[far].mean() < sunny[near].mean() - plain[near].mean()
+    bad = client.post("/predict", json={"image": drawing, "sun": {"x": 2, "y": 0}})
+    assert bad.status_code == 400 and "0..1" in bad.get_json()["error"]["message"]

@@ -44,7 +44,7 @@ from .baselines import flat_fill, mean_class_colours, nearest_neighbours, oracle
 from .files import PSEUDO_LABELS, SHARED_MODELS
 from .metrics import (IndependentJudges, ade20k_label_fidelity, detector_accuracy, frechet_distance,
                       frechet_joint_distance, grid_score, label_fidelity, layout_embedding, seed_variety)
-from .sheets import doodle_grid, grid, style_grid
+from .sheets import doodle_grid, grid, style_grid, sun_grid
 
 
 def evenly_spread(length: int, count: int) -> np.ndarray:
@@ -303,6 +303,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     doodle_grid(list(synthesizers.values()), palette, size).save(out / "quality_doodles.png")
     styled = paint_looks(synthesizers, palette, size, out / "quality_styles.png")
+    sun_grid(next(iter(synthesizers.values())), palette, size).save(out / "quality_sun.png")
     if args.doodles_only:
         return 0
     train_pairs = load_pairs(pseudo_labelled(args.data_root, "train"), size, args.train_limit, "train pairs")

@@ -100,7 +100,7 @@ def predict():
     upscale = admission.unhurried()  # busy: Lanczos instead of the upscaler, before refusing anyone
     with admission.admit():  # 429 at once when the wait would be too long
         picture = model.generate(label_maps=[decoded.ids], seed=asked.seeds[0], size=asked.size, style=asked.style,
-                                 upscale=upscale)[0]
+                                 upscale=upscale, sun=asked.sun)[0]
     return jsonify(image=png_to_b64(encode_picture(picture, asked.format)), format=asked.format, seed=asked.seeds[0],
                    size=asked.size, style=asked.style, off_palette_pixels=decoded.off_palette_pixels,
                    ms=round((time.perf_counter() - started) * 1000.0, 1))

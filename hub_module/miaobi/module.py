@@ -35,6 +35,7 @@ from miaobi_core.codec import (CodecLimits, InputError, check_label_ids, decode_
                                png_to_b64, png_to_rgba, snap_to_palette)
 from miaobi_core.options import ServingOptions
 from miaobi_core.palette import load_palette
+from miaobi_core.sun import Sun, add_sun, parse_sun
 from miaobi_core.synthesizer import Synthesizer
 from miaobi_core.variants import FOLDERS, UPSCALER_FOLDER, resolve_variant
 
@@ -152,7 +153,8 @@ class Miaobi(paddle.nn.Layer):
         raise InputError(f"A label map must be (H, W) class ids, (H, W, 3|4) colours or a PNG path, got {array.shape}.")
 
     def generate(self, label_maps: list, seed=None, style=None, size: int | None = None,
-                 output_dir: str | None = None, use_gpu: bool | None = None, upscale: bool = True) -> list[np.ndarray]:
+                 output_dir: str | None = None, use_gpu: bool | None = None, upscale: bool = True,
+                 sun: Sun | dict | None = None) -> list[np.ndarray]:
         """Label maps -> RGB landscapes (uint8 arrays), in order.
 
         Args:
@@ -165,6 +167,8 @@ class Miaobi(paddle.nn.Layer):
             use_gpu: None paints on the module's device (its ``use_gpu`` option); True or False moves the
                 model there first, for this and every later call (fails clearly if paddle sees no GPU).
             upscale: False enlarges by Lanczos for this call even when the module has its upscaler on.
+            sun: ``{"x": 0..1, "y": 0..1, "radius": 0.02..0.25}`` (fractions of the side): a sun drawn there on
+                the sky of every picture, with its glow (miaobi_core/sun.py).
         """
         if not isinstance(label_maps, (list, tuple)) or not label_maps:
             raise InputError("label_maps must be a non-empty list.")
@@ -174,18 +178,24 @@ class Miaobi(paddle.nn.Layer):
             array = np.asarray(style, np.float32)
             styles = list(array) if array.ndim == 2 else [array] * len(ids)
         seeds = None if styles is not None else api.parse_seeds(seed, len(ids))
+        sun = sun if isinstance(sun, Sun) or sun is None else parse_sun(sun)
         pictures = self._on(use_gpu).generate(ids, seeds=seeds, styles=styles, size=api.parse_size(size),
                                               style=name, upscale=upscale)
+        if sun is not None:
+            pictures = [self._with_sun(p, i, sun) for p, i in zip(pictures, ids)]
         if output_dir:
             os.makedirs(output_dir, exist_ok=True)
             for i, picture in enumerate(pictures):
                 Image.fromarray(picture).save(os.path.join(output_dir, f"miaobi_{i}.png"))
         return pictures
 
+    def _with_sun(self, picture: np.ndarray, ids: np.ndarray, sun: Sun) -> np.ndarray:
+        return add_sun(picture, ids, [self.palette.id_of("sky"), self.palette.id_of("cloud")], sun)
+
     @serving
     def serving_method(self, images=None, use_gpu: bool | None = None, **fields):
         """``POST /predict/miaobi`` with ``{"images": [base64 PNG, ...], "seed": int?, "size": int?, "style": str?,
-        "format": "png" | "jpeg"?}`` (miaobi_core.api.parse_prediction, as the web app's ``POST /predict``).
+        "sun": {"x", "y", "radius"}?, "format": "png" | "jpeg"?}`` (miaobi_core.api.parse_prediction, as the web app's ``POST /predict``).
 
         Answers a list of base64 landscapes (PNG unless ``format`` says jpeg), one per drawing, in order.
         Sizes above the model's own (up to 1024) are enlarged by the learned upscaler, unless the server is
@@ -200,6 +210,8 @@ class Miaobi(paddle.nn.Layer):
             with self.admission.admit():
                 pictures = synthesizer.generate(ids, seeds=asked.seeds, size=asked.size, style=asked.style,
                                                 upscale=upscale)
+                if asked.sun is not None:
+                    pictures = [self._with_sun(p, i, asked.sun) for p, i in zip(pictures, ids)]
         except api.Busy:
             _refused.busy = True
             raise
