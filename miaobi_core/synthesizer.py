@@ -5,6 +5,8 @@ device choice, size handling, seeds and thread safety are defined once.
 """
 from __future__ import annotations
 
+import functools
+
 import logging
 import queue
 import threading
@@ -22,7 +24,9 @@ from .backends import PaddleBackend, choose_backend, export_folder
 from .checkpoint import load_generator, read_checkpoint_info
 from .codec import check_label_ids, onehot, pictures_from_unit, pictures_to_unit
 from .options import ServingOptions
+from .palette import Palette, load_palette
 from .styles import StyleBook
+from .sun import Sun, add_sun
 from .upscale import Upscalers, enlarge
 
 log = logging.getLogger(__name__)
@@ -139,10 +143,18 @@ class Synthesizer:
     def num_classes(self) -> int:
         return self.cfg.num_classes
 
+    @functools.cached_property
+    def palette(self) -> Palette:
+        """The palette's first classes: those this model was trained with and paints."""
+        return load_palette().first(self.num_classes)
+
     def generate(self, label_maps: Sequence[np.ndarray], seeds: Sequence[int] | None = None,
                  styles: Sequence[np.ndarray] | None = None, size: int | None = None,
-                 style: str | None = None, upscale: bool = True) -> list[np.ndarray]:
+                 style: str | None = None, upscale: bool = True, sun: Sun | None = None) -> list[np.ndarray]:
         """Class-id maps (H, W) -> uint8 RGB pictures (size x size, or each map's own size if None).
+
+        ``sun``: a sun drawn on every picture's sky (miaobi_core/sun.py), at the model's own size before the
+        picture is enlarged, so the upscaler draws its rim and it costs the same at every size.
 
         ``upscale=False`` enlarges by Lanczos even when the synthesizer has an upscaler (a busy server's
         cheaper answer).
@@ -180,6 +192,9 @@ class Synthesizer:
         else:
             pictures = [p for start in range(0, count, self.max_batch)
                         for p in self._forward_items(items[start:start + self.max_batch])]
+        if sun is not None:
+            sky = [self.palette.id_of("sky"), self.palette.id_of("cloud")]
+            pictures = [add_sun(p, m, sky, sun) for p, m in zip(pictures, label_maps)]
         upscalers = self.upscalers if upscale else None
         return [enlarge(p, size or m.shape[0], size or m.shape[1], upscalers) for p, m in zip(pictures, label_maps)]
 

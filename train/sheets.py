@@ -61,12 +61,12 @@ SUN_PLACES = ((0.75, 0.12, 0.06), (0.22, 0.4, 0.07), (0.5, 0.18, 0.11))
 def sun_grid(synthesizer, palette, size: int, count: int = 4) -> Image.Image:
     """Per doodle: (doodle | its picture | the same picture with a sun at each of SUN_PLACES), painted as
     ``POST /predict`` with ``sun`` paints it (miaobi_core/sun.py), at the page's picture size."""
-    from miaobi_core.sun import Sun, add_sun
+    from miaobi_core.sun import Sun
 
-    sky = [palette.id_of("sky"), palette.id_of("cloud")]
     rows = []
     for doodle in wobbly_doodles(palette, count, size, seed=3):
-        picture = synthesizer.generate([doodle], seeds=[1], size=2 * size)[0]
+        pictures = [synthesizer.generate([doodle], seeds=[1], size=2 * size, sun=sun)[0]
+                    for sun in (None, *(Sun(*place) for place in SUN_PLACES))]
         doodle_large = np.asarray(Image.fromarray(palette.colorize(doodle)).resize((2 * size, 2 * size), Image.NEAREST))
-        rows.append([doodle_large, picture, *(add_sun(picture, doodle, sky, Sun(*place)) for place in SUN_PLACES)])
+        rows.append([doodle_large, *pictures])
     return grid(rows)

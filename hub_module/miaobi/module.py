@@ -34,8 +34,7 @@ from miaobi_core.admission import Admission
 from miaobi_core.codec import (CodecLimits, InputError, check_label_ids, decode_label_canvas, encode_picture,
                                png_to_b64, png_to_rgba, snap_to_palette)
 from miaobi_core.options import ServingOptions
-from miaobi_core.palette import load_palette
-from miaobi_core.sun import Sun, add_sun, parse_sun
+from miaobi_core.sun import Sun, parse_sun
 from miaobi_core.synthesizer import Synthesizer
 from miaobi_core.variants import FOLDERS, UPSCALER_FOLDER, resolve_variant
 
@@ -91,7 +90,7 @@ class Miaobi(paddle.nn.Layer):
         # Load now: a broken install fails at start-up, not on the first child. The model paints the palette's
         # first classes, those it was trained with (an older model keeps working when a class is added).
         self.synthesizer = self._load(self.options.use_gpu)
-        self.palette = load_palette().first(self.synthesizer.num_classes)
+        self.palette = self.synthesizer.palette
         self.admission = Admission(self.options.max_wait_s)  # for serving_method; the Python API waits its turn
         self._moving = threading.Lock()  # hub serving's threads may all ask for the GPU with their first request
         _serve_concurrently_under_hub_serving()
@@ -180,17 +179,12 @@ class Miaobi(paddle.nn.Layer):
         seeds = None if styles is not None else api.parse_seeds(seed, len(ids))
         sun = sun if isinstance(sun, Sun) or sun is None else parse_sun(sun)
         pictures = self._on(use_gpu).generate(ids, seeds=seeds, styles=styles, size=api.parse_size(size),
-                                              style=name, upscale=upscale)
-        if sun is not None:
-            pictures = [self._with_sun(p, i, sun) for p, i in zip(pictures, ids)]
+                                              style=name, upscale=upscale, sun=sun)
         if output_dir:
             os.makedirs(output_dir, exist_ok=True)
             for i, picture in enumerate(pictures):
                 Image.fromarray(picture).save(os.path.join(output_dir, f"miaobi_{i}.png"))
         return pictures
-
-    def _with_sun(self, picture: np.ndarray, ids: np.ndarray, sun: Sun) -> np.ndarray:
-        return add_sun(picture, ids, [self.palette.id_of("sky"), self.palette.id_of("cloud")], sun)
 
     @serving
     def serving_method(self, images=None, use_gpu: bool | None = None, **fields):
@@ -209,9 +203,7 @@ class Miaobi(paddle.nn.Layer):
         try:
             with self.admission.admit():
                 pictures = synthesizer.generate(ids, seeds=asked.seeds, size=asked.size, style=asked.style,
-                                                upscale=upscale)
-                if asked.sun is not None:
-                    pictures = [self._with_sun(p, i, asked.sun) for p, i in zip(pictures, ids)]
+                                                upscale=upscale, sun=asked.sun)
         except api.Busy:
             _refused.busy = True
             raise
