@@ -171,7 +171,9 @@ def write_report(path: Path, rows: dict, info: dict) -> None:
     lines = [
         "# Quality report",
         "",
-        f"Regenerate with `{info['command']}`.",
+        f"Regenerate with `{info['command']}`. This file is written by `train.quality` (and its Ablations "
+        "section by `train.ablate`); what its figures mean for the run is in the hand-kept "
+        "[training.md](training.md).",
         "",
         f"Held-out pairs: {info['test_count']} pseudo-labelled test photos at {info['size']} px "
         f"(baselines drawn from {info['train_count']} training pairs"
