@@ -8,15 +8,17 @@ from dataclasses import dataclass, field
 CONFIG_NAME = "generator.json"
 WEIGHTS_NAME = "generator.pdparams"
 
-NUM_UPSAMPLING_LAYERS = {"normal": 5, "more": 6, "most": 7}
+DOUBLINGS = 5  # from the first tensor to the picture (SPADE's "normal"): sides are multiples of 32
 NORMS = ("spade", "clade", "clade_icpe")
-PARAM_FREE_NORMS = ("instance", "batch")
-ATTENTIONS = ("none", "simam")
 UPSAMPLINGS = ("nearest", "bilinear")
 LABEL_DOWNSAMPLINGS = ("nearest", "area")
 # Settings that change what a generator computes but none of its weights: a run may switch them and go on
 # training the same networks (--continue-from), say to mend an artefact mid-run.
-WEIGHT_FREE_SETTINGS = ("attention", "upsampling", "label_downsampling")
+WEIGHT_FREE_SETTINGS = ("upsampling", "label_downsampling")
+# Settings removed on 2026-12-02, which no shipped model used (each cost special cases: SimAM attention, batch
+# norm, which has no CPU kernel across processes, and the 6 and 7 doublings of 512 px paper models). A saved
+# config may still name them with the only value left.
+RETIRED_SETTINGS = {"num_upsampling_layers": "normal", "param_free_norm": "instance", "attention": "none"}
 
 
 @dataclass(frozen=True)
@@ -30,17 +32,11 @@ class GeneratorConfig:
                 "side; 0 = 16 * ngf, SPADE's). Measured here (OpenVINO, one 128 px picture, ngf 16): 256 "
                 "channels 38 ms, 512 63 ms, 1024 138 ms"})
     z_dim: int = field(default=256, metadata={"help": "length of the style / noise vector z"})
-    num_upsampling_layers: str = field(default="normal", metadata={
-        "help": "normal | more | most: 5, 6 or 7 doublings from the first tensor to the picture"})
     norm: str = field(default="spade", metadata={
         "help": "spade | clade | clade_icpe: per-pixel conv (SPADE), per-class lookup (CLADE), "
                 "or lookup scaled by intra-class position (CLADE-ICPE)"})
-    param_free_norm: str = field(default="instance", metadata={
-        "help": "instance | batch: the normalisation before modulation"})
     spade_hidden: int = field(default=128, metadata={"help": "width of SPADE's shared conv (paper: 128)"})
     spectral_norm: bool = field(default=True, metadata={"help": "spectral norm on generator convolutions"})
-    attention: str = field(default="none", metadata={
-        "help": "none | simam: parameter-free SimAM attention after each activation"})
     upsampling: str = field(default="nearest", metadata={
         "help": "nearest | bilinear: how features double in size between blocks (SPADE: nearest)"})
     label_downsampling: str = field(default="nearest", metadata={
@@ -54,9 +50,8 @@ class GeneratorConfig:
     encoder_nef: int = field(default=64, metadata={"help": "encoder width when use_vae"})
 
     def __post_init__(self):
-        for name, allowed in (("num_upsampling_layers", NUM_UPSAMPLING_LAYERS), ("norm", NORMS),
-                               ("param_free_norm", PARAM_FREE_NORMS), ("attention", ATTENTIONS),
-                               ("upsampling", UPSAMPLINGS), ("label_downsampling", LABEL_DOWNSAMPLINGS)):
+        for name, allowed in (("norm", NORMS), ("upsampling", UPSAMPLINGS),
+                              ("label_downsampling", LABEL_DOWNSAMPLINGS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r}; choose one of {', '.join(allowed)}")
         if self.num_classes < 1 or self.ngf < 2 or self.z_dim < 1 or self.spade_hidden < 1 or self.trunk_width < 0:
@@ -69,7 +64,7 @@ class GeneratorConfig:
     @property
     def size_multiple(self) -> int:
         """Label maps must have sides divisible by this."""
-        return 2 ** NUM_UPSAMPLING_LAYERS[self.num_upsampling_layers]
+        return 2 ** DOUBLINGS
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -80,6 +75,11 @@ class GeneratorConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "GeneratorConfig":
+        values = dict(values)
+        for name, only in RETIRED_SETTINGS.items():
+            if name in values and values.pop(name) != only:
+                raise ValueError(f"this generator was saved with a setting no longer supported: {name} other "
+                                 f"than {only!r} (removed on 2026-12-02)")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:

@@ -6,7 +6,7 @@ block, the optional VAE image encoder, and the generator itself.
 
 Shapes: label maps enter as one-hot ``(B, num_classes, H, W)`` float tensors
 (an ignored pixel is all zeros); images are ``(B, 3, H, W)`` in [-1, 1].
-H and W must be multiples of ``2 ** num_upsampling_layers``.
+H and W must be multiples of 32 (``GeneratorConfig.size_multiple``).
 """
 from __future__ import annotations
 
@@ -91,11 +91,9 @@ def maybe_spectral(layer: nn.Layer, use: bool) -> nn.Layer:
 
 # --------------------------------------------------------------------------- modulation
 
-def _param_free_norm(kind: str, channels: int) -> nn.Layer:
+def _param_free_norm(channels: int) -> nn.Layer:
     # No learned affine: the label map supplies gamma and beta instead.
-    if kind == "instance":
-        return nn.InstanceNorm2D(channels, weight_attr=False, bias_attr=False)
-    return nn.BatchNorm2D(channels, weight_attr=False, bias_attr=False)
+    return nn.InstanceNorm2D(channels, weight_attr=False, bias_attr=False)
 
 
 def _z_linear(z_dim: int, channels: int) -> nn.Linear | None:
@@ -122,9 +120,9 @@ class SPADE(nn.Layer):
     a broadcast z map beside the label map in that convolution, without convolving the constant map.
     """
 
-    def __init__(self, channels: int, num_classes: int, hidden: int, param_free_norm: str, z_dim: int = 0):
+    def __init__(self, channels: int, num_classes: int, hidden: int, z_dim: int = 0):
         super().__init__()
-        self.param_free_norm = _param_free_norm(param_free_norm, channels)
+        self.param_free_norm = _param_free_norm(channels)
         # A Sequential for the parameter names older checkpoints hold ("mlp_shared.0.weight"); the ReLU is in forward.
         self.mlp_shared = nn.Sequential(nn.Conv2D(num_classes, hidden, 3, padding=1))
         self.mlp_z = _z_linear(z_dim, hidden)
@@ -155,9 +153,9 @@ class CLADE(nn.Layer):
     (which is several times slower than a same-shape one on paddle's CPU kernels).
     """
 
-    def __init__(self, channels: int, num_classes: int, param_free_norm: str, positional: bool, z_dim: int = 0):
+    def __init__(self, channels: int, num_classes: int, positional: bool, z_dim: int = 0):
         super().__init__()
-        self.param_free_norm = _param_free_norm(param_free_norm, channels)
+        self.param_free_norm = _param_free_norm(channels)
         self.gamma = nn.Conv2D(num_classes, channels, 1, bias_attr=False)
         self.beta = nn.Conv2D(num_classes, channels, 1, bias_attr=False)
         # z_modulation: z shifts gamma and beta of every pixel alike (a broadcast z map in the 1x1 convolution).
@@ -186,8 +184,8 @@ class CLADE(nn.Layer):
 def make_modulation(cfg: GeneratorConfig, channels: int) -> nn.Layer:
     z_dim = cfg.z_dim if cfg.z_modulation else 0
     if cfg.norm == "spade":
-        return SPADE(channels, cfg.num_classes, cfg.spade_hidden, cfg.param_free_norm, z_dim)
-    return CLADE(channels, cfg.num_classes, cfg.param_free_norm, positional=cfg.norm == "clade_icpe", z_dim=z_dim)
+        return SPADE(channels, cfg.num_classes, cfg.spade_hidden, z_dim)
+    return CLADE(channels, cfg.num_classes, positional=cfg.norm == "clade_icpe", z_dim=z_dim)
 
 
 def leaky_relu(x: paddle.Tensor) -> paddle.Tensor:
@@ -200,14 +198,6 @@ def leaky_relu(x: paddle.Tensor) -> paddle.Tensor:
     return F.leaky_relu(x, 0.2) if paddle.in_dynamic_mode() else paddle.maximum(x, 0.2 * x)
 
 
-def simam(x: paddle.Tensor, e_lambda: float = 1e-4) -> paddle.Tensor:
-    """SimAM (Yang et al., ICML 2021): parameter-free 3-D attention from each neuron's energy."""
-    n = x.shape[2] * x.shape[3] - 1
-    d = (x - x.mean(axis=[2, 3], keepdim=True)) ** 2
-    inverse_energy = d / (4 * (d.sum(axis=[2, 3], keepdim=True) / n + e_lambda)) + 0.5
-    return x * F.sigmoid(inverse_energy)
-
-
 # --------------------------------------------------------------------------- blocks
 
 class SPADEResnetBlock(nn.Layer):
@@ -218,7 +208,6 @@ class SPADEResnetBlock(nn.Layer):
         fmiddle = min(fin, fout)
         self.in_channels, self.middle_channels, self.out_channels = fin, fmiddle, fout
         self.learned_shortcut = fin != fout
-        self.use_simam = cfg.attention == "simam"
         self.conv_0 = maybe_spectral(nn.Conv2D(fin, fmiddle, 3, padding=1), cfg.spectral_norm)
         self.conv_1 = maybe_spectral(nn.Conv2D(fmiddle, fout, 3, padding=1), cfg.spectral_norm)
         self.norm_0 = make_modulation(cfg, fin)
@@ -227,14 +216,10 @@ class SPADEResnetBlock(nn.Layer):
             self.conv_s = maybe_spectral(nn.Conv2D(fin, fout, 1, bias_attr=False), cfg.spectral_norm)
             self.norm_s = make_modulation(cfg, fin)
 
-    def actvn(self, x):
-        x = leaky_relu(x)
-        return simam(x) if self.use_simam else x
-
     def forward(self, x, labels: LabelPyramid):
         x_s = self.conv_s(self.norm_s(x, labels)) if self.learned_shortcut else x
-        dx = self.conv_0(self.actvn(self.norm_0(x, labels)))
-        dx = self.conv_1(self.actvn(self.norm_1(dx, labels)))
+        dx = self.conv_0(leaky_relu(self.norm_0(x, labels)))
+        dx = self.conv_1(leaky_relu(self.norm_1(dx, labels)))
         return x_s + dx
 
 
@@ -262,8 +247,8 @@ class ConvEncoder(nn.Layer):
 
 # --------------------------------------------------------------------------- generator
 
-# The residual blocks in the order a picture flows through them (up_4 only with num_upsampling_layers "most").
-RESIDUAL_BLOCKS = ("head_0", "G_middle_0", "G_middle_1", "up_0", "up_1", "up_2", "up_3", "up_4")
+# The residual blocks in the order a picture flows through them.
+RESIDUAL_BLOCKS = ("head_0", "G_middle_0", "G_middle_1", "up_0", "up_1", "up_2", "up_3")
 
 
 @dataclass(frozen=True)
@@ -299,16 +284,12 @@ class SPADEGenerator(nn.Layer):
         self.up_1 = SPADEResnetBlock(8 * nf, 4 * nf, cfg)
         self.up_2 = SPADEResnetBlock(4 * nf, 2 * nf, cfg)
         self.up_3 = SPADEResnetBlock(2 * nf, nf, cfg)
-        final_nc = nf
-        if cfg.num_upsampling_layers == "most":
-            self.up_4 = SPADEResnetBlock(nf, nf // 2, cfg)
-            final_nc = nf // 2
-        self.conv_img = nn.Conv2D(final_nc, 3, 3, padding=1)
+        self.conv_img = nn.Conv2D(nf, 3, 3, padding=1)
         self.encoder = ConvEncoder(cfg) if cfg.use_vae else None
 
     def residual_blocks(self) -> dict[str, SPADEResnetBlock]:
         """Name -> block, in the order a picture flows through them."""
-        return {name: getattr(self, name) for name in RESIDUAL_BLOCKS if hasattr(self, name)}
+        return {name: getattr(self, name) for name in RESIDUAL_BLOCKS}
 
     def channel_groups(self) -> ChannelGroups:
         """The trunk that identity shortcuts carry through head_0 .. G_middle_1, each block's middle, and each
@@ -371,13 +352,9 @@ class SPADEGenerator(nn.Layer):
         x = self.head_0(x, labels)
         x = self.up(x)
         x = self.G_middle_0(x, labels)
-        if cfg.num_upsampling_layers in ("more", "most"):
-            x = self.up(x)
         x = self.G_middle_1(x, labels)
         for block in (self.up_0, self.up_1, self.up_2, self.up_3):
             x = block(self.up(x), labels)
-        if cfg.num_upsampling_layers == "most":
-            x = self.up_4(self.up(x), labels)
         return paddle.tanh(self.conv_img(leaky_relu(x)))
 
     def encode(self, image: paddle.Tensor) -> tuple[paddle.Tensor, paddle.Tensor]:

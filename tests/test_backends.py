@@ -20,7 +20,7 @@ SHIPPED = {variant: Path(__file__).resolve().parent.parent / "hub_module" / "mia
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     paddle.seed(1)
-    generator = SPADEGenerator(GeneratorConfig(ngf=4, z_dim=8, norm="clade_icpe", attention="simam"))
+    generator = SPADEGenerator(GeneratorConfig(ngf=4, z_dim=8, norm="clade_icpe", upsampling="bilinear"))
     folder = save_generator(tmp_path_factory.mktemp("tiny"), generator, metadata={"image_size": 64})
     return folder, load_generator(folder)
 

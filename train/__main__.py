@@ -18,9 +18,7 @@ def main(argv=None) -> int:
 
     # Under paddle.distributed.launch this process is one rank already; otherwise the ranks start here.
     cores = os.cpu_count() or 1
-    # Batch norm across CPU processes has no kernel (SyncBatchNorm is GPU-only), so auto keeps it to one.
-    cpu_ranks = 1 if gen_cfg.param_free_norm == "batch" else cores
-    processes = 1 if launched() else cfg.processes or processes_for(cfg.batch_size, cpu_ranks)
+    processes = 1 if launched() else cfg.processes or processes_for(cfg.batch_size, cores)
     sharing = int(os.environ.get("PADDLE_LOCAL_SIZE", 1)) if launched() else processes  # ranks on this machine
     # Before paddle loads (OpenMP reads its thread count then, MKL its CPU-type switch); the ranks inherit it.
     configure_cpu(cfg.threads or max(1, cores // sharing))
@@ -29,9 +27,6 @@ def main(argv=None) -> int:
     gpus = paddle.device.cuda.device_count() if paddle.is_compiled_with_cuda() else 0
     if not (cfg.processes or launched()) and gpus > 0:
         processes = processes_for(cfg.batch_size, gpus)
-    if processes > 1 and gen_cfg.param_free_norm == "batch" and not gpus:
-        raise SystemExit("--param-free-norm batch over several processes needs GPUs (paddle's SyncBatchNorm has no "
-                         "CPU kernel): train it with --processes 1, or use instance norm")
     from .trainer import run, run_rank
 
     if processes == 1:

@@ -79,12 +79,6 @@ class Trainer:
         self.ranks = Ranks()
         paddle.seed(cfg.seed)  # initial weights only; everything later draws from numpy
         self.generator = SPADEGenerator(gen_cfg)
-        if self.ranks.size > 1 and gen_cfg.param_free_norm == "batch":
-            if paddle.get_device() == "cpu":
-                raise ValueError("--param-free-norm batch over several processes needs GPUs (paddle's SyncBatchNorm "
-                                 "has no CPU kernel): train it with --processes 1, or use instance norm")
-            # Batch statistics over the global batch, as one process would compute them.
-            self.generator = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
         self.discriminator = MultiscaleDiscriminator(gen_cfg.num_classes, cfg.ndf, cfg.n_layers_d, cfg.num_d,
                                                      cfg.d_spectral_norm, cfg.d_antialias)
         self.ema = None
