@@ -21,7 +21,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from miaobi_core.config import CONFIG_NAME
+from miaobi_core.config import CONFIG_NAME, GeneratorConfig
 from miaobi_core.runtime import configure_cpu
 from miaobi_core.variants import FOLDERS, FULL
 
@@ -34,7 +34,7 @@ def shipped_arguments() -> list[str]:
     """The trainer flags that reproduce the shipped model's architecture and data settings."""
     info = json.loads(SHIPPED.read_text())
     train = info["metadata"].get("train_config", {})
-    gen = info["generator"]
+    gen = GeneratorConfig.from_dict(info["generator"]).to_dict()  # as the code of today reads it
     args = []
     for key, value in {**gen, "spectral_norm": True}.items():
         if key == "num_classes":
