@@ -11,8 +11,8 @@ self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(PAGE)).then(() => self.skipWaiting()));
 });
 
-self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
-
+// No clients.claim(): a page is served by the worker from its next load on, never half-way through the load
+// that installed it (its palette and looks would come from two places).
 self.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
   if (event.request.method !== "GET" || url.origin !== location.origin || !PAGE.includes(url.pathname)) return;
