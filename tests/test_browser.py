@@ -485,9 +485,17 @@ def test_an_empty_drawing_gets_a_nudge_not_a_picture(page, servers):
     expect(page.locator("#message")).to_have_text("Ta-da!", timeout=120_000)
 
 
-def paint_and_wait(page):
-    page.locator("#paint").click()
-    expect(page.locator("#message")).to_have_text("Ta-da!", timeout=120_000)
+IDLE = "() => !state.busy && !state.again && !state.retryTimer"  # no picture painting, none waiting to be
+PAINTED = ("() => !state.busy && !state.again && !state.retryTimer"
+           " && document.getElementById('message').textContent === 'Ta-da!'")
+
+
+def paint_and_wait(page, button="#paint"):
+    """Press Paint (or the dice) once nothing is painting (the starter scene paints on load), and wait for the
+    picture: a press while painting would be kept and paint again, and its Ta-da! would come later."""
+    page.wait_for_function(IDLE, timeout=120_000)
+    page.locator(button).click()
+    page.wait_for_function(PAINTED, timeout=120_000)
 
 
 def test_kept_pictures_stay_in_the_gallery_and_bring_their_drawing_back(page, servers):
@@ -500,18 +508,18 @@ def test_kept_pictures_stay_in_the_gallery_and_bring_their_drawing_back(page, se
     page.locator("#keep").click()
     expect(page.locator("#message")).to_have_text("Kept in your gallery! ❤️")
     page.locator(".example", has_text="Beach").click()
-    page.locator("#dice").click()
-    expect(page.locator("#message")).to_have_text("Ta-da!", timeout=120_000)
+    paint_and_wait(page, "#dice")
     page.locator("#keep").click()
     expect(page.locator(".kept")).to_have_count(2)
 
     page.reload()  # another day
     page.locator("#live").uncheck()
     page.wait_for_selector("body.ready")
+    page.wait_for_function(IDLE, timeout=120_000)
     expect(page.locator(".kept")).to_have_count(2)
     page.locator(".kept").nth(1).locator(".open-kept").click()  # newest first: the second is the first kept
-    expect(page.locator("#message")).to_have_text("Here is your drawing again!")
-    assert labels_of(page) == first and page.evaluate("state.seed") == first_seed
+    page.wait_for_function("(kept) => Array.from(state.labels).every((id, i) => id === kept[i])", arg=first)
+    assert page.evaluate("state.seed") == first_seed
 
     page.locator("#slideshow-start").click()
     expect(page.locator("#slideshow")).to_be_visible()
@@ -539,8 +547,7 @@ def test_a_full_gallery_lets_the_oldest_picture_go_and_says_so(page, servers):
     page.wait_for_selector("body.ready")
     seeds = []
     for _ in range(3):
-        page.locator("#dice").click()
-        expect(page.locator("#message")).to_have_text("Ta-da!", timeout=120_000)
+        paint_and_wait(page, "#dice")
         seeds.append(page.evaluate("state.seed"))
         page.locator("#keep").click()
         expect(page.locator("#message")).to_contain_text("Kept")
