@@ -39,10 +39,9 @@ def parse_sun(value) -> Sun | None:
         return None
     if not isinstance(value, dict) or set(value) - {"x", "y", "radius"} or not {"x", "y"} <= set(value):
         raise InputError('A sun must be {"x": 0..1, "y": 0..1, "radius": 0.02..0.25} (radius optional).')
-    numbers = {key: value[key] for key in value}
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers.values()):
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):
         raise InputError("A sun's x, y and radius must be numbers.")
-    sun = Sun(float(numbers["x"]), float(numbers["y"]), float(numbers.get("radius", 0.07)))
+    sun = Sun(float(value["x"]), float(value["y"]), float(value.get("radius", 0.07)))
     if not (0 <= sun.x <= 1 and 0 <= sun.y <= 1 and MIN_RADIUS <= sun.radius <= MAX_RADIUS):
         raise InputError(f"A sun's x and y must lie in 0..1 and its radius in {MIN_RADIUS}..{MAX_RADIUS}.")
     return sun

@@ -177,7 +177,7 @@ class Miaobi(paddle.nn.Layer):
             array = np.asarray(style, np.float32)
             styles = list(array) if array.ndim == 2 else [array] * len(ids)
         seeds = None if styles is not None else api.parse_seeds(seed, len(ids))
-        sun = sun if isinstance(sun, Sun) or sun is None else parse_sun(sun)
+        sun = sun if isinstance(sun, Sun) else parse_sun(sun)  # parse_sun(None) is None
         pictures = self._on(use_gpu).generate(ids, seeds=seeds, styles=styles, size=api.parse_size(size),
                                               style=name, upscale=upscale, sun=sun)
         if output_dir:
