@@ -598,7 +598,7 @@ def test_a_picture_prints_on_one_page_with_its_drawing_a_name_and_the_date(page,
     page.locator("#print").click()
     page.locator("#print-name-input").fill("Mia, 6")
     page.locator("#print-go").click()
-    page.wait_for_function("window.printed === 1")
+    page.wait_for_function("() => window.printed === 1")  # a function: a bare expression is eval()ed, which the CSP refuses
     page.emulate_media(media="print")
     expect(page.locator("#print-sheet")).to_be_visible()
     expect(page.locator("main")).to_be_hidden()
@@ -611,7 +611,7 @@ def test_a_picture_prints_on_one_page_with_its_drawing_a_name_and_the_date(page,
     page.locator("#keep").click()  # and from the gallery
     page.locator(".kept .print-kept").click()
     page.locator("#print-go").click()
-    page.wait_for_function("window.printed === 2")
+    page.wait_for_function("() => window.printed === 2")
     assert page.locator("#print-picture").get_attribute("src").startswith("blob:")
     expect(page.locator("#print-name")).to_have_text("")
 
