@@ -291,6 +291,17 @@ class SPADEGenerator(nn.Layer):
         """Name -> block, in the order a picture flows through them."""
         return {name: getattr(self, name) for name in RESIDUAL_BLOCKS}
 
+    def label_weights(self) -> list[paddle.Tensor]:
+        """The weights that read the one-hot label map, the classes first on their axis 1: the first
+        convolution's and every modulation layer's (CLADE's tables, SPADE's shared convolution)."""
+        weights = [getattr(self.fc, "weight_orig", self.fc.weight)]
+        for layer in self.sublayers():
+            if isinstance(layer, CLADE):
+                weights += [layer.gamma.weight, layer.beta.weight]
+            elif isinstance(layer, SPADE):
+                weights.append(layer.mlp_shared[0].weight)
+        return weights
+
     def channel_groups(self) -> ChannelGroups:
         """The trunk that identity shortcuts carry through head_0 .. G_middle_1, each block's middle, and each
         widening block's output. Modulation layers read their input's group (one gamma and beta per channel):

@@ -13,9 +13,9 @@ from PIL import Image
 
 from miaobi_core.checkpoint import load_generator
 from miaobi_core.config import GeneratorConfig
-from miaobi_core.generator import label_onehot
+from miaobi_core.generator import SPADEGenerator, label_onehot
 from miaobi_core.palette import load_palette
-from train import losses
+from train import files, losses
 from train.config import TrainConfig, parse_configs
 from train.data import ProceduralLandscapes, augment
 from train.trainer import Trainer, run
@@ -298,15 +298,16 @@ def test_lecam_pulls_each_side_towards_the_other_sides_average():
     assert losses.LeCamAnchors(**anchors.state()).real == anchors.real
 
 
-def test_a_run_with_lecam_resumes_exactly_and_watches_for_memorising(tmp_path):
-    straight = make_trainer(tmp_path / "a", steps=6, lambda_lecam=0.3)
+def test_a_run_with_lecam_and_catch_up_classes_resumes_exactly_and_watches_for_memorising(tmp_path):
+    straight = make_trainer(tmp_path / "a", steps=6, lambda_lecam=0.3, catch_up_classes="sand")
     for step in range(3):
         values = straight.train_step(step)
         straight.step = step + 1
     assert values["d_lecam"] > 0
     straight.save_checkpoint()
     expected = straight.train_step(3)
-    resumed = make_trainer(tmp_path / "a", steps=6, lambda_lecam=0.3)
+    assert (tmp_path / "a" / files.CHECKPOINT / files.OPT_CATCH_UP).is_file()
+    resumed = make_trainer(tmp_path / "a", steps=6, lambda_lecam=0.3, catch_up_classes="sand")
     resumed.load_checkpoint()
     assert resumed.lecam.real and resumed.train_step(3) == expected
     watched = resumed.memorisation()
@@ -340,6 +341,36 @@ def test_continuing_a_run_after_the_palette_grew_keeps_its_pictures_of_the_old_c
     with pytest.raises(ValueError, match="--num-classes"):
         Trainer(GeneratorConfig(**TINY_G, num_classes=old_classes - 1),
                 TrainConfig(run_dir=str(tmp_path / "less"), **TINY_T)).continue_from(tmp_path / "carry")
+
+
+def test_catch_up_classes_move_their_channels_faster_and_nothing_else(palette):
+    from train.catch_up import CatchUp
+
+    cfg = TrainConfig(catch_up_classes="house", catch_up_lr=10.0, lr_g=1e-3)
+    house = palette.id_of("house")
+    ids = np.zeros((1, 64, 64), np.int64)
+    ids[:, 32:], ids[:, 48:, :16] = house, palette.id_of("grass")
+    z = paddle.to_tensor(np.random.default_rng(0).standard_normal((1, 8)).astype(np.float32))
+    moved = {}
+    for catching_up in (False, True):
+        paddle.seed(0)
+        generator = SPADEGenerator(GeneratorConfig(**TINY_G, num_classes=palette.num_classes))
+        start = [w.numpy().copy() for w in generator.label_weights()]
+        optimizer = paddle.optimizer.Adam(cfg.lr_g, beta1=0.0, parameters=generator.parameters())
+        catch_up = CatchUp(generator, palette, cfg) if catching_up else None
+        (generator(label_onehot(paddle.to_tensor(ids), palette.num_classes), z) ** 2).mean().backward()
+        optimizer.step()
+        if catch_up is not None:
+            catch_up.step(1.0)
+        moved[catching_up] = [w.numpy() - s for w, s in zip(generator.label_weights(), start)]
+    assert len(moved[True]) == 1 + 2 * (3 * 2 + 4 * 3)  # the first convolution; gamma and beta of every norm
+    for plain, fast in zip(moved[False], moved[True]):
+        np.testing.assert_allclose(np.delete(fast, house, axis=1), np.delete(plain, house, axis=1), atol=1e-7)
+        np.testing.assert_allclose(fast[:, house], 10 * plain[:, house], rtol=1e-3, atol=1e-7)
+    # (at the tiny map's 2x2 px head, instance norm leaves some of the first layers almost nothing to learn)
+    assert sum(np.abs(plain[:, house]).max() > 1e-5 for plain in moved[False]) > 30
+    with pytest.raises(ValueError, match="paints sky, cloud"):
+        CatchUp(generator, palette, TrainConfig(catch_up_classes="castle"))
 
 
 def test_a_reader_trained_before_the_palette_grew_is_not_asked_about_the_new_class(tmp_path):

@@ -14,14 +14,16 @@ from . import files
 
 
 def write_checkpoint(folder: Path, parts: list, state: dict) -> None:
-    """``parts``: (weights file, layer, (optimizer file, optimizer) or None). Written to a temporary folder and
-    swapped in, so a crash mid-write leaves the previous checkpoint whole."""
+    """``parts``: (weights file, layer, (optimizer file, optimizer) or None); a weights file None for a second
+    optimizer of a layer another part saves. Written to a temporary folder and swapped in, so a crash mid-write
+    leaves the previous checkpoint whole."""
     folder = Path(folder)
     tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for weights_file, layer, optimizer in parts:
-        paddle.save(layer.state_dict(), str(tmp / weights_file))
+        if weights_file is not None:
+            paddle.save(layer.state_dict(), str(tmp / weights_file))
         if optimizer is not None:
             paddle.save(portable_optimizer_state(optimizer[1], layer), str(tmp / optimizer[0]))
     (tmp / files.STATE).write_text(json.dumps(state))
@@ -38,9 +40,11 @@ def read_checkpoint(folder: Path, parts: list) -> dict:
     if not (folder / files.STATE).is_file():
         raise FileNotFoundError(f"no checkpoint in {folder}")
     for weights_file, layer, optimizer in parts:
-        if not (folder / weights_file).is_file():
-            raise FileNotFoundError(f"{folder} has no {weights_file}: it was saved by a run with other settings")
-        layer.set_state_dict(paddle.load(str(folder / weights_file)))
+        for name in (weights_file, optimizer and optimizer[0]):
+            if name is not None and not (folder / name).is_file():
+                raise FileNotFoundError(f"{folder} has no {name}: it was saved by a run with other settings")
+        if weights_file is not None:
+            layer.set_state_dict(paddle.load(str(folder / weights_file)))
         if optimizer is not None:
             optimizer[1].set_state_dict(local_optimizer_state(paddle.load(str(folder / optimizer[0])), layer))
     return json.loads((folder / files.STATE).read_text())

@@ -46,6 +46,10 @@ class TrainConfig:
                            "start with fresh moments (a new run, --continue-from): Adam's first updates on fresh "
                            "moments are as large as the rate itself in every weight, which shakes a trained "
                            "generator (0 = none)", 0)
+    catch_up_classes: str = _h("comma-separated palette class names whose channels in the generator's weights that "
+                               "read the label map learn --catch-up-lr times faster: a class the palette gained after "
+                               "the run began catches up with classes trained for tens of thousands of steps", "")
+    catch_up_lr: float = _h("learning-rate multiple for --catch-up-classes", 10.0)
     ndf: int = _h("discriminator width", 64)
     n_layers_d: int = _h("layers per PatchGAN discriminator", 4)
     num_d: int = _h("discriminators, each at half the previous resolution", 2)
@@ -148,6 +152,8 @@ class TrainConfig:
             raise ValueError("--warmup-steps and --decay-steps must be >= 0")
         if self.lambda_semantic < 0 or self.lambda_lecam < 0:
             raise ValueError("--lambda-semantic and --lambda-lecam must be >= 0")
+        if self.catch_up_lr < 1.0:
+            raise ValueError("--catch-up-lr must be >= 1 (a multiple of --lr-g)")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("--ema-decay must lie in [0, 1)")
 

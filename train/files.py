@@ -21,3 +21,4 @@ GENERATOR, EMA = "generator.pdparams", "ema.pdparams"  # the live generator and 
 DISCRIMINATOR, PROJECTED = "discriminator.pdparams", "projected.pdparams"
 STUDENT, STUDENT_EMA = "student.pdparams", "student_ema.pdparams"  # student + channel projections; its average
 OPT_G, OPT_D, OPT_PROJECTED, OPT_STUDENT = "opt_g.pdopt", "opt_d.pdopt", "opt_projected.pdopt", "opt_student.pdopt"
+OPT_CATCH_UP = "opt_catch_up.pdopt"  # the generator's second optimizer, for --catch-up-classes

@@ -25,6 +25,7 @@ from miaobi_core.palette import Palette, load_palette
 from miaobi_core.styles import StyleBook, copy_styles
 
 from . import diffaugment, files, losses
+from .catch_up import CatchUp
 from .checkpoints import StopRequest, read_checkpoint, write_checkpoint
 from .config import TrainConfig, configs_to_json
 from .data import BatchSampler, ProceduralLandscapes, ade20k_pairs, folder_pairs, pseudo_labelled
@@ -103,6 +104,7 @@ class Trainer:
                                            parameters=self.generator.parameters())
         self.opt_d = paddle.optimizer.Adam(cfg.lr_d, beta1=cfg.beta1, beta2=cfg.beta2,
                                            parameters=self.discriminator.parameters())
+        self.catch_up = CatchUp(self.generator, self.palette, cfg) if cfg.catch_up_classes else None
         self.distillation = None
         if cfg.student_ngf:
             # The student imitates the network users get (the EMA): a smoother target than the live generator,
@@ -177,6 +179,8 @@ class Trainer:
         g_loss = sum(terms.values())
         g_loss.backward()
         self.ranks.step(self.opt_g)
+        if self.catch_up is not None:
+            self.catch_up.step(scale)
         self.opt_g.clear_grad()
 
         values = {key: float(value) for key, value in terms.items()}
@@ -320,6 +324,8 @@ class Trainer:
         """(weights file, layer, (optimizer file, optimizer) or None) for everything a checkpoint holds."""
         parts = [(files.GENERATOR, self.generator, (files.OPT_G, self.opt_g)),
                  (files.DISCRIMINATOR, self.discriminator, (files.OPT_D, self.opt_d))]
+        if self.catch_up is not None:
+            parts.append((None, self.generator, (files.OPT_CATCH_UP, self.catch_up.optimizer)))
         if self.projected is not None:
             parts.append((files.PROJECTED, self.projected, (files.OPT_PROJECTED, self.opt_projected)))
         if self.ema is not None:
@@ -373,6 +379,8 @@ class Trainer:
             print(f"--continue-from {folder}: its networks knew {old_classes} classes; each added one starts as "
                   "their average")
         for weights_file, layer, _ in self._checkpoint_parts(teacher_only=True):
+            if weights_file is None:
+                continue  # a second optimizer: no weights of its own
             if weights_file in networks:
                 layer.set_state_dict(grow_classes(networks[weights_file], layer.state_dict(), old_classes,
                                                   self.gen_cfg.num_classes, weights_file == files.PROJECTED))
