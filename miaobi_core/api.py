@@ -53,15 +53,17 @@ class Prediction:
     style: str | None
     format: str
     sun: Sun | None = None  # where the child placed a sun (miaobi_core/sun.py), drawn on every picture
+    style_photo: str | None = None  # base64 JPEG/PNG whose light and weather paint the drawings (decoded later)
 
 
-FIELDS = ("seed", "size", "style", "sun", "format")
+FIELDS = ("seed", "size", "style", "style_photo", "sun", "format")
 
 
 def parse_prediction(body: dict, drawings_field: str, style_names: Callable[[], list[str]],
                      default_size: int | None = None, limits: RequestLimits = RequestLimits()) -> Prediction:
     """``POST /predict``'s ``{"image": ...}`` (drawings_field "image") or ``POST /predict/miaobi``'s
-    ``{"images": [...]}`` (drawings_field "images"), with optional seed, size, style and format.
+    ``{"images": [...]}`` (drawings_field "images"), with optional seed, size, style or style_photo, sun and
+    format.
 
     ``style_names`` is called only when a style is named: the model is asked for its looks only then.
     """
@@ -73,11 +75,16 @@ def parse_prediction(body: dict, drawings_field: str, style_names: Callable[[], 
         raise InputError("Send the drawing as 'image': a base64 PNG." if drawings_field == "image"
                          else "Send the drawings as 'images': a list of base64 PNGs.")
     drawings = [body["image"]] if drawings_field == "image" else check_image_list(body["images"], limits)
-    style = body.get("style")
+    style, style_photo = body.get("style"), body.get("style_photo")
+    if style is not None and style_photo is not None:
+        raise InputError("Send a look as 'style' or a photo as 'style_photo', not both.")
+    if style_photo is not None and not isinstance(style_photo, str):
+        raise InputError("'style_photo' must be a base64 JPEG or PNG string.")
     return Prediction(drawings=drawings, seeds=parse_seeds(body.get("seed"), len(drawings)),
                       size=parse_size(body.get("size"), limits) or default_size,
                       style=None if style is None else parse_style(style, style_names()),
-                      format=parse_format(body.get("format")), sun=parse_sun(body.get("sun")))
+                      format=parse_format(body.get("format")), sun=parse_sun(body.get("sun")),
+                      style_photo=style_photo)
 
 
 def _is_int(value) -> bool:

@@ -86,8 +86,9 @@ def pictures_to_unit(photos: np.ndarray) -> np.ndarray:
 _DATA_URL = re.compile(r"^data:([\w/+.-]+)?(;[\w=.-]+)*;base64,", re.IGNORECASE)
 
 
-def b64_to_bytes(data: str | bytes, limits: CodecLimits = CodecLimits()) -> bytes:
-    """Bare base64 or a ``data:image/png;base64,`` URL -> bytes."""
+def b64_to_bytes(data: str | bytes, limits: CodecLimits = CodecLimits(),
+                 media_types: tuple[str, ...] = ("image/png",)) -> bytes:
+    """Bare base64 or a ``data:<one of media_types>;base64,`` URL -> bytes."""
     if isinstance(data, bytes):
         try:
             data = data.decode("ascii")
@@ -98,8 +99,10 @@ def b64_to_bytes(data: str | bytes, limits: CodecLimits = CodecLimits()) -> byte
     match = _DATA_URL.match(data)
     if match:
         media = (match.group(1) or "").lower()
-        if media and media != "image/png":
-            raise NotPNGError(f"The picture is {media}; send a PNG (other formats blur the colours).")
+        if media and media not in media_types:
+            if media_types == ("image/png",):
+                raise NotPNGError(f"The picture is {media}; send a PNG (other formats blur the colours).")
+            raise NotAnImageError(f"The picture is {media}; send a JPEG or PNG photo.")
         data = data[match.end():]
     data = "".join(data.split())  # line-wrapped base64 is still base64
     if not data:

@@ -87,7 +87,11 @@ class StyleBook:
         """The z of a picture in style ``name``, given the seed's standard-normal draw ``noise``."""
         if name not in self.styles:
             raise UnknownStyle(name, self.names)
-        return (self.styles[name].z + self.spread * noise).astype(np.float32)
+        return self.around(self.styles[name].z, noise)
+
+    def around(self, z: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """A picture's z near the code ``z`` (a look's, or a photo's), varied by the seed's draw ``noise``."""
+        return (z + self.spread * noise).astype(np.float32)
 
     def seed_vector(self, noise: np.ndarray) -> np.ndarray:
         """The z of a picture without a named style, given the seed's standard-normal draw ``noise``

@@ -22,9 +22,10 @@ from PIL import Image
 from .api import Busy, TimedOut
 from .backends import PaddleBackend, choose_backend, export_folder
 from .checkpoint import load_generator, read_checkpoint_info
-from .codec import check_label_ids, onehot, pictures_from_unit, pictures_to_unit
+from .codec import InputError, check_label_ids, onehot, pictures_from_unit, pictures_to_unit
 from .options import ServingOptions
 from .palette import Palette, load_palette
+from .photo import cover
 from .styles import StyleBook
 from .sun import Sun, add_sun
 from .upscale import Upscalers, enlarge
@@ -150,7 +151,8 @@ class Synthesizer:
 
     def generate(self, label_maps: Sequence[np.ndarray], seeds: Sequence[int] | None = None,
                  styles: Sequence[np.ndarray] | None = None, size: int | None = None,
-                 style: str | None = None, upscale: bool = True, sun: Sun | None = None) -> list[np.ndarray]:
+                 style: str | None = None, upscale: bool = True, sun: Sun | None = None,
+                 style_code: np.ndarray | None = None) -> list[np.ndarray]:
         """Class-id maps (H, W) -> uint8 RGB pictures (size x size, or each map's own size if None).
 
         ``sun``: a sun drawn on every picture's sky (miaobi_core/sun.py), at the model's own size before the
@@ -160,8 +162,9 @@ class Synthesizer:
         cheaper answer).
 
         Each picture's z is ``styles[i]`` (a z vector) if given, else drawn from ``seeds[i]``: around
-        the named look ``style`` (one of ``self.styles.names``) when one is asked for, else from the
-        Gaussian of the training photos' style codes (N(0, 1) for a model without one).
+        the named look ``style`` (one of ``self.styles.names``) or the code ``style_code`` (a photo's,
+        :meth:`style_of_photo`) when one is asked for, else from the Gaussian of the training photos'
+        style codes (N(0, 1) for a model without one).
         """
         label_maps = [check_label_ids(m, self.num_classes) for m in label_maps]
         if not label_maps:
@@ -174,6 +177,8 @@ class Synthesizer:
             noises = [style_from_seed(s, self.cfg.z_dim) for s in seeds]
             if style is not None:
                 styles = [self.styles.vector(style, noise) for noise in noises]
+            elif style_code is not None:
+                styles = [self.styles.around(np.asarray(style_code, np.float32), noise) for noise in noises]
             else:
                 styles = [self.styles.seed_vector(noise) for noise in noises]
         styles = [np.asarray(s, np.float32).reshape(-1) for s in styles]
@@ -222,6 +227,13 @@ class Synthesizer:
                 self.backend = PaddleBackend(self.generator)
                 image = self.backend(segmap, z)
         return list(pictures_from_unit(image))
+
+    def style_of_photo(self, photo: np.ndarray) -> np.ndarray:
+        """A photo's (H, W, 3 uint8) style code, (z_dim,): the encoder's mean code of its centre square. A model
+        without the style encoder has none."""
+        if self.generator.encoder is None:
+            raise InputError("This model has no style encoder, so it cannot take a style from a photo.")
+        return self.encode_styles([cover(photo, self.native_size, self.native_size)])[0][0]
 
     def encode_styles(self, photos: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Photos (H, W, 3 uint8) -> the encoder's (mu, logvar) of their style codes, each (N, z_dim);

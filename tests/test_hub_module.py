@@ -1,4 +1,5 @@
 """The PaddleHub module as users meet it: hub.Module API, `hub run`, and a real `hub serving start`."""
+import base64
 import subprocess
 
 import numpy as np
@@ -199,3 +200,23 @@ def test_generate_and_serving_take_a_sun(module, serving, palette, scene_ids):
     body = requests.post(serving, json={"images": [drawing], "seed": 5, "size": 128, "sun": sun}, timeout=120).json()
     served = np.asarray(decode_b64_image(body["results"][0]), np.float32)
     assert served[8:18, 33:43].mean() > plain[8:18, 33:43].mean() + 30
+
+
+def test_generate_and_serving_take_a_style_from_a_photo(module, serving, palette, scene_ids):
+    from train.photos import LANDSCAPES
+
+    path = sorted((LANDSCAPES / "test" / "glacier").glob("*.jpg"))[0]
+    photo = np.asarray(Image.open(path).convert("RGB"))
+    from_path, from_array = (module.generate([scene_ids], seed=5, size=128, style_photo=given)[0]
+                             for given in (path, photo))
+    np.testing.assert_array_equal(from_path, from_array)
+    assert np.abs(from_path.astype(int) - module.generate([scene_ids], seed=5, size=128)[0]).mean() > 3
+    drawing = png_to_b64(encode_png(palette.colorize(scene_ids)))
+    body = requests.post(serving, json={"images": [drawing], "seed": 5, "size": 128,
+                                        "style_photo": base64.b64encode(path.read_bytes()).decode()}, timeout=120)
+    served = np.asarray(decode_b64_image(body.json()["results"][0]), np.int16)
+    assert np.abs(served - from_path).max() <= 2  # PNG of the same picture, a backend's rounding aside
+    with pytest.raises(InputError, match="not both"):
+        module.generate([scene_ids], style="dusk", style_photo=photo)
+    with pytest.raises(InputError, match="uint8 RGB"):
+        module.generate([scene_ids], style_photo=np.zeros((4, 4)))

@@ -1,4 +1,5 @@
 """Flask routes, statuses, errors and the CORS whitelist, through app.test_client()."""
+import base64
 import json
 
 import numpy as np
@@ -384,3 +385,42 @@ def test_predict_draws_a_sun_where_it_is_placed_and_refuses_a_bad_one(client, dr
     assert sunny[far].mean() - plain[far].mean() < sunny[near].mean() - plain[near].mean()
     bad = client.post("/predict", json={"image": drawing, "sun": {"x": 2, "y": 0}})
     assert bad.status_code == 400 and "0..1" in bad.get_json()["error"]["message"]
+
+
+# ---------------------------------------------------------------- a style from a photo
+
+def style_photos() -> list[str]:
+    """Twelve held-out photos of every scene, as a parent's phone sends them (base64 JPEG)."""
+    from train.photos import LANDSCAPES
+
+    files = sorted((LANDSCAPES / "test").glob("*/*.jpg"))[::97][:12]
+    return [base64.b64encode(path.read_bytes()).decode() for path in files]
+
+
+def test_a_picture_in_a_photos_style_takes_that_photos_colours(client, drawing):
+    photos = style_photos()
+    mean = lambda b64: np.asarray(decode_b64_image(b64), np.float32).reshape(-1, 3).mean(axis=0)  # noqa: E731
+    painted = [mean(client.post("/predict", json={"image": drawing, "seed": 1, "style_photo": photo})
+                    .get_json()["image"]) for photo in photos]
+    colours = [mean(photo) for photo in photos]
+    distance = np.array([[np.linalg.norm(p - c) for p in painted] for c in colours])  # [photo, style]
+    own = np.diag(distance)
+    others = (distance.sum(axis=1) - own) / (len(photos) - 1)
+    # A picture painted in a photo's style is nearer that photo's mean colour than pictures in the others'
+    # styles are: for nearly every photo (module 1.7.0: 11 of 12, the twelfth a tie), and by half on average.
+    assert (own < others).sum() >= 10 and own.mean() < 0.7 * others.mean()
+
+
+def test_a_style_photo_is_checked_and_never_kept(model, drawing, tmp_path):
+    keep = tmp_path / "kept"
+    client = create_app({"MODEL": model, "SAVE_DOODLES_DIR": str(keep)}).test_client()
+    photo = style_photos()[0]
+    assert client.post("/predict", json={"image": drawing, "size": 64, "style_photo": photo}).status_code == 200
+    assert [p.name for p in tmp_path.rglob("*")] == ["kept", next(keep.iterdir()).name]  # the drawing only
+    for body, status, code in [({"style_photo": "bm90IGEgcGhvdG8="}, 400, "not_an_image"),
+                               ({"style_photo": 7}, 400, "bad_request"),
+                               ({"style_photo": photo, "style": "dusk"}, 400, "bad_request"),
+                               ({"style_photo": "A" * 5_700_000}, 413, "too_large"),  # > 4 MiB decoded
+                               ({"style_photo": "A" * (8 * 1024 * 1024)}, 413, "request_entity_too_large")]:
+        response = client.post("/predict", json={"image": drawing, **body})
+        assert response.status_code == status and response.get_json()["error"]["code"] == code, body

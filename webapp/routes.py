@@ -15,6 +15,7 @@ from miaobi_core import api as api_rules
 from miaobi_core.codec import (CodecLimits, ImageTooLargeError, InputError, decode_label_canvas, encode_picture,
                                encode_png, png_to_b64)
 from miaobi_core.palette import palette_json
+from miaobi_core.photo import decode_photo
 
 from . import STATIC_DIR
 
@@ -26,6 +27,9 @@ page = Blueprint("page", __name__)
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
                            "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
                            "frame-ancestors 'none'")
+
+
+PHOTO_SIDE = 512  # a photo's short side is decoded at least this large: more than any model here reads
 
 
 class UnsupportedMediaType(InputError):
@@ -98,9 +102,11 @@ def predict():
 
     admission = current_app.extensions["miaobi_admission"]
     upscale = admission.unhurried()  # busy: Lanczos instead of the upscaler, before refusing anyone
+    # A style photo is decoded here, in memory, and never kept (not even with SAVE_DOODLES_DIR).
+    photo = {} if asked.style_photo is None else {"style_photo": decode_photo(asked.style_photo, PHOTO_SIDE)}
     with admission.admit():  # 429 at once when the wait would be too long
         picture = model.generate(label_maps=[decoded.ids], seed=asked.seeds[0], size=asked.size, style=asked.style,
-                                 upscale=upscale, sun=asked.sun)[0]
+                                 upscale=upscale, sun=asked.sun, **photo)[0]
     return jsonify(image=png_to_b64(encode_picture(picture, asked.format)), format=asked.format, seed=asked.seeds[0],
                    size=asked.size, style=asked.style, off_palette_pixels=decoded.off_palette_pixels,
                    ms=round((time.perf_counter() - started) * 1000.0, 1))

@@ -34,6 +34,7 @@ from miaobi_core.admission import Admission
 from miaobi_core.codec import (CodecLimits, InputError, check_label_ids, decode_label_canvas, encode_picture,
                                png_to_b64, png_to_rgba, snap_to_palette)
 from miaobi_core.options import ServingOptions
+from miaobi_core.photo import decode_photo, photo_from_bytes
 from miaobi_core.sun import Sun, parse_sun
 from miaobi_core.synthesizer import Synthesizer
 from miaobi_core.variants import FOLDERS, UPSCALER_FOLDER, resolve_variant
@@ -151,9 +152,22 @@ class Miaobi(paddle.nn.Layer):
                                    self.palette, self.limits).ids
         raise InputError(f"A label map must be (H, W) class ids, (H, W, 3|4) colours or a PNG path, got {array.shape}.")
 
+    def _to_photo(self, photo) -> np.ndarray:
+        """An (H, W, 3|4) uint8 RGB(A) array or a path to a JPEG or PNG -> an upright (H, W, 3) RGB array."""
+        if isinstance(photo, (str, os.PathLike)):
+            path = Path(photo)
+            if not path.is_file():
+                raise InputError(f"No file at {path}.")
+            return photo_from_bytes(path.read_bytes(), self.synthesizer.native_size)
+        array = np.asarray(photo)
+        if array.ndim != 3 or array.shape[2] not in (3, 4) or array.dtype != np.uint8:
+            raise InputError(f"A photo must be an (H, W, 3) uint8 RGB array or a JPEG/PNG path, got "
+                             f"{array.dtype} {array.shape}.")
+        return array[..., :3]
+
     def generate(self, label_maps: list, seed=None, style=None, size: int | None = None,
                  output_dir: str | None = None, use_gpu: bool | None = None, upscale: bool = True,
-                 sun: Sun | dict | None = None) -> list[np.ndarray]:
+                 sun: Sun | dict | None = None, style_photo=None) -> list[np.ndarray]:
         """Label maps -> RGB landscapes (uint8 arrays), in order.
 
         Args:
@@ -168,6 +182,8 @@ class Miaobi(paddle.nn.Layer):
             upscale: False enlarges by Lanczos for this call even when the module has its upscaler on.
             sun: ``{"x": 0..1, "y": 0..1, "radius": 0.02..0.25}`` (fractions of the side): a sun drawn there on
                 the sky of every picture, with its glow (miaobi_core/sun.py).
+            style_photo: instead of a look, a photo (RGB array or JPEG/PNG path) whose light and weather the
+                pictures take: the style encoder's code of it, varied by the seed as a look is.
         """
         if not isinstance(label_maps, (list, tuple)) or not label_maps:
             raise InputError("label_maps must be a non-empty list.")
@@ -176,10 +192,14 @@ class Miaobi(paddle.nn.Layer):
         if style is not None and name is None:
             array = np.asarray(style, np.float32)
             styles = list(array) if array.ndim == 2 else [array] * len(ids)
+        if style_photo is not None and style is not None:
+            raise InputError("Give a look as style or a photo as style_photo, not both.")
         seeds = None if styles is not None else api.parse_seeds(seed, len(ids))
         sun = sun if isinstance(sun, Sun) else parse_sun(sun)  # parse_sun(None) is None
-        pictures = self._on(use_gpu).generate(ids, seeds=seeds, styles=styles, size=api.parse_size(size),
-                                              style=name, upscale=upscale, sun=sun)
+        synthesizer = self._on(use_gpu)
+        code = None if style_photo is None else synthesizer.style_of_photo(self._to_photo(style_photo))
+        pictures = synthesizer.generate(ids, seeds=seeds, styles=styles, size=api.parse_size(size),
+                                        style=name, upscale=upscale, sun=sun, style_code=code)
         if output_dir:
             os.makedirs(output_dir, exist_ok=True)
             for i, picture in enumerate(pictures):
@@ -189,7 +209,7 @@ class Miaobi(paddle.nn.Layer):
     @serving
     def serving_method(self, images=None, use_gpu: bool | None = None, **fields):
         """``POST /predict/miaobi`` with ``{"images": [base64 PNG, ...], "seed": int?, "size": int?, "style": str?,
-        "sun": {"x", "y", "radius"}?, "format": "png" | "jpeg"?}`` (miaobi_core.api.parse_prediction, as the web app's ``POST /predict``).
+        "style_photo": base64 JPEG/PNG?, "sun": {"x", "y", "radius"}?, "format": "png" | "jpeg"?}`` (miaobi_core.api.parse_prediction, as the web app's ``POST /predict``).
 
         Answers a list of base64 landscapes (PNG unless ``format`` says jpeg), one per drawing, in order.
         Sizes above the model's own (up to 1024) are enlarged by the learned upscaler, unless the server is
@@ -199,11 +219,13 @@ class Miaobi(paddle.nn.Layer):
         synthesizer = self._on(use_gpu)  # hub serving --use_gpu: True from its GPU worker, moving the model once
         asked = api.parse_prediction({"images": images, **fields}, "images", lambda: synthesizer.styles.names)
         ids = [decode_label_canvas(image, self.palette, self.limits).ids for image in asked.drawings]
+        photo = None if asked.style_photo is None else decode_photo(asked.style_photo, synthesizer.native_size)
         upscale = self.admission.unhurried()  # busy: Lanczos instead of the upscaler, before refusing anyone
         try:
             with self.admission.admit():
+                code = None if photo is None else synthesizer.style_of_photo(photo)
                 pictures = synthesizer.generate(ids, seeds=asked.seeds, size=asked.size, style=asked.style,
-                                                upscale=upscale, sun=asked.sun)
+                                                upscale=upscale, sun=asked.sun, style_code=code)
         except api.Busy:
             _refused.busy = True
             raise
