@@ -3,8 +3,9 @@
 A fixed count of pending requests is wrong both ways: 4 turned away 61% of 40 clients whose pictures
 (about 21 ms each) would all have been painted within a second, and the same 4 would queue seconds of
 1024 px work. Instead each worker keeps a running estimate of the time one picture takes here (requests
-are served in order, so one that had k pictures ahead of it took about k + 1 of them) and admits a new
-one while ``(pending + 1) * estimate`` stays within ``max_wait_s``. A request alone is always admitted.
+are served in order, so one of n pictures that had k ahead of it took about k + n of them) and admits a
+new one while ``(pending + n) * estimate`` stays within ``max_wait_s`` (an animation is its frames'
+pictures). A request alone is always admitted.
 
 The learned upscaler costs about 10x a picture's own painting (docs/performance.md), so a busy worker
 drops it first: while the expected wait is over half the bound, pictures are enlarged by Lanczos instead,
@@ -32,27 +33,28 @@ class Admission:
         self.pending = 0
         self._lock = threading.Lock()
 
-    def expected_wait_s(self) -> float:
-        """How long a request admitted now would take, by the current estimate."""
-        return (self.pending + 1) * self.seconds_per_picture
+    def expected_wait_s(self, pictures: int = 1) -> float:
+        """How long a request of ``pictures`` admitted now would take, by the current estimate."""
+        return (self.pending + pictures) * self.seconds_per_picture
 
     def unhurried(self) -> bool:
         """Room for the expensive extras (the learned upscaler): the expected wait is within half the bound."""
         return self.expected_wait_s() <= self.max_wait_s / 2
 
     @contextmanager
-    def admit(self):
-        """Runs the body for an admitted request; raises :class:`Busy` at once for one that would wait too long."""
+    def admit(self, pictures: int = 1):
+        """Runs the body for an admitted request of ``pictures``; raises :class:`Busy` at once for one that would
+        wait too long."""
         with self._lock:
-            if self.pending and self.expected_wait_s() > self.max_wait_s:
+            if self.pending and self.expected_wait_s(pictures) > self.max_wait_s:
                 raise Busy()
             ahead = self.pending
-            self.pending += 1
+            self.pending += pictures
         started = time.perf_counter()
         try:
             yield
         finally:
-            per_picture = (time.perf_counter() - started) / (ahead + 1)
+            per_picture = (time.perf_counter() - started) / (ahead + pictures)
             with self._lock:
-                self.pending -= 1
+                self.pending -= pictures
                 self.seconds_per_picture += SMOOTHING * (per_picture - self.seconds_per_picture)

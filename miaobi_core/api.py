@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Callable
 
+from .animation import parse_animation
 from .codec import PICTURE_FORMATS, InputError
 from .sun import Sun, parse_sun
 
@@ -54,16 +55,18 @@ class Prediction:
     format: str
     sun: Sun | None = None  # where the child placed a sun (miaobi_core/sun.py), drawn on every picture
     style_photo: str | None = None  # base64 JPEG/PNG whose light and weather paint the drawings (decoded later)
+    animate: str | None = None  # a path of looks (miaobi_core/animation.py): an animated WebP instead of a picture
+    frames: bool = False  # with animate: the frames too, each as a picture in ``format``
 
 
-FIELDS = ("seed", "size", "style", "style_photo", "sun", "format")
+FIELDS = ("seed", "size", "style", "style_photo", "sun", "animate", "frames", "format")
 
 
 def parse_prediction(body: dict, drawings_field: str, style_names: Callable[[], list[str]],
                      default_size: int | None = None, limits: RequestLimits = RequestLimits()) -> Prediction:
     """``POST /predict``'s ``{"image": ...}`` (drawings_field "image") or ``POST /predict/miaobi``'s
-    ``{"images": [...]}`` (drawings_field "images"), with optional seed, size, style or style_photo, sun and
-    format.
+    ``{"images": [...]}`` (drawings_field "images"), with optional seed, size, style or style_photo (or
+    animate, with frames), sun and format.
 
     ``style_names`` is called only when a style is named: the model is asked for its looks only then.
     """
@@ -80,11 +83,16 @@ def parse_prediction(body: dict, drawings_field: str, style_names: Callable[[], 
         raise InputError("Send a look as 'style' or a photo as 'style_photo', not both.")
     if style_photo is not None and not isinstance(style_photo, str):
         raise InputError("'style_photo' must be a base64 JPEG or PNG string.")
+    animate, frames = parse_animation(body.get("animate")), body.get("frames", False)
+    if animate is not None and (style is not None or style_photo is not None):
+        raise InputError("An animation paints its own path of looks: send 'animate' without 'style' or 'style_photo'.")
+    if not isinstance(frames, bool) or (frames and animate is None):
+        raise InputError("'frames' is true or false, and asks for an animation's frames (with 'animate').")
     return Prediction(drawings=drawings, seeds=parse_seeds(body.get("seed"), len(drawings)),
                       size=parse_size(body.get("size"), limits) or default_size,
                       style=None if style is None else parse_style(style, style_names()),
                       format=parse_format(body.get("format")), sun=parse_sun(body.get("sun")),
-                      style_photo=style_photo)
+                      style_photo=style_photo, animate=animate, frames=frames)
 
 
 def _is_int(value) -> bool:

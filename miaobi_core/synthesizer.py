@@ -19,6 +19,7 @@ import numpy as np
 import paddle
 from PIL import Image
 
+from .animation import path_codes
 from .api import Busy, TimedOut
 from .backends import PaddleBackend, choose_backend, export_folder
 from .checkpoint import load_generator, read_checkpoint_info
@@ -227,6 +228,12 @@ class Synthesizer:
                 self.backend = PaddleBackend(self.generator)
                 image = self.backend(segmap, z)
         return list(pictures_from_unit(image))
+
+    def animate(self, label_map: np.ndarray, path: str, seed: int, size: int | None = None, upscale: bool = True,
+                sun: Sun | None = None) -> list[np.ndarray]:
+        """The drawing through a path of looks (miaobi_core/animation.py), one seed: its frames, in order."""
+        codes = path_codes(self.styles, path, style_from_seed(seed, self.cfg.z_dim))
+        return self.generate([label_map] * len(codes), styles=codes, size=size, upscale=upscale, sun=sun)
 
     def style_of_photo(self, photo: np.ndarray) -> np.ndarray:
         """A photo's (H, W, 3 uint8) style code, (z_dim,): the encoder's mean code of its centre square. A model

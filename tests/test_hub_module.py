@@ -220,3 +220,17 @@ def test_generate_and_serving_take_a_style_from_a_photo(module, serving, palette
         module.generate([scene_ids], style="dusk", style_photo=photo)
     with pytest.raises(InputError, match="uint8 RGB"):
         module.generate([scene_ids], style_photo=np.zeros((4, 4)))
+
+
+def test_animate_and_serving_paint_a_day(module, serving, palette, scene_ids):
+    import io
+
+    frames = module.animate(scene_ids, "day", seed=2, size=128)
+    assert len(frames) == 12 and frames[0].shape == (128, 128, 3)
+    np.testing.assert_array_equal(frames[-1], module.generate([scene_ids], seed=2, size=128, style="dusk")[0])
+    drawing = png_to_b64(encode_png(palette.colorize(scene_ids)))
+    body = requests.post(serving, json={"images": [drawing], "seed": 2, "size": 128, "animate": "day"}, timeout=120)
+    animation = Image.open(io.BytesIO(base64.b64decode(body.json()["results"][0])))
+    assert animation.format == "WEBP" and animation.n_frames == 12
+    with pytest.raises(InputError, match="must be one of day"):
+        module.animate(scene_ids, "seasons")

@@ -424,3 +424,35 @@ def test_a_style_photo_is_checked_and_never_kept(model, drawing, tmp_path):
                                ({"style_photo": "A" * (8 * 1024 * 1024)}, 413, "request_entity_too_large")]:
         response = client.post("/predict", json={"image": drawing, **body})
         assert response.status_code == status and response.get_json()["error"]["code"] == code, body
+
+
+# ---------------------------------------------------------------- a day in my landscape
+
+def test_a_day_in_my_landscape_is_one_seed_through_the_looks_as_an_animated_webp(client, drawing):
+    import io
+
+    from PIL import Image
+
+    body = client.post("/predict", json={"image": drawing, "seed": 4, "size": 128, "animate": "day",
+                                         "frames": True}).get_json()
+    animation = Image.open(io.BytesIO(base64.b64decode(body["image"])))
+    assert animation.format == "WEBP" and animation.is_animated and animation.n_frames == 12
+    assert body["format"] == "webp" and body["animate"] == "day" and body["seed"] == 4
+    frames = [np.asarray(decode_b64_image(f), np.int16) for f in body["frames"]]
+    assert len(frames) == 12 and frames[0].shape == (128, 128, 3)
+    # It starts in the misty look and ends at dusk, the seed's own pictures in those looks,
+    for frame, look in ((frames[0], "misty"), (frames[-1], "dusk")):
+        still = client.post("/predict", json={"image": drawing, "seed": 4, "size": 128, "style": look}).get_json()
+        assert np.abs(frame - np.asarray(decode_b64_image(still["image"]), np.int16)).max() <= 1
+    # and moves through the day a little at a time.
+    steps = [np.abs(b - a).mean() for a, b in zip(frames, frames[1:])]
+    assert max(steps) < 0.5 * np.abs(frames[-1] - frames[0]).mean()
+
+
+@pytest.mark.parametrize("body, words", [({"animate": "night"}, "'animate' must be one of day"),
+                                         ({"animate": "day", "style": "dusk"}, "its own path of looks"),
+                                         ({"frames": True}, "with 'animate'"),
+                                         ({"animate": "day", "frames": "yes"}, "true or false")])
+def test_a_bad_animation_request_is_a_clear_error(client, drawing, body, words):
+    response = client.post("/predict", json={"image": drawing, **body})
+    assert response.status_code == 400 and words in response.get_json()["error"]["message"]

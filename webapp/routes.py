@@ -12,6 +12,7 @@ from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from miaobi_core import api as api_rules
+from miaobi_core.animation import FRAMES, encode_webp
 from miaobi_core.codec import (CodecLimits, ImageTooLargeError, InputError, decode_label_canvas, encode_picture,
                                encode_png, png_to_b64)
 from miaobi_core.palette import palette_json
@@ -102,13 +103,23 @@ def predict():
 
     admission = current_app.extensions["miaobi_admission"]
     upscale = admission.unhurried()  # busy: Lanczos instead of the upscaler, before refusing anyone
+    answer = dict(seed=asked.seeds[0], size=asked.size, style=asked.style,
+                  off_palette_pixels=decoded.off_palette_pixels)
+    if asked.animate:
+        with admission.admit(FRAMES):
+            frames = model.animate(decoded.ids, asked.animate, seed=asked.seeds[0], size=asked.size, sun=asked.sun,
+                                   upscale=upscale)
+        answer.update(image=png_to_b64(encode_webp(frames)), format="webp", animate=asked.animate)
+        if asked.frames:
+            answer.update(frames=[png_to_b64(encode_picture(f, asked.format)) for f in frames],
+                          frames_format=asked.format)
+        return jsonify(**answer, ms=round((time.perf_counter() - started) * 1000.0, 1))
     # A style photo is decoded here, in memory, and never kept (not even with SAVE_DOODLES_DIR).
     photo = {} if asked.style_photo is None else {"style_photo": decode_photo(asked.style_photo, PHOTO_SIDE)}
     with admission.admit():  # 429 at once when the wait would be too long
         picture = model.generate(label_maps=[decoded.ids], seed=asked.seeds[0], size=asked.size, style=asked.style,
                                  upscale=upscale, sun=asked.sun, **photo)[0]
-    return jsonify(image=png_to_b64(encode_picture(picture, asked.format)), format=asked.format, seed=asked.seeds[0],
-                   size=asked.size, style=asked.style, off_palette_pixels=decoded.off_palette_pixels,
+    return jsonify(image=png_to_b64(encode_picture(picture, asked.format)), format=asked.format, **answer,
                    ms=round((time.perf_counter() - started) * 1000.0, 1))
 
 

@@ -31,6 +31,7 @@ from PIL import Image
 
 from miaobi_core import api
 from miaobi_core.admission import Admission
+from miaobi_core.animation import FRAMES, encode_webp, parse_animation
 from miaobi_core.codec import (CodecLimits, InputError, check_label_ids, decode_label_canvas, encode_picture,
                                png_to_b64, png_to_rgba, snap_to_palette)
 from miaobi_core.options import ServingOptions
@@ -206,12 +207,23 @@ class Miaobi(paddle.nn.Layer):
                 Image.fromarray(picture).save(os.path.join(output_dir, f"miaobi_{i}.png"))
         return pictures
 
+    def animate(self, label_map, path: str = "day", seed: int | None = None, size: int | None = None,
+                sun: Sun | dict | None = None, use_gpu: bool | None = None, upscale: bool = True) -> list[np.ndarray]:
+        """One label map (as ``generate`` takes them) through a path of looks: its frames (uint8 RGB arrays),
+        one seed, the style code moving from look to look (miaobi_core/animation.py; ``path``: "day").
+        ``animation.encode_webp(frames)`` makes them the animated WebP the serving method answers."""
+        seed = api.parse_seeds(seed, 1)[0]
+        sun = sun if isinstance(sun, Sun) else parse_sun(sun)
+        return self._on(use_gpu).animate(self._to_ids(label_map), parse_animation(path) or "day", seed,
+                                         size=api.parse_size(size), upscale=upscale, sun=sun)
+
     @serving
     def serving_method(self, images=None, use_gpu: bool | None = None, **fields):
         """``POST /predict/miaobi`` with ``{"images": [base64 PNG, ...], "seed": int?, "size": int?, "style": str?,
-        "style_photo": base64 JPEG/PNG?, "sun": {"x", "y", "radius"}?, "format": "png" | "jpeg"?}`` (miaobi_core.api.parse_prediction, as the web app's ``POST /predict``).
+        "style_photo": base64 JPEG/PNG?, "animate": "day"?, "sun": {"x", "y", "radius"}?, "format": "png" | "jpeg"?}`` (miaobi_core.api.parse_prediction, as the web app's ``POST /predict``).
 
-        Answers a list of base64 landscapes (PNG unless ``format`` says jpeg), one per drawing, in order.
+        Answers a list of base64 landscapes (PNG unless ``format`` says jpeg), one per drawing, in order; with
+        ``animate``, an animated WebP of each drawing's frames.
         Sizes above the model's own (up to 1024) are enlarged by the learned upscaler, unless the server is
         busy; when the pictures ahead would take longer than ``max_wait_s``, it refuses at once (HTTP 429
         under ``hub serving``).
@@ -222,7 +234,11 @@ class Miaobi(paddle.nn.Layer):
         photo = None if asked.style_photo is None else decode_photo(asked.style_photo, synthesizer.native_size)
         upscale = self.admission.unhurried()  # busy: Lanczos instead of the upscaler, before refusing anyone
         try:
-            with self.admission.admit():
+            with self.admission.admit(len(ids) * FRAMES if asked.animate else len(ids)):
+                if asked.animate:
+                    return [png_to_b64(encode_webp(synthesizer.animate(i, asked.animate, seed, size=asked.size,
+                                                                       upscale=upscale, sun=asked.sun)))
+                            for i, seed in zip(ids, asked.seeds)]
                 code = None if photo is None else synthesizer.style_of_photo(photo)
                 pictures = synthesizer.generate(ids, seeds=asked.seeds, size=asked.size, style=asked.style,
                                                 upscale=upscale, sun=asked.sun, style_code=code)
