@@ -357,7 +357,9 @@ def test_openapi_states_the_limits_the_code_enforces():
     import yaml
 
     from miaobi_core import api
+    from miaobi_core.animation import FRAMES, PATHS
     from miaobi_core.codec import PICTURE_FORMATS
+    from miaobi_core.photo import PhotoLimits
     from webapp import routes
 
     spec = yaml.safe_load((Path(routes.__file__).with_name("openapi.yaml")).read_text())
@@ -368,6 +370,10 @@ def test_openapi_states_the_limits_the_code_enforces():
     assert (fields["seed"]["minimum"], fields["seed"]["maximum"]) == (0, api.MAX_SEED)
     assert (fields["size"]["minimum"], fields["size"]["maximum"]) == (limits.min_size, limits.max_size)
     assert fields["format"]["enum"] == list(PICTURE_FORMATS) and fields["format"]["default"] == "png"
+    assert fields["animate"]["enum"] == list(PATHS)
+    assert f"{PhotoLimits().max_bytes // 2**20} MiB and {PhotoLimits().max_pixels // 10**6} megapixels" in \
+        " ".join(fields["style_photo"]["description"].split())
+    assert f"{FRAMES} frames" in fields["animate"]["description"]
     assert {str(status) for status in routes.STATUS.values()} <= set(predict["responses"])
     page = (Path(routes.__file__).parent.parent / "static" / "app.js").read_text()
     assert int(re.search(r"const SAVE_SIZE = (\d+);", page).group(1)) == limits.max_size
