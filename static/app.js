@@ -10,6 +10,9 @@ const REQUEST_TIMEOUT_MS = window.MIAOBI_TEST_TIMEOUT_MS || 30000;
 const LIVE_DELAY_MS = 900;   // "paint as I draw": wait this long after the last stroke
 const MAX_UNDO = 40;
 const SHEET_GAP = 16;        // white pixels between the drawing and the picture in a saved sheet
+const DAY_SIZE = 512;        // "a day": 12 pictures, so no larger than this (~2 s on a 2-core server)
+const PHOTO_LOOK = "photo";  // the look taken from a grown-up's photo (sent as style_photo, kept in memory only)
+const PHOTO_SIDE = 512;      // a style photo is shrunk to this short side before it is sent
 // A page served from another (whitelisted) origin can name the API with ?api=https://host
 const API = (new URLSearchParams(location.search).get("api") || "").replace(/\/$/, "");
 
@@ -33,6 +36,8 @@ const state = {
   liveTimer: null,
   stroke: null,
   sun: null,            // {x, y, radius} as fractions of the side, or null: the Sun tool's stamp
+  stylePhoto: null,     // a JPEG data URL of the photo the photo look paints in, or null
+  wantDay: false,       // the next picture is a day going by (an animation), not one picture
 };
 
 const $ = (id) => document.getElementById(id);
@@ -510,8 +515,14 @@ function waitBeforeRetry(seconds, text) {
 
 // What the server is asked to paint: the drawing, the seed and the look; size and format depend on the use.
 function pictureRequest() {
-  return { image: drawingPNG(), seed: state.seed, ...(state.style ? { style: state.style } : {}),
-           ...(state.sun ? { sun: state.sun } : {}) };
+  const look = state.style === PHOTO_LOOK ? { style_photo: state.stylePhoto }
+    : state.style ? { style: state.style } : {};
+  return { image: drawingPNG(), seed: state.seed, ...look, ...(state.sun ? { sun: state.sun } : {}) };
+}
+
+// "A day": the same drawing and seed through the day's looks, which the server chooses.
+function dayRequest() {
+  return { image: drawingPNG(), seed: state.seed, animate: "day", ...(state.sun ? { sun: state.sun } : {}) };
 }
 
 function fetchPicture(request, size, format, signal) {
@@ -569,8 +580,12 @@ async function paint() {
   const abort = new AbortController();
   const timeout = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
   try {
-    const request = pictureRequest();
-    const response = await fetchPicture(request, pictureSize(), "jpeg", abort.signal);
+    const day = state.wantDay;
+    state.wantDay = false;
+    if (day) showMessage("Painting a whole day… 🌅");
+    const request = day ? dayRequest() : pictureRequest();
+    const size = day ? Math.min(DAY_SIZE, pictureSize()) : pictureSize();
+    const response = await fetchPicture(request, size, "jpeg", abort.signal);
     const body = await response.json().catch(() => ({}));
     if (response.status === 429 || response.status === 503) {
       retryIn = Math.min(60, Math.max(1, Number(response.headers.get("Retry-After")) || 2));
@@ -617,6 +632,12 @@ async function paint() {
 async function savePicture(event) {
   event.preventDefault();
   const shown = state.shown;
+  if (shown.animate) {  // a day is saved as it plays: the animated picture itself
+    download($("result").src, `miaobi-${timeStamp()}-${shown.seed}-day.webp`);
+    await keepPicture();
+    showMessage("Saved!");
+    return;
+  }
   let src = $("result").src;
   showMessage("Getting your big picture ready…");
   try {
@@ -637,13 +658,20 @@ async function savePicture(event) {
   context.imageSmoothingEnabled = false;  // the drawing's blocks stay crisp
   context.drawImage(drawing, 0, 0, side, side);
   context.drawImage(picture, side + SHEET_GAP, 0, side, side);
-  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
-  const link = document.createElement("a");
-  link.href = sheet.toDataURL("image/png");
-  link.download = `miaobi-${stamp}-${shown.seed}.png`;
-  link.click();
+  download(sheet.toDataURL("image/png"), `miaobi-${timeStamp()}-${shown.seed}.png`);
   await keepPicture();  // a saved picture is kept in the gallery too
   showMessage("Saved!");
+}
+
+function timeStamp() {
+  return new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+}
+
+function download(url, name) {
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  link.click();
 }
 
 function loadImage(url) {
@@ -740,6 +768,11 @@ $("dice").addEventListener("click", () => {
   state.seed = randomSeed();
   paint();
 });
+$("day").addEventListener("click", () => {
+  say("A day in my landscape");
+  state.wantDay = true;
+  paint();
+});
 $("live").addEventListener("change", () => clearTimeout(state.liveTimer));
 
 // ---------------------------------------------------------------- looks (styles)
@@ -777,13 +810,72 @@ async function loadStyles() {
     });
     group.append(button);
   }
+  group.append(photoLookButton());
   group.hidden = false;
+}
+
+// One more look, from a grown-up's photo ("paint my drawing in the light of this sunset"). The photo is
+// shrunk here, kept in this page's memory only, and sent with each picture painted in its look.
+function photoLookButton() {
+  const button = document.createElement("button");
+  button.className = "style photo-look";
+  button.setAttribute("role", "radio");
+  button.setAttribute("aria-checked", "false");
+  button.title = "Paint in the light of a photo (for grown-ups)";
+  button.setAttribute("aria-label", "Your photo's look");
+  button.dataset.style = PHOTO_LOOK;
+  const icon = document.createElement("span");
+  icon.className = "photo-icon";
+  icon.textContent = "📷";
+  const caption = document.createElement("span");
+  caption.textContent = "Your photo";
+  button.append(icon, caption);
+  button.addEventListener("click", () => $("style-photo-file").click());
+  return button;
+}
+
+$("style-photo-file").addEventListener("change", async (event) => {
+  const [file] = event.target.files;
+  event.target.value = "";  // the same photo can be picked again
+  if (!file) return;
+  let photo;
+  try {
+    photo = await shrunkPhoto(file, PHOTO_SIDE);
+  } catch (error) {
+    showMessage("That photo could not be read. Try a JPEG or PNG.", true);
+    return;
+  }
+  state.stylePhoto = photo;
+  const button = $("styles").querySelector(".photo-look");
+  let img = button.querySelector("img");
+  if (!img) {
+    img = document.createElement("img");
+    img.alt = "";
+    button.querySelector(".photo-icon").replaceWith(img);
+  }
+  img.src = photo;
+  selectStyle(PHOTO_LOOK);
+  say("Your photo's look");
+  paint();
+});
+
+// A photo file as a JPEG data URL with its short side at most ``side``, turned upright by its EXIF orientation.
+async function shrunkPhoto(file, side) {
+  const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+  const scale = Math.min(1, side / Math.min(bitmap.width, bitmap.height));
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.round(bitmap.width * scale);
+  canvas.height = Math.round(bitmap.height * scale);
+  canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  bitmap.close();
+  return canvas.toDataURL("image/jpeg", 0.9);
 }
 
 // The look (a name the model offers, or null for any) that the next picture is painted in.
 function selectStyle(name) {
   const buttons = [...$("styles").children];
-  state.style = buttons.some((b) => b.dataset.style === name) ? name : null;
+  const known = buttons.some((b) => b.dataset.style === name) && (name !== PHOTO_LOOK || state.stylePhoto);
+  state.style = known ? name : null;  // a photo look kept in the gallery is gone once the page reloads
   for (const button of buttons) {
     const chosen = button.dataset.style === (state.style || "");
     button.classList.toggle("selected", chosen);

@@ -669,3 +669,50 @@ def test_a_child_puts_the_sun_in_the_sky_and_takes_it_away(page, servers):
     page.mouse.click(*canvas_point(page, 0.2, 0.1))
     page.locator("#clear").click()  # starting again: no sun either
     assert page.evaluate("state.sun") is None
+
+
+def test_a_day_goes_by_in_place_of_the_picture_and_is_saved_as_it_plays(page, servers, tmp_path):
+    page.goto(servers["app"] + "/")
+    page.locator("#live").uncheck()
+    page.wait_for_selector("body.ready")
+    page.wait_for_function(IDLE, timeout=120_000)
+    with page.expect_request(lambda r: r.url.endswith("/predict")) as asked:
+        page.locator("#day").click()
+    sent = json.loads(asked.value.post_data)
+    assert sent["animate"] == "day" and sent["size"] <= 512 and "style" not in sent
+    page.wait_for_function(PAINTED, timeout=120_000)
+    assert page.locator("#result").get_attribute("src").startswith("data:image/webp;base64,")
+    assert page.evaluate("document.getElementById('result').naturalWidth") == sent["size"]
+    with page.expect_download() as saved:
+        page.locator("#download").click()
+    assert saved.value.suggested_filename.endswith("-day.webp")
+    path = tmp_path / "day.webp"
+    saved.value.save_as(path)
+    with Image.open(path) as animation:
+        assert animation.format == "WEBP" and animation.n_frames == 12
+    paint_and_wait(page)  # Paint paints one picture again
+    assert page.locator("#result").get_attribute("src").startswith("data:image/jpeg;base64,")
+
+
+def test_a_grown_up_picks_a_photo_and_the_drawing_is_painted_in_its_light(page, servers):
+    from train.photos import LANDSCAPES
+
+    photo = sorted((LANDSCAPES / "test" / "glacier").glob("*.jpg"))[0]
+    page.goto(servers["app"] + "/")
+    page.locator("#live").uncheck()
+    page.wait_for_selector("body.ready")
+    page.wait_for_function(IDLE, timeout=120_000)
+    look = page.locator(".style.photo-look")
+    expect(look).to_be_visible()
+    with page.expect_request(lambda r: r.url.endswith("/predict")) as asked:
+        page.locator("#style-photo-file").set_input_files(str(photo))
+    sent = json.loads(asked.value.post_data)
+    assert sent["style_photo"].startswith("data:image/jpeg;base64,") and "style" not in sent
+    page.wait_for_function(PAINTED, timeout=120_000)
+    expect(look).to_have_attribute("aria-checked", "true")
+    assert look.locator("img").get_attribute("src") == sent["style_photo"]  # the photo is the look's button
+    page.locator(".style", has_text="Dusk").click()  # another look: the photo is no longer sent
+    with page.expect_request(lambda r: r.url.endswith("/predict")) as asked:
+        paint_and_wait(page)
+    sent = json.loads(asked.value.post_data)
+    assert sent["style"] == "dusk" and "style_photo" not in sent
