@@ -22,9 +22,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 MODULE = HERE / "miaobi"
 LIBRARY = REPO / "miaobi_core"
-# What the library imports from outside the standard library (ncnn: the upscaler; paddle2onnx, onnxruntime and
-# openvino: the faster backends that backend "auto" tries).
-THIRD_PARTY = ("numpy", "pillow", "paddlepaddle", "ncnn", "paddle2onnx", "onnxruntime", "openvino")
+# What the library imports from outside the standard library (scipy and ai-edge-litert: a photo's drawing; ncnn: the
+# upscaler; paddle2onnx, onnxruntime and openvino: the faster backends that backend "auto" tries).
+THIRD_PARTY = ("numpy", "pillow", "scipy", "paddlepaddle", "ncnn", "ai-edge-litert", "paddle2onnx", "onnxruntime",
+               "openvino")
 
 
 def module_version(module_py: Path = MODULE / "module.py") -> str:

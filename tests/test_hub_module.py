@@ -234,3 +234,34 @@ def test_animate_and_serving_paint_a_day(module, serving, palette, scene_ids):
     assert animation.format == "WEBP" and animation.n_frames == 12
     with pytest.raises(InputError, match="must be one of day"):
         module.animate(scene_ids, "seasons")
+
+
+def test_a_photo_becomes_a_drawing_as_good_as_labels_v2_on_the_gold_photos(module, tmp_path):
+    from miaobi_core.palette import load_palette
+    from train import goldset, metrics
+    from train.photos import LANDSCAPES
+
+    palette = load_palette()
+    gold = goldset.load_gold(LANDSCAPES, palette)
+    v2 = goldset.evaluate(tmp_path, LANDSCAPES, palette, versions=(2,))[2]["pixel accuracy"]
+    matrix = sum(metrics.confusion(module.drawing_from_photo(photo, 150, 150), target, palette.num_classes)
+                 for photo, _, target in gold)  # its own scene for each photo, where v2 was told the scene
+    print(f"gold pixel accuracy: the module's drawings {metrics.pixel_accuracy(matrix):.3f}, labels v2 {v2:.3f}")
+    assert metrics.pixel_accuracy(matrix) >= v2
+
+
+def test_drawing_from_photo_and_serving_give_a_whole_drawing_in_the_models_classes(module, serving, palette):
+    from train.photos import LANDSCAPES
+
+    path = sorted((LANDSCAPES / "test" / "mountain").glob("*.jpg"))[0]
+    drawing = module.drawing_from_photo(path)
+    assert drawing.shape == (256, 256) and drawing.max() < module.palette.num_classes
+    assert len(np.unique(drawing)) >= 2
+    assert module.drawing_from_photo(path, width=384, height=256).shape == (256, 384)  # a wide canvas's
+    body = requests.post(serving, json={"photos": [base64.b64encode(path.read_bytes()).decode()]}, timeout=120)
+    served = decode_b64_image(body.json()["results"][0])
+    assert served.mode == "P"  # an indexed PNG in the palette's colours, whose pixel values are the class ids
+    np.testing.assert_array_equal(np.asarray(served), drawing)
+    np.testing.assert_array_equal(np.asarray(served.convert("RGB")), module.palette.colorize(drawing))
+    with pytest.raises(InputError, match="64 to 1024"):
+        module.drawing_from_photo(path, width=32)

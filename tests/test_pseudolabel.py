@@ -9,8 +9,9 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 from train import duplicates
-from train.photos import SCENES, intel_photos
-from train.pseudolabel import label_photo, label_photo_v2, label_photo_v3, main
+from miaobi_core.labelling import SCENES, SceneModel, label_photo, label_photo_v2, label_photo_v3
+from train.photos import intel_photos
+from train.pseudolabel import main
 
 MODELS = Path(__file__).resolve().parent.parent.parent / "shared" / "models"
 ADE20K, SKYSEG = MODELS / "ade20k_deeplab" / "deeplabv3_mnv2_ade20k_int8.tflite", MODELS / "skyseg"
@@ -144,7 +145,8 @@ def test_the_command_labels_both_photo_folders_and_drops_copies_of_held_out_phot
     out, docs = tmp_path / "labels", tmp_path / "docs"
     command = ["--data-root", str(tmp_path / "landscapes"), "--intel", str(tmp_path / "intel"), "--out", str(out),
                "--ade20k", str(ADE20K), "--workers", "1", "--contact-sheet", str(docs / "sheet.png"),
-               "--duplicates-sheet", str(docs / "duplicates.png"), "--report", str(docs / "data.md")]
+               "--duplicates-sheet", str(docs / "duplicates.png"), "--report", str(docs / "data.md"),
+               "--scene-model", str(tmp_path / "scenes.json")]
     assert main(command) == 0
     # The matches are kept beside the labels: judging them again (say by new rules) reads no photo's corners.
     monkeypatch.setattr(duplicates, "signature", lambda rgb: pytest.fail("matched again"))
@@ -157,6 +159,7 @@ def test_the_command_labels_both_photo_folders_and_drops_copies_of_held_out_phot
     assert keys["intel/seg_test/street/52"]["split"] == "test"  # seg_test's built scenes are held out
     assert keys["intel/seg_pred/901"]["scene"] in SCENES and manifest["scenes"]["inferred_keys"] == [
         "intel/seg_pred/900", "intel/seg_pred/901"]
+    assert set(SceneModel.load(tmp_path / "scenes.json").scenes) <= set(SCENES)  # the module's copy of it
     assert len(manifest["photos"]) == 8 + 3 + 1
     assert abs(sum(manifest["class_fractions"].values()) - 1) < 1e-3
     label = Image.open(out / keys["test/forest/1"]["label"])
@@ -175,7 +178,7 @@ def test_labels_v2_still_use_the_sky_net_and_cache_it(tmp_path):
     out = tmp_path / "labels"
     assert main(["--data-root", str(tmp_path / "landscapes"), "--intel", "", "--version", "2", "--skyseg", str(SKYSEG),
                  "--ade20k", str(ADE20K), "--out", str(out), "--workers", "1", "--contact-sheet", "",
-                 "--duplicates-sheet", "", "--report", ""]) == 0
+                 "--duplicates-sheet", "", "--report", "", "--scene-model", ""]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["version"] == 2 and len(manifest["photos"]) == 8 and not manifest["scenes"]
     assert len(list((out / "sky").rglob("*.png"))) == 8

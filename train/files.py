@@ -6,12 +6,15 @@ the checkpoint holds each network's weights and optimizer state and ``state.json
 import os
 from pathlib import Path
 
+from miaobi_core import ade20k
+
 # Where `python -m train.pseudolabel` writes labels v2, and where every tool that reads them looks by default.
 PSEUDO_LABELS = os.path.expanduser("~/.cache/miaobi/pseudo_labels")
 
 # The shared pretrained networks (each with its licence and input recipe), beside the repository: the default
 # wherever a tool reads one. Relative to the working directory, as the README's commands are run.
 SHARED_MODELS = Path("../shared/models")
+ADE20K_MODEL = SHARED_MODELS / ade20k.FILE
 
 CHECKPOINT = "checkpoint"
 CONFIG = "config.json"

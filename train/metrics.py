@@ -105,7 +105,7 @@ def ade20k_label_fidelity(ade_ids: np.ndarray, target: np.ndarray, palette) -> f
     """mIoU of the ADE20K segmenter's labels (mapped to the palette) against the label maps, over the
     palette classes it knows that occur in either; pixels of other classes in the maps are left out,
     and a label outside the palette counts as wrong."""
-    from .ade20k import NAMES
+    from miaobi_core.ade20k import NAMES
 
     known = sorted({palette.ade20k_to_id[a] for a in NAMES if a in palette.ade20k_to_id})
     outside = palette.num_classes  # a class of its own that no map has
@@ -119,7 +119,9 @@ class IndependentJudges:
     """The networks nobody here trained: MobileNetV2 for FD-MNv2, the ADE20K segmenter for ADE mIoU."""
 
     def __init__(self, models: str | Path = SHARED_MODELS):
-        from . import ade20k, mobilenet
+        from miaobi_core import ade20k
+
+        from . import mobilenet
 
         models = Path(models)
         self.mobilenet = mobilenet.load_mobilenet_v2(models / mobilenet.MOBILENET_V2)

@@ -13,13 +13,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from miaobi_core.labelling import BUILT_SCENES, NATURAL_SCENES
+
 LANDSCAPES = Path("../shared/data/landscapes")
 # Where the README's command puts the fetched Intel set (its datasets/ folder inside).
 INTEL = Path(os.path.expanduser("~/.cache/miaobi/intel"))
 
-NATURAL_SCENES = ("forest", "glacier", "mountain", "sea")
-BUILT_SCENES = ("buildings", "street")
-SCENES = NATURAL_SCENES + BUILT_SCENES
 SPLITS = ("train", "test")
 INTEL_SPLITS = {"seg_train": "train", "seg_test": "test"}
 UNLABELLED = "seg_pred"  # the Intel set's photos without a scene class; all of them train

@@ -55,153 +55,23 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from scipy.ndimage import label as label_components
-from scipy.ndimage import uniform_filter
 from tqdm import tqdm
 
 from miaobi_core.codec import encode_png
+from miaobi_core.labelling import SCENES, label_photo, label_photo_v2, label_photo_v3, scene_features
 from miaobi_core.palette import Palette, load_palette
 
 from . import duplicates
-from .ade20k import MODEL as ADE20K_MODEL
 from .data import load_rgb
-from .files import PSEUDO_LABELS, SHARED_MODELS
-from .photos import BUILT_SCENES, INTEL, LANDSCAPES, SCENES, Photo, intel_photos, landscape_photos, source
-from .scenes import SceneClassifier, scene_features
+from .files import ADE20K_MODEL, PSEUDO_LABELS, SHARED_MODELS
+from .photos import INTEL, LANDSCAPES, Photo, intel_photos, landscape_photos, source
+from .scenes import SceneClassifier
 from .sheets import grid
 from .skyseg import cache_sky_probabilities, load_sky_probability
 
-SKY_THRESHOLD = 0.5
-SMOOTHING = 7  # majority-vote window, pixels (of a 150 px photo)
-TEXTURED = 0.07  # local 5x5 brightness std above which a pixel is too busy to be sky
+SCENE_MODEL = Path("hub_module/miaobi/drawing/scenes.json")  # shipped: the module's drawings of photos
 VERSIONS = (1, 2, 3)
 SKY_NET_VERSIONS = (1, 2)
-
-
-def label_photo(rgb: np.ndarray, sky_prob: np.ndarray, scene: str, palette: Palette) -> np.ndarray:
-    """Labels v1: one photo -> (H, W) uint8 class ids, by the colour rules in the module docstring."""
-    ids, sky = _colour_rules(_hsv(rgb), sky_prob, scene, palette)
-    return _majority(ids, sky, palette)
-
-
-# Where the ADE20K segmenter sees land, the colour rules may say snow, rock or sand (classes it lacks);
-# where it sees water, only floating ice: blue lakes are not snow, grey waves are not rock.
-LAND, WATER = ("mountain", "dirt", "grass"), ("water", "sea")
-FROM_RULES = {"snow": LAND + WATER, "rock": LAND, "sand": LAND}
-
-
-def label_photo_v2(rgb: np.ndarray, sky_prob: np.ndarray, ade_ids: np.ndarray, scene: str,
-                   palette: Palette) -> np.ndarray:
-    """Labels v2: the ADE20K segmenter's classes merged with the sky net and the v1 rules (module docstring)."""
-    hsv = _hsv(rgb)
-    rules, sky = _colour_rules(hsv, sky_prob, scene, palette)
-    c = palette.id_of
-    ids = palette.ade20k_lut()[ade_ids]
-    unknown = ids == palette.ignore_id
-    if scene not in BUILT_SCENES:  # in a street, what no class names is a car or asphalt, not rock or dirt
-        ids[unknown] = rules[unknown]
-    if scene == "sea":
-        ids[ids == c("water")] = c("sea")
-    else:
-        ids[ids == c("sea")] = c("water")
-    ice = (hsv[2] > 0.68) & (hsv[1] < 0.3)
-    for name, under in FROM_RULES.items():
-        where = np.isin(ids, [c(n) for n in under]) & (rules == c(name))
-        ids[where & (np.isin(ids, [c(n) for n in LAND]) | ice)] = c(name)
-    # The sky net takes bright snow and ice for sky; where the segmenter sees open ground there, it wins.
-    # Trees it does not overrule: the sky net draws the gaps in a canopy finer than the segmenter.
-    sky &= ~np.isin(ade_ids, ADE20K_GROUND)
-    # The segmenter's sky joins the sky net's where it reaches the top (hazy horizons).
-    sky = _sky_from_top(sky | (ade_ids == ADE20K_SKY))
-    ids[sky] = _sky_or_cloud(hsv[1][sky], hsv[2][sky], palette)
-    return _majority(ids, sky, palette)
-
-
-def label_photo_v3(rgb: np.ndarray, ade_ids: np.ndarray, scene: str, palette: Palette) -> np.ndarray:
-    """Labels v3: labels v2 with the segmenter's sky in place of the sky net's."""
-    return label_photo_v2(rgb, (ade_ids == ADE20K_SKY).astype(np.float32), ade_ids, scene, palette)
-
-
-ADE20K_SKY = 3
-ADE20K_GROUND = (4, 7, 10, 14, 17, 22, 27, 30)  # floor, road, grass, earth, mountain, water, sea, field
-
-
-def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(hue in degrees, saturation, value in [0, 1])."""
-    hsv = np.asarray(Image.fromarray(rgb).convert("HSV"), np.float32) / 255.0
-    return hsv[..., 0] * 360.0, hsv[..., 1], hsv[..., 2]
-
-
-def _colour_rules(hsv: tuple[np.ndarray, np.ndarray, np.ndarray], sky_prob: np.ndarray, scene: str,
-                  palette: Palette) -> tuple[np.ndarray, np.ndarray]:
-    """(class ids by colour and position with sky and cloud filled in, the sky mask) before smoothing."""
-    if scene not in SCENES:
-        raise ValueError(f"unknown scene {scene!r}; expected one of {SCENES}")
-    c = palette.id_of
-    hue, sat, val = hsv
-    height, width = val.shape
-    y = np.broadcast_to(np.linspace(0.0, 1.0, height)[:, None], (height, width))
-    # The sky net calls some textured ice walls and snowfields sky; real sky is smooth.
-    texture = np.sqrt(np.maximum(uniform_filter(val**2, 5) - uniform_filter(val, 5) ** 2, 0))
-    sky = _sky_from_top((sky_prob > SKY_THRESHOLD) & ~((texture > TEXTURED) & (y > 0.25)))
-
-    blue = (hue >= 185) & (hue <= 255) & (sat > 0.25)
-    green = (hue >= 55) & (hue < 170) & (sat > 0.18)
-    beige = (hue >= 20) & (hue < 55) & (sat >= 0.12) & (sat < 0.6) & (val > 0.55)
-    brown = (hue < 45) & (sat > 0.25) & (val >= 0.12) & (val <= 0.6)
-    grey = sat < 0.2
-    bright_pale = (val > 0.68) & ((sat < 0.16) | ((sat < 0.3) & (hue >= 170) & (hue <= 240)))
-
-    # Scene default first, then ever more specific rules overwrite it.
-    default = {"forest": "tree", "glacier": "snow", "mountain": "mountain", "sea": "sea", "buildings": "house",
-               "street": "house"}[scene]
-    ids = np.full((height, width), c(default), np.uint8)
-    high = y < 0.6
-    ids[grey & high] = c("mountain") if scene != "sea" else c("rock")
-    ids[grey & ~high] = c("rock")
-    ids[brown] = c("tree") if scene == "forest" else c("mountain")
-    ids[brown & (y > 0.7)] = c("dirt")
-    ids[beige] = c("sand") if scene == "sea" else c("dirt")
-    ids[green] = c("grass")
-    ids[green & ((val < 0.42) | (scene == "forest"))] = c("tree")
-    if scene == "sea":
-        ids[blue] = c("sea")
-        ids[bright_pale] = c("sea")  # white foam on waves, not snow
-    else:
-        ids[blue & (y > 0.55)] = c("water")
-        ids[blue & (y <= 0.55)] = c("mountain")  # hazy blue peaks far away
-        ids[bright_pale] = c("snow")
-        if scene in ("glacier", "mountain"):
-            ids[blue & (val > 0.45)] = c("snow")  # blue glacier ice and snow in shade
-    if scene == "forest":
-        ids[(ids == c("mountain"))] = c("tree")  # grey-brown trunks and shade, not peaks
-        ids[(ids == c("snow")) & (y < 0.6)] = c("sky")  # bright gaps in the canopy the sky net missed
-        ids[(ids == c("rock")) & (y >= 0.6)] = c("dirt")  # grey-brown forest floor and paths
-
-    ids[sky] = _sky_or_cloud(sat[sky], val[sky], palette)
-    return ids, sky
-
-
-def _sky_or_cloud(sat: np.ndarray, val: np.ndarray, palette: Palette) -> np.ndarray:
-    """Inside the sky: pale, unsaturated pixels are cloud."""
-    return np.where((sat < 0.12) & (val > 0.55), palette.id_of("cloud"), palette.id_of("sky"))
-
-
-def _sky_from_top(sky: np.ndarray) -> np.ndarray:
-    """Keep only sky connected to the top edge: the net sometimes calls a snowfield or a lake sky."""
-    components, _ = label_components(sky)
-    touching = np.unique(components[0][components[0] > 0])
-    return np.isin(components, touching)
-
-
-def _majority(ids: np.ndarray, sky: np.ndarray, palette: Palette) -> np.ndarray:
-    values = np.array(list(range(palette.num_classes)) + [palette.ignore_id], np.uint8)  # unlabelled votes too
-    votes = np.stack([uniform_filter((ids == k).astype(np.float32), SMOOTHING, mode="nearest") for k in values])
-    sky_classes = np.isin(values, [palette.id_of("sky"), palette.id_of("cloud")])
-    # Sky pixels choose between sky and cloud only, the rest among the other classes.
-    inside = np.where(sky_classes[:, None, None], votes, -1.0)
-    outside = np.where(sky_classes[:, None, None], -1.0, votes)
-    return values[np.where(sky, inside.argmax(axis=0), outside.argmax(axis=0))]
 
 
 _ade20k = None  # one segmenter per worker process
@@ -213,7 +83,7 @@ def ade20k_ids(rgb: np.ndarray, cache_path: Path, model: Path = ADE20K_MODEL) ->
     if cache_path.is_file():
         return np.asarray(Image.open(cache_path))
     if _ade20k is None:
-        from .ade20k import ADE20KSegmenter
+        from miaobi_core.ade20k import ADE20KSegmenter
 
         _ade20k = ADE20KSegmenter(model)
     ids = _ade20k(rgb)
@@ -277,7 +147,7 @@ SUPPORT_SHARE, SUPPORT_PHOTOS = 0.02, 300  # a class earns a palette entry on >=
 
 def palette_support(ade_paths: list[Path]) -> dict[str, int]:
     """For every ADE20K class the segmenter knows: on how many of these photos it covers >= 2% of the pixels."""
-    from .ade20k import NAMES
+    from miaobi_core.ade20k import NAMES
 
     counts = np.zeros(256, np.int64)
     for path in tqdm(ade_paths, desc="palette support", unit="photo"):
@@ -286,14 +156,17 @@ def palette_support(ade_paths: list[Path]) -> dict[str, int]:
     return {name: int(counts[k]) for k, name in sorted(NAMES.items(), key=lambda kv: -counts[kv[0]])}
 
 
-def infer_scenes(photos: list[Photo], features: np.ndarray) -> tuple[list[Photo], dict]:
-    """Photos without a scene get the scene classifier's; with its accuracy on the held-out photos."""
+def infer_scenes(photos: list[Photo], features: np.ndarray, scene_model: str = "") -> tuple[list[Photo], dict]:
+    """Photos without a scene get the scene classifier's; with its accuracy on the held-out photos. The
+    classifier is also written to ``scene_model`` (if given) for the hub module's drawings of photos."""
     known = [i for i, p in enumerate(photos) if p.scene and p.split == "train"]
     held_out = [i for i, p in enumerate(photos) if p.scene and p.split == "test"]
     unknown = [i for i, p in enumerate(photos) if p.scene is None]
-    if not unknown:
+    if not unknown and not scene_model:
         return photos, {}
     classifier = SceneClassifier().fit(features[known], [photos[i].scene for i in known])
+    if scene_model:
+        classifier.scene_model().save(scene_model)
     accuracy = classifier.accuracy(features[held_out], [photos[i].scene for i in held_out]) if held_out else None
     named = dict(zip(unknown, classifier.predict(features[unknown])))
     photos = [dataclasses.replace(p, scene=named[i]) if i in named else p for i, p in enumerate(photos)]
@@ -456,6 +329,9 @@ def main(argv=None) -> int:
     parser.add_argument("--duplicates-sheet", default="docs/duplicates.png",
                         help="where to write the closest training / held-out pairs")
     parser.add_argument("--report", default="docs/data.md", help="where to write the counts (generated)")
+    parser.add_argument("--scene-model", default=str(SCENE_MODEL),
+                        help="where to write the scene classifier the hub module names photos' scenes with ('' for "
+                             "nowhere)")
     args = parser.parse_args(argv)
 
     palette, folders, ade_model = load_palette(), Folders(Path(args.out)), Path(args.ade20k)
@@ -465,7 +341,7 @@ def main(argv=None) -> int:
     with Pool(args.workers) as pool:
         features = list(tqdm(pool.imap(_describe, [(p.path, folders.ade20k(p), ade_model) for p in photos],
                                        chunksize=32), total=len(photos), desc="ADE20K", unit="photo"))
-    photos, scenes = infer_scenes(photos, np.stack(features))
+    photos, scenes = infer_scenes(photos, np.stack(features), args.scene_model)
     pairs = find_duplicates(photos, args.workers, folders.out)
     dropped = {pair[0].key for pair in pairs if pair[2].duplicate}
     kept = [p for p in photos if p.key not in dropped]

@@ -8,7 +8,7 @@ Methods compared, each painting every held-out label map:
 - the real held-out photos, as the reference row, and as many real training
   photos regardless of layout: the FD a perfect painter could reach.
 
-Judged by networks nobody here trained (``train/mobilenet.py``, ``train/ade20k.py``):
+Judged by networks nobody here trained (``train/mobilenet.py``, ``miaobi_core/ade20k.py``):
 - FD-MNv2: Frechet distance in ImageNet MobileNetV2's 1280-d pooled features
   between the pictures and the real held-out photos (FID's formula);
 - ADE mIoU: the shared ADE20K segmenter's labels of a picture against the label

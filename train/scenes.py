@@ -5,26 +5,14 @@ white ground is snow on a glacier. So every photo needs one. Each photo is descr
 segmenter's classes lie (their shares in the top and the bottom half) and by its colours (hue weighted by
 saturation, and brightness), and an L2-regularised logistic regression (scikit-learn) fit on the training
 photos that have a scene names the rest. Its accuracy on the held-out photos, which have a scene too, is
-reported with the labels.
+reported with the labels. The features (``scene_features``) and the fitted model's numbers
+(``SceneModel``) live in miaobi_core/labelling.py, which names the scene of a grown-up's photo the same way.
 """
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
-ADE20K_IDS = 32  # the segmenter's 31 classes and 0, "anything else"
-HUES, BRIGHTNESSES = 12, 8
-
-
-def scene_features(rgb: np.ndarray, ade_ids: np.ndarray) -> np.ndarray:
-    """(2 * ADE20K_IDS + HUES + BRIGHTNESSES,) float32 description of one photo."""
-    half = ade_ids.shape[0] // 2
-    shares = [np.bincount(part.ravel(), minlength=ADE20K_IDS)[:ADE20K_IDS] / part.size
-              for part in (ade_ids[:half], ade_ids[half:])]
-    hsv = np.asarray(Image.fromarray(rgb).convert("HSV"), np.float32).reshape(-1, 3) / 255.0
-    hues = np.histogram(hsv[:, 0], HUES, (0, 1), weights=hsv[:, 1])[0] / len(hsv)
-    brightness = np.histogram(hsv[:, 2], BRIGHTNESSES, (0, 1))[0] / len(hsv)
-    return np.concatenate(shares + [hues, brightness]).astype(np.float32)
+from miaobi_core.labelling import SceneModel
 
 
 class SceneClassifier:
@@ -46,3 +34,10 @@ class SceneClassifier:
 
     def accuracy(self, features: np.ndarray, scenes: list[str]) -> float:
         return float(np.mean(np.array(self.predict(features)) == np.array(scenes)))
+
+    def scene_model(self) -> SceneModel:
+        """The fitted classifier as the plain numbers the hub module names a photo's scene with."""
+        scaler, regression = self.model[0], self.model[-1]
+        return SceneModel(list(regression.classes_), scaler.mean_, scaler.scale_, regression.coef_,
+                          regression.intercept_)
+

@@ -30,16 +30,23 @@ from paddlehub.module.module import moduleinfo, runnable, serving
 from PIL import Image
 
 from miaobi_core import api
+from miaobi_core.ade20k import FILE as ADE20K_FILE
+from miaobi_core.ade20k import ADE20KSegmenter
 from miaobi_core.admission import Admission
 from miaobi_core.animation import FRAMES, encode_webp, parse_animation
 from miaobi_core.codec import (CodecLimits, InputError, check_label_ids, decode_label_canvas, encode_picture,
-                               png_to_b64, png_to_rgba, snap_to_palette)
+                               encode_png, png_to_b64, png_to_rgba, snap_to_palette)
+from miaobi_core.labelling import PHOTO_SIDE, SceneModel, drawing_from_photo
 from miaobi_core.options import ServingOptions
 from miaobi_core.photo import decode_photo, photo_from_bytes
 from miaobi_core.sun import Sun, parse_sun
+from miaobi_core.runtime import math_threads
 from miaobi_core.synthesizer import Synthesizer
 from miaobi_core.variants import FOLDERS, UPSCALER_FOLDER, resolve_variant
 
+
+DRAWING_FOLDER = "drawing"  # the ADE20K segmenter and the scene classifier a photo's drawing is made with
+DRAWING_SIDE = 256  # the page's canvas
 
 _refused = threading.local()  # set by serving_method on the thread whose request it turned away (Busy)
 
@@ -95,6 +102,8 @@ class Miaobi(paddle.nn.Layer):
         self.palette = self.synthesizer.palette
         self.admission = Admission(self.options.max_wait_s)  # for serving_method; the Python API waits its turn
         self._moving = threading.Lock()  # hub serving's threads may all ask for the GPU with their first request
+        self._labelling = threading.Lock()  # one segmenter, made on first use: LiteRT runs one photo at a time
+        self._segmenter = self._scenes = None
         _serve_concurrently_under_hub_serving()
 
     def _load(self, use_gpu: bool) -> Synthesizer:
@@ -153,13 +162,30 @@ class Miaobi(paddle.nn.Layer):
                                    self.palette, self.limits).ids
         raise InputError(f"A label map must be (H, W) class ids, (H, W, 3|4) colours or a PNG path, got {array.shape}.")
 
-    def _to_photo(self, photo) -> np.ndarray:
-        """An (H, W, 3|4) uint8 RGB(A) array or a path to a JPEG or PNG -> an upright (H, W, 3) RGB array."""
+    def drawing_from_photo(self, photo, width: int = DRAWING_SIDE, height: int = DRAWING_SIDE) -> np.ndarray:
+        """A photo (RGB array or JPEG/PNG path) -> a drawing of it to edit: (height, width) class ids of the
+        classes this model paints, labelled as its training photos were (miaobi_core/labelling.py: the ADE20K
+        segmenter shipped in ``drawing/``, its scene classifier and the colour rules). ``palette.colorize`` shows
+        it; ``generate`` paints it."""
+        for side in (width, height):
+            if not isinstance(side, int) or isinstance(side, bool) or not 64 <= side <= 1024:
+                raise InputError("A drawing's width and height are whole numbers of pixels from 64 to 1024.")
+        with self._labelling:
+            if self._segmenter is None:  # made on first use: most servers never turn a photo into a drawing
+                folder = Path(__file__).parent / DRAWING_FOLDER
+                self._segmenter = ADE20KSegmenter(folder / Path(ADE20K_FILE).name, threads=math_threads())
+                self._scenes = SceneModel.load(folder / "scenes.json")
+            return drawing_from_photo(self._to_photo(photo, PHOTO_SIDE), self._segmenter, self._scenes,
+                                      self.palette, width, height)
+
+    def _to_photo(self, photo, side: int) -> np.ndarray:
+        """An (H, W, 3|4) uint8 RGB(A) array or a path to a JPEG or PNG -> an upright (H, W, 3) RGB array (a file
+        decoded with its short side at least ``side`` where it has that many pixels)."""
         if isinstance(photo, (str, os.PathLike)):
             path = Path(photo)
             if not path.is_file():
                 raise InputError(f"No file at {path}.")
-            return photo_from_bytes(path.read_bytes(), self.synthesizer.native_size)
+            return photo_from_bytes(path.read_bytes(), side)
         array = np.asarray(photo)
         if array.ndim != 3 or array.shape[2] not in (3, 4) or array.dtype != np.uint8:
             raise InputError(f"A photo must be an (H, W, 3) uint8 RGB array or a JPEG/PNG path, got "
@@ -198,7 +224,8 @@ class Miaobi(paddle.nn.Layer):
         seeds = None if styles is not None else api.parse_seeds(seed, len(ids))
         sun = sun if isinstance(sun, Sun) else parse_sun(sun)  # parse_sun(None) is None
         synthesizer = self._on(use_gpu)
-        code = None if style_photo is None else synthesizer.style_of_photo(self._to_photo(style_photo))
+        code = None if style_photo is None else synthesizer.style_of_photo(
+            self._to_photo(style_photo, synthesizer.native_size))
         pictures = synthesizer.generate(ids, seeds=seeds, styles=styles, size=api.parse_size(size),
                                         style=name, upscale=upscale, sun=sun, style_code=code)
         if output_dir:
@@ -218,34 +245,50 @@ class Miaobi(paddle.nn.Layer):
                                          size=api.parse_size(size), upscale=upscale, sun=sun)
 
     @serving
-    def serving_method(self, images=None, use_gpu: bool | None = None, **fields):
+    def serving_method(self, images=None, use_gpu: bool | None = None, photos=None, **fields):
         """``POST /predict/miaobi`` with ``{"images": [base64 PNG, ...], "seed": int?, "size": int?, "style": str?,
         "style_photo": base64 JPEG/PNG?, "animate": "day"?, "sun": {"x", "y", "radius"}?, "format": "png" | "jpeg"?}`` (miaobi_core.api.parse_prediction, as the web app's ``POST /predict``).
 
         Answers a list of base64 landscapes (PNG unless ``format`` says jpeg), one per drawing, in order; with
-        ``animate``, an animated WebP of each drawing's frames.
+        ``animate``, an animated WebP of each drawing's frames. ``{"photos": [...]}`` instead answers a drawing
+        of each photo (:meth:`drawing_from_photo`), as a PNG in the palette's colours.
         Sizes above the model's own (up to 1024) are enlarged by the learned upscaler, unless the server is
         busy; when the pictures ahead would take longer than ``max_wait_s``, it refuses at once (HTTP 429
         under ``hub serving``).
         """
+        try:
+            if photos is not None:
+                return self._serve_drawings(photos, images, **fields)
+            return self._serve_pictures(images, use_gpu, **fields)
+        except api.Busy:
+            _refused.busy = True  # the reply becomes HTTP 429 (_serve_concurrently_under_hub_serving)
+            raise
+
+    def _serve_pictures(self, images, use_gpu: bool | None, **fields) -> list[str]:
         synthesizer = self._on(use_gpu)  # hub serving --use_gpu: True from its GPU worker, moving the model once
         asked = api.parse_prediction({"images": images, **fields}, "images", lambda: synthesizer.styles.names)
         ids = [decode_label_canvas(image, self.palette, self.limits).ids for image in asked.drawings]
         photo = None if asked.style_photo is None else decode_photo(asked.style_photo, synthesizer.native_size)
         upscale = self.admission.unhurried()  # busy: Lanczos instead of the upscaler, before refusing anyone
-        try:
-            with self.admission.admit(len(ids) * FRAMES if asked.animate else len(ids)):
-                if asked.animate:
-                    return [png_to_b64(encode_webp(synthesizer.animate(i, asked.animate, seed, size=asked.size,
-                                                                       upscale=upscale, sun=asked.sun)))
-                            for i, seed in zip(ids, asked.seeds)]
-                code = None if photo is None else synthesizer.style_of_photo(photo)
-                pictures = synthesizer.generate(ids, seeds=asked.seeds, size=asked.size, style=asked.style,
-                                                upscale=upscale, sun=asked.sun, style_code=code)
-        except api.Busy:
-            _refused.busy = True
-            raise
+        with self.admission.admit(len(ids) * FRAMES if asked.animate else len(ids)):
+            if asked.animate:
+                return [png_to_b64(encode_webp(synthesizer.animate(i, asked.animate, seed, size=asked.size,
+                                                                   upscale=upscale, sun=asked.sun)))
+                        for i, seed in zip(ids, asked.seeds)]
+            code = None if photo is None else synthesizer.style_of_photo(photo)
+            pictures = synthesizer.generate(ids, seeds=asked.seeds, size=asked.size, style=asked.style,
+                                            upscale=upscale, sun=asked.sun, style_code=code)
         return [png_to_b64(encode_picture(p, asked.format)) for p in pictures]
+
+    def _serve_drawings(self, photos, images, width: int = DRAWING_SIDE, height: int = DRAWING_SIDE, **fields):
+        """``{"photos": [base64 JPEG/PNG, ...], "width"?, "height"?}``: a drawing of each photo, as base64 PNGs
+        in the palette's colours (POST /drawing's, one per photo)."""
+        if images is not None or fields:
+            raise InputError("Send 'photos' (with 'width' and 'height' if you like) on their own, or 'images'.")
+        photos = api.check_image_list(photos)
+        with self.admission.admit(len(photos)):
+            drawings = [self.drawing_from_photo(decode_photo(photo, PHOTO_SIDE), width, height) for photo in photos]
+        return [png_to_b64(encode_png(ids, self.palette.colors)) for ids in drawings]
 
     @runnable
     def run_cmd(self, argvs: list[str]):

@@ -1,8 +1,8 @@
-"""The shared ADE20K segmenter (DeepLabV3+ on MobileNetV2, int8 TFLite, the 31 commonest classes).
+"""The ADE20K segmenter (DeepLabV3+ on MobileNetV2, int8 TFLite, the 31 commonest classes), in LiteRT.
 
-It labels photos for the pseudo-labels v2 and, as a network nobody here trained, judges
-whether a generated picture shows what its label map asked for. It runs in LiteRT,
-which only labelling and the quality report need (never the serving path).
+It labels photos: for the pseudo-labels the model learns from (train/pseudolabel.py), and for a photo a
+grown-up turns into a drawing (miaobi_core/labelling.py), so both see the same classes. The quality report
+also has it judge whether a picture shows what its label map asked for.
 """
 from __future__ import annotations
 
@@ -11,10 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .files import SHARED_MODELS
-
-FILE = "ade20k_deeplab/deeplabv3_mnv2_ade20k_int8.tflite"  # inside the shared models folder
-MODEL = SHARED_MODELS / FILE
+FILE = "ade20k_deeplab/deeplabv3_mnv2_ade20k_int8.tflite"  # inside a models folder (../shared/models, the module)
 INPUT_SIZE = 512
 
 # ADE20K objectInfo150 ids (1-based) of the file's 31 classes; 0 is "anything else".
@@ -28,12 +25,12 @@ NAMES = {1: "wall", 2: "building", 3: "sky", 4: "floor", 5: "tree", 6: "ceiling"
 class ADE20KSegmenter:
     """``segmenter(rgb)`` -> (H, W) ADE20K ids of one uint8 RGB image of any size."""
 
-    def __init__(self, path: str | Path = MODEL, threads: int = 1):
-        from ai_edge_litert.interpreter import Interpreter  # labelling and judging only
+    def __init__(self, path: str | Path, threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter  # imported when a segmenter is made: it takes a while
 
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: the ADE20K segmenter lives in ../shared/models/ade20k_deeplab")
+            raise FileNotFoundError(f"{path} is missing: the ADE20K segmenter is ../shared/models/{FILE}")
         self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]["index"]
