@@ -121,6 +121,54 @@ def parse_size(value, limits: RequestLimits = RequestLimits()) -> int | None:
     return value
 
 
+MAX_ASPECT = 2.0  # a wide picture (or drawing) is at most twice as wide as it is high, or as high as wide
+
+
+def parse_shape(width, height, limits: RequestLimits = RequestLimits()) -> tuple[int, int] | None:
+    """None for neither; otherwise both, (width, height) in pixels, each within the size limits and at most
+    MAX_ASPECT to 1 either way."""
+    if width is None and height is None:
+        return None
+    if width is None or height is None:
+        raise InputError("Send both 'width' and 'height', or neither.")
+    for side in (width, height):
+        if not _is_int(side) or not limits.min_size <= side <= limits.max_size:
+            raise InputError(f"The width and height must be whole numbers of pixels from {limits.min_size} to "
+                             f"{limits.max_size}.")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise InputError(f"A picture can be at most {MAX_ASPECT:g} times as wide as it is high (or as high as wide).")
+    return width, height
+
+
+@dataclass(frozen=True)
+class DrawingRequest:
+    """A checked ``POST /drawing``: base64 photos (decoded later) and the drawing's shape."""
+
+    photos: list
+    width: int
+    height: int
+
+
+DRAWING_SIDE = 256  # the page's canvas
+
+
+def parse_drawing(body: dict, photos_field: str, limits: RequestLimits = RequestLimits()) -> DrawingRequest:
+    """``POST /drawing``'s ``{"photo": ...}`` (photos_field "photo") or the hub serving's ``{"photos": [...]}``,
+    with optional width and height (default: the page's square canvas)."""
+    allowed = (photos_field, "width", "height")
+    unknown = set(body) - set(allowed)
+    if unknown:
+        raise InputError(f"Unknown fields {sorted(unknown)}; send {', '.join(allowed[:-1])} and {allowed[-1]} only.")
+    if body.get(photos_field) is None:
+        raise InputError("Send the photo as 'photo': a base64 JPEG or PNG." if photos_field == "photo"
+                         else "Send the photos as 'photos': a list of base64 JPEGs or PNGs.")
+    photos = [body["photo"]] if photos_field == "photo" else check_image_list(body["photos"], limits)
+    if not all(isinstance(photo, str) for photo in photos):
+        raise InputError("A photo must be a base64 JPEG or PNG string.")
+    width, height = parse_shape(body.get("width"), body.get("height"), limits) or (DRAWING_SIDE, DRAWING_SIDE)
+    return DrawingRequest(photos, width, height)
+
+
 def parse_format(value) -> str:
     """None -> PNG; otherwise one of PICTURE_FORMATS, for the pictures sent back."""
     if value is None:

@@ -265,3 +265,5 @@ def test_drawing_from_photo_and_serving_give_a_whole_drawing_in_the_models_class
     np.testing.assert_array_equal(np.asarray(served.convert("RGB")), module.palette.colorize(drawing))
     with pytest.raises(InputError, match="64 to 1024"):
         module.drawing_from_photo(path, width=32)
+    with pytest.raises(InputError, match="at most 2 times"):
+        module.drawing_from_photo(path, width=1024, height=256)

@@ -374,6 +374,10 @@ def test_openapi_states_the_limits_the_code_enforces():
     assert f"{PhotoLimits().max_bytes // 2**20} MiB and {PhotoLimits().max_pixels // 10**6} megapixels" in \
         " ".join(fields["style_photo"]["description"].split())
     assert f"{FRAMES} frames" in fields["animate"]["description"]
+    drawing = spec["paths"]["/drawing"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert set(drawing) == {"photo", "width", "height"} and drawing["width"]["default"] == api.DRAWING_SIDE
+    assert (drawing["width"]["minimum"], drawing["width"]["maximum"]) == (limits.min_size, limits.max_size)
+    assert f"{api.MAX_ASPECT:g}:1" in drawing["width"]["description"]
     assert {str(status) for status in routes.STATUS.values()} <= set(predict["responses"])
     page = (Path(routes.__file__).parent.parent / "static" / "app.js").read_text()
     assert int(re.search(r"const SAVE_SIZE = (\d+);", page).group(1)) == limits.max_size
@@ -462,3 +466,50 @@ def test_a_day_in_my_landscape_is_one_seed_through_the_looks_as_an_animated_webp
 def test_a_bad_animation_request_is_a_clear_error(client, drawing, body, words):
     response = client.post("/predict", json={"image": drawing, **body})
     assert response.status_code == 400 and words in response.get_json()["error"]["message"]
+
+
+# ---------------------------------------------------------------- a photo becomes a drawing
+
+def test_a_photo_becomes_a_drawing_the_page_can_edit(client, palette):
+    import io
+
+    from PIL import Image
+
+    from miaobi_core.codec import decode_label_canvas
+
+    photo = style_photos()[3]
+    body = client.post("/drawing", json={"photo": photo}).get_json()
+    assert (body["width"], body["height"]) == (256, 256)
+    drawing = decode_label_canvas(body["image"], palette)  # exactly palette colours, as the page reads them
+    assert drawing.ids.shape == (256, 256) and drawing.off_palette_pixels == 0 and len(np.unique(drawing.ids)) >= 2
+    wide = client.post("/drawing", json={"photo": "data:image/jpeg;base64," + photo, "width": 384, "height": 256})
+    assert decode_b64_image(wide.get_json()["image"]).size == (384, 256)
+    turned = Image.open(io.BytesIO(base64.b64decode(photo)))  # a phone held upright
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    buffer = io.BytesIO()
+    turned.rotate(-90, expand=True).save(buffer, format="JPEG", exif=exif.tobytes())
+    upright = client.post("/drawing", json={"photo": base64.b64encode(buffer.getvalue()).decode()}).get_json()
+    assert (np.asarray(decode_b64_image(upright["image"])) == drawing.ids).mean() > 0.9  # turned back, not refused
+
+
+@pytest.mark.parametrize("body, status, code", [
+    ({}, 400, "bad_request"),
+    ({"photo": "bm90IGEgcGhvdG8="}, 400, "not_an_image"),
+    ({"photo": 5}, 400, "bad_request"),
+    ({"photo": "x", "size": 64}, 400, "bad_request"),
+    ({"photo": "x", "width": 1024, "height": 256}, 400, "bad_request"),
+    ({"photo": "A" * 5_700_000}, 413, "too_large"),
+])
+def test_a_bad_photo_for_a_drawing_is_a_clear_error(client, body, status, code):
+    response = client.post("/drawing", json=body)
+    assert response.status_code == status and response.get_json()["error"]["code"] == code
+
+
+def test_a_photo_for_a_drawing_is_never_kept_and_drawings_are_rate_limited(model, tmp_path, monkeypatch):
+    photo = style_photos()[0]
+    monkeypatch.chdir(tmp_path)
+    client = create_app({"MODEL": model, "SAVE_DOODLES_DIR": str(tmp_path / "kept"),
+                         "RATE_LIMIT": "2 per minute"}).test_client()
+    assert [client.post("/drawing", json={"photo": photo}).status_code for _ in range(3)] == [200, 200, 429]
+    assert list(tmp_path.iterdir()) == []

@@ -100,7 +100,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["RATE_LIMIT"] = None
 
     if app.config["CORS_ORIGINS"]:
-        CORS(app, resources={r"/(predict|labels|healthz|styles)": {"origins": app.config["CORS_ORIGINS"]}},
+        CORS(app, resources={r"/(predict|drawing|labels|healthz|styles)": {"origins": app.config["CORS_ORIGINS"]}},
              methods=["GET", "POST", "OPTIONS"], allow_headers=["Content-Type"], max_age=600,
              supports_credentials=False)
 
@@ -116,6 +116,6 @@ def create_app(config: dict | None = None) -> Flask:
     # replica together). Behind a proxy, wrap the app in werkzeug's ProxyFix so the client's address is counted.
     limiter = Limiter(get_remote_address, app=app, storage_uri=app.config["LIMIT_STORAGE"])
     if app.config["RATE_LIMIT"]:
-        predict = app.view_functions["api.predict"]
-        app.view_functions["api.predict"] = limiter.limit(app.config["RATE_LIMIT"])(predict)
+        for name in ("api.predict", "api.drawing"):  # the two that do work; each counts on its own
+            app.view_functions[name] = limiter.limit(app.config["RATE_LIMIT"])(app.view_functions[name])
     return app

@@ -15,6 +15,7 @@ from miaobi_core import api as api_rules
 from miaobi_core.animation import FRAMES, encode_webp
 from miaobi_core.codec import (CodecLimits, ImageTooLargeError, InputError, decode_label_canvas, encode_picture,
                                encode_png, png_to_b64)
+from miaobi_core.labelling import PHOTO_SIDE as LABELLING_SIDE
 from miaobi_core.palette import palette_json
 from miaobi_core.photo import decode_photo
 
@@ -30,7 +31,7 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'se
                            "frame-ancestors 'none'")
 
 
-PHOTO_SIDE = 512  # a photo's short side is decoded at least this large: more than any model here reads
+STYLE_PHOTO_SIDE = 512  # a style photo's short side is decoded at least this large: more than any model here reads
 
 
 class UnsupportedMediaType(InputError):
@@ -115,11 +116,25 @@ def predict():
                           frames_format=asked.format)
         return jsonify(**answer, ms=round((time.perf_counter() - started) * 1000.0, 1))
     # A style photo is decoded here, in memory, and never kept (not even with SAVE_DOODLES_DIR).
-    photo = {} if asked.style_photo is None else {"style_photo": decode_photo(asked.style_photo, PHOTO_SIDE)}
+    photo = {} if asked.style_photo is None else {"style_photo": decode_photo(asked.style_photo, STYLE_PHOTO_SIDE)}
     with admission.admit():  # 429 at once when the wait would be too long
         picture = model.generate(label_maps=[decoded.ids], seed=asked.seeds[0], size=asked.size, style=asked.style,
                                  upscale=upscale, sun=asked.sun, **photo)[0]
     return jsonify(image=png_to_b64(encode_picture(picture, asked.format)), format=asked.format, **answer,
+                   ms=round((time.perf_counter() - started) * 1000.0, 1))
+
+
+@api.post("/drawing")
+def drawing():
+    """A grown-up's photo -> a drawing of it for the page to edit: a PNG in the palette's colours, at the
+    canvas's size. The photo is decoded in memory and never kept."""
+    started = time.perf_counter()
+    model = current_app.extensions["miaobi_model"]
+    asked = api_rules.parse_drawing(_json_body(), "photo")
+    photo = decode_photo(asked.photos[0], LABELLING_SIDE)  # at the scale the labelling rules work at
+    with current_app.extensions["miaobi_admission"].admit():
+        ids = model.drawing_from_photo(photo, asked.width, asked.height)
+    return jsonify(image=png_to_b64(encode_png(ids, model.palette.colors)), width=asked.width, height=asked.height,
                    ms=round((time.perf_counter() - started) * 1000.0, 1))
 
 

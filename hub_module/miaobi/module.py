@@ -46,7 +46,6 @@ from miaobi_core.variants import FOLDERS, UPSCALER_FOLDER, resolve_variant
 
 
 DRAWING_FOLDER = "drawing"  # the ADE20K segmenter and the scene classifier a photo's drawing is made with
-DRAWING_SIDE = 256  # the page's canvas
 
 _refused = threading.local()  # set by serving_method on the thread whose request it turned away (Busy)
 
@@ -162,14 +161,12 @@ class Miaobi(paddle.nn.Layer):
                                    self.palette, self.limits).ids
         raise InputError(f"A label map must be (H, W) class ids, (H, W, 3|4) colours or a PNG path, got {array.shape}.")
 
-    def drawing_from_photo(self, photo, width: int = DRAWING_SIDE, height: int = DRAWING_SIDE) -> np.ndarray:
+    def drawing_from_photo(self, photo, width: int = api.DRAWING_SIDE, height: int = api.DRAWING_SIDE) -> np.ndarray:
         """A photo (RGB array or JPEG/PNG path) -> a drawing of it to edit: (height, width) class ids of the
         classes this model paints, labelled as its training photos were (miaobi_core/labelling.py: the ADE20K
         segmenter shipped in ``drawing/``, its scene classifier and the colour rules). ``palette.colorize`` shows
         it; ``generate`` paints it."""
-        for side in (width, height):
-            if not isinstance(side, int) or isinstance(side, bool) or not 64 <= side <= 1024:
-                raise InputError("A drawing's width and height are whole numbers of pixels from 64 to 1024.")
+        width, height = api.parse_shape(width, height)
         with self._labelling:
             if self._segmenter is None:  # made on first use: most servers never turn a photo into a drawing
                 folder = Path(__file__).parent / DRAWING_FOLDER
@@ -280,14 +277,15 @@ class Miaobi(paddle.nn.Layer):
                                             upscale=upscale, sun=asked.sun, style_code=code)
         return [png_to_b64(encode_picture(p, asked.format)) for p in pictures]
 
-    def _serve_drawings(self, photos, images, width: int = DRAWING_SIDE, height: int = DRAWING_SIDE, **fields):
+    def _serve_drawings(self, photos, images, **fields) -> list[str]:
         """``{"photos": [base64 JPEG/PNG, ...], "width"?, "height"?}``: a drawing of each photo, as base64 PNGs
-        in the palette's colours (POST /drawing's, one per photo)."""
-        if images is not None or fields:
-            raise InputError("Send 'photos' (with 'width' and 'height' if you like) on their own, or 'images'.")
-        photos = api.check_image_list(photos)
-        with self.admission.admit(len(photos)):
-            drawings = [self.drawing_from_photo(decode_photo(photo, PHOTO_SIDE), width, height) for photo in photos]
+        in the palette's colours (what ``POST /drawing`` answers, one per photo)."""
+        if images is not None:
+            raise InputError("Send 'photos' (for drawings of them) or 'images' (for pictures), not both.")
+        asked = api.parse_drawing({"photos": photos, **fields}, "photos")
+        decoded = [decode_photo(photo, PHOTO_SIDE) for photo in asked.photos]
+        with self.admission.admit(len(decoded)):
+            drawings = [self.drawing_from_photo(photo, asked.width, asked.height) for photo in decoded]
         return [png_to_b64(encode_png(ids, self.palette.colors)) for ids in drawings]
 
     @runnable
