@@ -461,6 +461,36 @@ function buildExamples() {
   }
 }
 
+// "A photo": a photo (of the garden, say) becomes a drawing in the palette's colours, one undo step like an
+// example scene, for a child to change: the lawn into a lake, a mountain behind it.
+$("from-photo").addEventListener("click", () => $("drawing-photo-file").click());
+$("drawing-photo-file").addEventListener("change", async (event) => {
+  const [file] = event.target.files;
+  event.target.value = "";
+  if (!file) return;
+  showMessage("Turning your photo into a drawing…");
+  let ids = null;
+  try {
+    const photo = await shrunkPhoto(file, PHOTO_SIDE);
+    const response = await fetch(API + "/drawing", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ photo }),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      showMessage((body.error && body.error.message) || "Miaobi could not read that photo.", true);
+      return;
+    }
+    ids = drawingIn(await loadImage("data:image/png;base64," + body.image), SIZE);
+  } catch (error) {
+    showMessage("That photo could not be turned into a drawing. Try another one.", true);
+    return;
+  }
+  if (!ids) return;
+  replaceDrawing(() => state.labels.set(ids));
+  showMessage("Here is your photo as a drawing! Change anything you like. 🖍️");
+});
+
 // ---------------------------------------------------------------- painting the picture
 
 // The classes in the drawing, most of the canvas first (for the picture's description).

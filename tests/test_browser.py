@@ -716,3 +716,22 @@ def test_a_grown_up_picks_a_photo_and_the_drawing_is_painted_in_its_light(page, 
         paint_and_wait(page)
     sent = json.loads(asked.value.post_data)
     assert sent["style"] == "dusk" and "style_photo" not in sent
+
+
+def test_a_photo_becomes_a_drawing_to_change_with_undo(page, servers):
+    from train.photos import LANDSCAPES
+
+    photo = sorted((LANDSCAPES / "test" / "sea").glob("*.jpg"))[0]
+    page.goto(servers["app"] + "/")
+    page.locator("#live").uncheck()
+    page.wait_for_selector("body.ready")
+    before = page.evaluate("Array.from(state.labels)")
+    with page.expect_response(lambda r: r.url.endswith("/drawing")) as answered:
+        page.locator("#drawing-photo-file").set_input_files(str(photo))
+    assert answered.value.ok
+    expect(page.locator("#message")).to_contain_text("Here is your photo as a drawing")
+    after = page.evaluate("Array.from(state.labels)")
+    assert after != before and len(set(after)) >= 2
+    assert labels_of(page) == after  # the canvas shows it, in the palette's colours
+    page.locator("#undo").click()
+    assert page.evaluate("Array.from(state.labels)") == before
