@@ -50,16 +50,17 @@ class Prediction:
 
     drawings: list
     seeds: list[int]
-    size: int | None  # None: each drawing's own size
+    size: int | None  # None: each drawing's own size (or ``shape``)
     style: str | None
     format: str
     sun: Sun | None = None  # where the child placed a sun (miaobi_core/sun.py), drawn on every picture
     style_photo: str | None = None  # base64 JPEG/PNG whose light and weather paint the drawings (decoded later)
     animate: str | None = None  # a path of looks (miaobi_core/animation.py): an animated WebP instead of a picture
     frames: bool = False  # with animate: the frames too, each as a picture in ``format``
+    shape: tuple[int, int] | None = None  # (height, width) of a picture that need not be square, instead of size
 
 
-FIELDS = ("seed", "size", "style", "style_photo", "sun", "animate", "frames", "format")
+FIELDS = ("seed", "size", "width", "height", "style", "style_photo", "sun", "animate", "frames", "format")
 
 
 def parse_prediction(body: dict, drawings_field: str, style_names: Callable[[], list[str]],
@@ -88,8 +89,12 @@ def parse_prediction(body: dict, drawings_field: str, style_names: Callable[[], 
         raise InputError("An animation paints its own path of looks: send 'animate' without 'style' or 'style_photo'.")
     if not isinstance(frames, bool) or (frames and animate is None):
         raise InputError("'frames' is true or false, and asks for an animation's frames (with 'animate').")
+    shape = parse_shape(body.get("width"), body.get("height"), limits)
+    if shape is not None and body.get("size") is not None:
+        raise InputError("Send 'size' for a square picture or 'width' and 'height', not both.")
     return Prediction(drawings=drawings, seeds=parse_seeds(body.get("seed"), len(drawings)),
-                      size=parse_size(body.get("size"), limits) or default_size,
+                      size=None if shape else parse_size(body.get("size"), limits) or default_size,
+                      shape=shape and shape[::-1],
                       style=None if style is None else parse_style(style, style_names()),
                       format=parse_format(body.get("format")), sun=parse_sun(body.get("sun")),
                       style_photo=style_photo, animate=animate, frames=frames)

@@ -129,6 +129,7 @@ class Synthesizer:
             folder = None if backend == "paddle" else export_folder(Path(checkpoint_dir), self.native_size)
             self.backend, self.backend_trials = choose_backend(self.generator, self.native_size, use_gpu, backend,
                                                                folder)
+            self._reference = PaddleBackend(self.generator)
         self.cfg = self.generator.cfg
         self.styles = StyleBook(checkpoint_dir, self.cfg.z_dim)
         # upscalers: a folder of upscaler folders; pictures asked for above native_size are painted at it and
@@ -153,8 +154,9 @@ class Synthesizer:
     def generate(self, label_maps: Sequence[np.ndarray], seeds: Sequence[int] | None = None,
                  styles: Sequence[np.ndarray] | None = None, size: int | None = None,
                  style: str | None = None, upscale: bool = True, sun: Sun | None = None,
-                 style_code: np.ndarray | None = None) -> list[np.ndarray]:
-        """Class-id maps (H, W) -> uint8 RGB pictures (size x size, or each map's own size if None).
+                 style_code: np.ndarray | None = None, shape: tuple[int, int] | None = None) -> list[np.ndarray]:
+        """Class-id maps (H, W) -> uint8 RGB pictures: size x size, or ``shape`` (height, width), or each map's
+        own shape if neither. A wide shape is painted wide (:meth:`native_shape`), the map fitted to it.
 
         ``sun``: a sun drawn on every picture's sky (miaobi_core/sun.py), at the model's own size before the
         picture is enlarged, so the upscaler draws its rim and it costs the same at every size.
@@ -186,7 +188,8 @@ class Synthesizer:
         if len(styles) != count or any(s.shape != (self.cfg.z_dim,) for s in styles):
             raise ValueError(f"need {count} style vectors of length {self.cfg.z_dim}")
 
-        items = [(self._to_native(m), z) for m, z in zip(label_maps, styles)]
+        shapes = [(size, size) if size else shape or m.shape for m in label_maps]
+        items = [(self._to_native(m, out), z) for m, out, z in zip(label_maps, shapes, styles)]
         if self._batcher is not None:
             futures = [self._batcher.submit(item) for item in items]
             try:
@@ -202,21 +205,45 @@ class Synthesizer:
             sky = [self.palette.id_of("sky"), self.palette.id_of("cloud")]
             pictures = [add_sun(p, m, sky, sun) for p, m in zip(pictures, label_maps)]
         upscalers = self.upscalers if upscale else None
-        return [enlarge(p, size or m.shape[0], size or m.shape[1], upscalers) for p, m in zip(pictures, label_maps)]
+        return [enlarge(p, *out, upscalers) for p, out in zip(pictures, shapes)]
 
-    def _to_native(self, ids: np.ndarray) -> np.ndarray:
-        side = self.native_size
-        if ids.shape == (side, side):
+    def native_shape(self, height: int, width: int) -> tuple[int, int]:
+        """The (height, width) a map of this shape is painted at: the model's own size on the short side, and on
+        the long side the nearest multiple of the generator's smallest map (ngf x 2^5 px: 32 at 128) up to 2x.
+        The network is fully convolutional, so a wide picture is painted wide, not stretched from a square."""
+        side, step = self.native_size, self.native_size // 4
+        if height == width:
+            return side, side
+        long = int(np.clip(round(side * max(height, width) / min(height, width) / step) * step, side, 2 * side))
+        return (side, long) if width > height else (long, side)
+
+    def _to_native(self, ids: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """The map fitted to the native shape of a picture of ``shape`` (height, width)."""
+        shape = self.native_shape(*shape)
+        if ids.shape == shape:
             return ids
-        # Nearest keeps labels labels; a non-square doodle is stretched, then stretched back.
-        return np.asarray(Image.fromarray(ids).resize((side, side), Image.NEAREST))
+        # Nearest keeps labels labels (a map whose aspect falls between the steps is stretched a little).
+        return np.asarray(Image.fromarray(ids).resize(shape[::-1], Image.NEAREST))
 
     def _forward_items(self, items: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
-        """One forward pass for (native-size ids, z) pairs."""
+        """(native-shape ids, z) pairs -> pictures, in order: one forward pass for each shape among them."""
+        pictures = [None] * len(items)
+        for shape in dict.fromkeys(ids.shape for ids, _ in items):
+            where = [k for k, (ids, _) in enumerate(items) if ids.shape == shape]
+            for k, picture in zip(where, self._forward([items[k] for k in where])):
+                pictures[k] = picture
+        return pictures
+
+    def _forward(self, items: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+        """One forward pass for (ids, z) pairs of one shape. The exported backends are traced for the square
+        native size; other shapes (wide pictures) run in the reference network."""
         segmap = onehot(np.stack([i for i, _ in items]), self.num_classes)
         z = np.stack([z for _, z in items])
+        square = segmap.shape[2:] == (self.native_size, self.native_size)
         with self._lock:
             self._use_device()
+            if not square:
+                return list(pictures_from_unit(self._reference(segmap, z)))
             try:
                 image = self.backend(segmap, z)
             except Exception:
@@ -225,15 +252,16 @@ class Synthesizer:
                 # An exported backend that passed its parity check should not fail; if it does,
                 # this process falls back to the reference network for good rather than erroring on.
                 log.exception("backend %s failed; falling back to paddle", self.backend.name)
-                self.backend = PaddleBackend(self.generator)
+                self.backend = self._reference
                 image = self.backend(segmap, z)
         return list(pictures_from_unit(image))
 
     def animate(self, label_map: np.ndarray, path: str, seed: int, size: int | None = None, upscale: bool = True,
-                sun: Sun | None = None) -> list[np.ndarray]:
+                sun: Sun | None = None, shape: tuple[int, int] | None = None) -> list[np.ndarray]:
         """The drawing through a path of looks (miaobi_core/animation.py), one seed: its frames, in order."""
         codes = path_codes(self.styles, path, style_from_seed(seed, self.cfg.z_dim))
-        return self.generate([label_map] * len(codes), styles=codes, size=size, upscale=upscale, sun=sun)
+        return self.generate([label_map] * len(codes), styles=codes, size=size, upscale=upscale, sun=sun,
+                             shape=shape)
 
     def style_of_photo(self, photo: np.ndarray) -> np.ndarray:
         """A photo's (H, W, 3 uint8) style code, (z_dim,): the encoder's mean code of its centre square. A model

@@ -267,3 +267,13 @@ def test_drawing_from_photo_and_serving_give_a_whole_drawing_in_the_models_class
         module.drawing_from_photo(path, width=32)
     with pytest.raises(InputError, match="at most 2 times"):
         module.drawing_from_photo(path, width=1024, height=256)
+
+
+def test_generate_and_serving_paint_wide_pictures(module, serving, palette, scene_ids):
+    wide = module.generate([scene_ids], seed=1, width=192, height=128)[0]
+    assert wide.shape == (128, 192, 3)
+    drawing = png_to_b64(encode_png(palette.colorize(scene_ids)))
+    body = requests.post(serving, json={"images": [drawing], "seed": 1, "width": 192, "height": 128}, timeout=120)
+    assert decode_b64_image(body.json()["results"][0]).size == (192, 128)
+    with pytest.raises(InputError, match="not both"):
+        module.generate([scene_ids], size=128, width=192, height=128)

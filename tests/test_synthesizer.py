@@ -40,6 +40,24 @@ def test_any_size_comes_back_at_that_size(synthesizer, scene_ids):
     assert synthesizer.generate([wide], seeds=[0])[0].shape == (50, 128, 3)
 
 
+def test_a_wide_map_is_painted_wide_not_stretched_from_a_square(synthesizer, scene_ids):
+    from PIL import Image
+
+    from miaobi_core.codec import onehot, pictures_from_unit
+
+    # The model's own size on the short side; the long side in steps of its smallest map (16 px at 64 px).
+    assert synthesizer.native_shape(64, 96) == (64, 96) and synthesizer.native_shape(300, 200) == (96, 64)
+    assert synthesizer.native_shape(64, 90) == (64, 96) and synthesizer.native_shape(100, 400) == (64, 128)
+    wide = np.asarray(Image.fromarray(scene_ids).resize((96, 64), Image.NEAREST))
+    z = synthesizer.styles.seed_vector(style_from_seed(5, 8))
+    with paddle.no_grad():
+        painted = synthesizer.generator(paddle.to_tensor(onehot(wide[None], synthesizer.num_classes)),
+                                        paddle.to_tensor(z[None]))
+    np.testing.assert_array_equal(synthesizer.generate([wide], seeds=[5])[0], pictures_from_unit(painted.numpy())[0])
+    assert synthesizer.generate([wide], seeds=[5], shape=(256, 384))[0].shape == (256, 384, 3)
+    assert synthesizer.generate([scene_ids], seeds=[5], shape=(96, 192))[0].shape == (96, 192, 3)  # fitted
+
+
 def test_style_vectors_replace_seeds(synthesizer, scene_ids):
     by_style = synthesizer.generate([scene_ids], styles=[style_from_seed(3, 8)])[0]
     np.testing.assert_array_equal(by_style, synthesizer.generate([scene_ids], seeds=[3])[0])
@@ -109,7 +127,7 @@ def test_micro_batching_refuses_work_beyond_its_queue(checkpoint, scene_ids):
 
 def test_a_failing_batch_fails_its_callers_and_the_worker_lives_on(checkpoint, scene_ids):
     batched = Synthesizer(checkpoint, micro_batch=True)
-    with pytest.raises(TypeError):
+    with pytest.raises(AttributeError):  # a string has no shape
         batched._batcher.submit(("not an array", None)).result(10)
     assert batched.generate([scene_ids], seeds=[1])[0].shape == (64, 64, 3)
 

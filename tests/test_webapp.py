@@ -513,3 +513,26 @@ def test_a_photo_for_a_drawing_is_never_kept_and_drawings_are_rate_limited(model
                          "RATE_LIMIT": "2 per minute"}).test_client()
     assert [client.post("/drawing", json={"photo": photo}).status_code for _ in range(3)] == [200, 200, 429]
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- wide pictures
+
+def test_a_wide_drawing_comes_back_as_a_wide_picture(client, palette):
+    ids = np.full((256, 384), palette.id_of("sky"), np.uint8)
+    ids[150:] = palette.id_of("grass")
+    ids[100:150, 40:300] = palette.id_of("mountain")
+    wide = png_to_b64(encode_png(palette.colorize(ids)))
+    body = client.post("/predict", json={"image": wide, "seed": 2, "width": 384, "height": 256}).get_json()
+    assert decode_b64_image(body["image"]).size == (384, 256) and (body["width"], body["height"]) == (384, 256)
+    assert body["size"] is None
+    animated = client.post("/predict", json={"image": wide, "seed": 2, "width": 192, "height": 128,
+                                             "animate": "day"}).get_json()
+    assert decode_b64_image(animated["image"]).size == (192, 128)
+
+
+@pytest.mark.parametrize("shape, words", [({"width": 384}, "both"), ({"width": 600, "height": 256}, "at most 2"),
+                                          ({"width": 384, "height": 256, "size": 256}, "not both"),
+                                          ({"width": 32, "height": 32}, "64 to 1024")])
+def test_a_bad_shape_is_a_clear_error(client, drawing, shape, words):
+    response = client.post("/predict", json={"image": drawing, **shape})
+    assert response.status_code == 400 and words in response.get_json()["error"]["message"]

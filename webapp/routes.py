@@ -106,10 +106,12 @@ def predict():
     upscale = admission.unhurried()  # busy: Lanczos instead of the upscaler, before refusing anyone
     answer = dict(seed=asked.seeds[0], size=asked.size, style=asked.style,
                   off_palette_pixels=decoded.off_palette_pixels)
+    shape = {} if asked.shape is None else {"height": asked.shape[0], "width": asked.shape[1]}
+    answer.update(shape)
     if asked.animate:
         with admission.admit(FRAMES):
             frames = model.animate(decoded.ids, asked.animate, seed=asked.seeds[0], size=asked.size, sun=asked.sun,
-                                   upscale=upscale)
+                                   upscale=upscale, **shape)
         answer.update(image=png_to_b64(encode_webp(frames)), format="webp", animate=asked.animate)
         if asked.frames:
             answer.update(frames=[png_to_b64(encode_picture(f, asked.format)) for f in frames],
@@ -119,7 +121,7 @@ def predict():
     photo = {} if asked.style_photo is None else {"style_photo": decode_photo(asked.style_photo, STYLE_PHOTO_SIDE)}
     with admission.admit():  # 429 at once when the wait would be too long
         picture = model.generate(label_maps=[decoded.ids], seed=asked.seeds[0], size=asked.size, style=asked.style,
-                                 upscale=upscale, sun=asked.sun, **photo)[0]
+                                 upscale=upscale, sun=asked.sun, **photo, **shape)[0]
     return jsonify(image=png_to_b64(encode_picture(picture, asked.format)), format=asked.format, **answer,
                    ms=round((time.perf_counter() - started) * 1000.0, 1))
 

@@ -191,7 +191,8 @@ class Miaobi(paddle.nn.Layer):
 
     def generate(self, label_maps: list, seed=None, style=None, size: int | None = None,
                  output_dir: str | None = None, use_gpu: bool | None = None, upscale: bool = True,
-                 sun: Sun | dict | None = None, style_photo=None) -> list[np.ndarray]:
+                 sun: Sun | dict | None = None, style_photo=None, width: int | None = None,
+                 height: int | None = None) -> list[np.ndarray]:
         """Label maps -> RGB landscapes (uint8 arrays), in order.
 
         Args:
@@ -200,6 +201,8 @@ class Miaobi(paddle.nn.Layer):
             style: a look by name (see ``styles()``), varied by the seed; or, instead of seeds, a z
                 vector (or one per picture) of the model's z_dim.
             size: square output side in pixels; None keeps each map's own size.
+            width, height: instead of size, the pictures' shape (64-1024 px each, at most 2:1 either way): a wide
+                picture is painted wide, the map fitted to it.
             output_dir: if given, also write miaobi_<i>.png files there.
             use_gpu: None paints on the module's device (its ``use_gpu`` option); True or False moves the
                 model there first, for this and every later call (fails clearly if paddle sees no GPU).
@@ -223,8 +226,12 @@ class Miaobi(paddle.nn.Layer):
         synthesizer = self._on(use_gpu)
         code = None if style_photo is None else synthesizer.style_of_photo(
             self._to_photo(style_photo, synthesizer.native_size))
+        shape = api.parse_shape(width, height)
+        if shape is not None and size is not None:
+            raise InputError("Give size for square pictures or width and height, not both.")
         pictures = synthesizer.generate(ids, seeds=seeds, styles=styles, size=api.parse_size(size),
-                                        style=name, upscale=upscale, sun=sun, style_code=code)
+                                        style=name, upscale=upscale, sun=sun, style_code=code,
+                                        shape=shape and shape[::-1])
         if output_dir:
             os.makedirs(output_dir, exist_ok=True)
             for i, picture in enumerate(pictures):
@@ -232,14 +239,17 @@ class Miaobi(paddle.nn.Layer):
         return pictures
 
     def animate(self, label_map, path: str = "day", seed: int | None = None, size: int | None = None,
-                sun: Sun | dict | None = None, use_gpu: bool | None = None, upscale: bool = True) -> list[np.ndarray]:
+                sun: Sun | dict | None = None, use_gpu: bool | None = None, upscale: bool = True,
+                width: int | None = None, height: int | None = None) -> list[np.ndarray]:
         """One label map (as ``generate`` takes them) through a path of looks: its frames (uint8 RGB arrays),
         one seed, the style code moving from look to look (miaobi_core/animation.py; ``path``: "day").
         ``animation.encode_webp(frames)`` makes them the animated WebP the serving method answers."""
         seed = api.parse_seeds(seed, 1)[0]
         sun = sun if isinstance(sun, Sun) else parse_sun(sun)
+        shape = api.parse_shape(width, height)
         return self._on(use_gpu).animate(self._to_ids(label_map), parse_animation(path) or "day", seed,
-                                         size=api.parse_size(size), upscale=upscale, sun=sun)
+                                         size=api.parse_size(size), upscale=upscale, sun=sun,
+                                         shape=shape and shape[::-1])
 
     @serving
     def serving_method(self, images=None, use_gpu: bool | None = None, photos=None, **fields):
@@ -270,11 +280,12 @@ class Miaobi(paddle.nn.Layer):
         with self.admission.admit(len(ids) * FRAMES if asked.animate else len(ids)):
             if asked.animate:
                 return [png_to_b64(encode_webp(synthesizer.animate(i, asked.animate, seed, size=asked.size,
-                                                                   upscale=upscale, sun=asked.sun)))
+                                                                   upscale=upscale, sun=asked.sun,
+                                                                   shape=asked.shape)))
                         for i, seed in zip(ids, asked.seeds)]
             code = None if photo is None else synthesizer.style_of_photo(photo)
             pictures = synthesizer.generate(ids, seeds=asked.seeds, size=asked.size, style=asked.style,
-                                            upscale=upscale, sun=asked.sun, style_code=code)
+                                            upscale=upscale, sun=asked.sun, style_code=code, shape=asked.shape)
         return [png_to_b64(encode_picture(p, asked.format)) for p in pictures]
 
     def _serve_drawings(self, photos, images, **fields) -> list[str]:
