@@ -58,8 +58,9 @@ def add_sun(picture: np.ndarray, ids: np.ndarray, sky_ids, sun: Sun) -> np.ndarr
     sky = Image.fromarray((np.isin(ids, sky_ids) * 255).astype(np.uint8)).resize((work_x, work_y), Image.BILINEAR)
     sky = np.asarray(sky.filter(ImageFilter.GaussianBlur(max(1.0, work_x / 200))), np.float32) / 255
     yy, xx = np.mgrid[0:work_y, 0:work_x].astype(np.float32)
-    distance = np.hypot(xx + 0.5 - sun.x * work_x, yy + 0.5 - sun.y * work_y) / work_x  # in picture sides
-    edge = max(1.5 / work_x, 0.08 * sun.radius)  # a soft rim, a pixel or two wide
+    short = min(work_x, work_y)  # the radius is a fraction of the short side (the side, of a square picture)
+    distance = np.hypot(xx + 0.5 - sun.x * work_x, yy + 0.5 - sun.y * work_y) / short
+    edge = max(1.5 / short, 0.08 * sun.radius)  # a soft rim, a pixel or two wide
     disc = np.clip((sun.radius - distance) / edge + 0.5, 0, 1)
     glow = 0.9 * np.exp(-(distance / (3 * sun.radius)) ** 2) + 0.35 * np.exp(-(distance / 0.6) ** 2)
     enlarge = lambda a: np.asarray(Image.fromarray(a, "F").resize((side_x, side_y), Image.BILINEAR))[..., None]

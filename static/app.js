@@ -3,7 +3,8 @@
 // exact palette colour: no anti-aliasing can blur a lake into sand.
 "use strict";
 
-const SIZE = 256;            // label-map side, in pixels
+const SIZE = 256;            // the label map's height in pixels, and its width when square
+const WIDE = 384;            // a wide drawing's width: 3:2, a landscape's shape
 const SAVE_SIZE = 1024;      // "Save picture" asks for the largest picture the server paints
 // A server that never answers must not leave the spinner forever (tests shorten the wait).
 const REQUEST_TIMEOUT_MS = window.MIAOBI_TEST_TIMEOUT_MS || 30000;
@@ -146,8 +147,22 @@ function idOf(name) {
 
 // ---------------------------------------------------------------- drawing
 
+// The drawing's width: SIZE, or WIDE for a wide one. The label map is SIZE rows of it, so an undo step, which
+// holds the labels, holds the drawing's shape too.
+function columns() {
+  return state.labels.length / SIZE;
+}
+
 function render() {
-  const image = ctx.createImageData(SIZE, SIZE);
+  const width = columns();
+  if (canvas.width !== width) {  // a new shape: the canvas and the layers over it follow
+    canvas.width = width;
+    for (const layer of [$("symbols"), $("sun-layer")]) [layer.width, layer.height] = [2 * width, 2 * SIZE];
+    document.body.classList.toggle("wide", width !== SIZE);
+    $("wide").setAttribute("aria-pressed", String(width !== SIZE));
+    drawSun();
+  }
+  const image = ctx.createImageData(width, SIZE);
   const px = image.data;
   for (let i = 0; i < state.labels.length; i++) {
     const k = state.labels[i] * 3;
@@ -166,7 +181,7 @@ const SYMBOL_CELL = 32;  // label-map pixels between symbols
 function drawSymbols() {
   const overlay = $("symbols");
   const context = overlay.getContext("2d");
-  const scale = overlay.width / SIZE;
+  const scale = overlay.height / SIZE, width = columns();
   context.clearRect(0, 0, overlay.width, overlay.height);
   context.font = `${Math.round(SYMBOL_CELL * scale * 0.55)}px sans-serif`;
   context.textAlign = "center";
@@ -174,8 +189,8 @@ function drawSymbols() {
   context.shadowColor = "rgba(255, 255, 255, 0.9)";
   context.shadowBlur = 4;
   for (let y = SYMBOL_CELL / 2; y < SIZE; y += SYMBOL_CELL) {
-    for (let x = SYMBOL_CELL / 2; x < SIZE; x += SYMBOL_CELL) {
-      const id = state.labels[y * SIZE + x];
+    for (let x = SYMBOL_CELL / 2; x < width; x += SYMBOL_CELL) {
+      const id = state.labels[y * width + x];
       context.fillText(state.palette.classes[id].emoji, x * scale, y * scale);
     }
   }
@@ -194,13 +209,13 @@ function showSymbols(on) {
 }
 
 function stamp(cx, cy, radius, id) {
-  const r2 = radius * radius;
-  const x0 = Math.max(0, Math.floor(cx - radius)), x1 = Math.min(SIZE - 1, Math.ceil(cx + radius));
+  const r2 = radius * radius, width = columns();
+  const x0 = Math.max(0, Math.floor(cx - radius)), x1 = Math.min(width - 1, Math.ceil(cx + radius));
   const y0 = Math.max(0, Math.floor(cy - radius)), y1 = Math.min(SIZE - 1, Math.ceil(cy + radius));
   for (let y = y0; y <= y1; y++) {
     for (let x = x0; x <= x1; x++) {
       const dx = x + 0.5 - cx, dy = y + 0.5 - cy;
-      if (dx * dx + dy * dy <= r2) state.labels[y * SIZE + x] = id;
+      if (dx * dx + dy * dy <= r2) state.labels[y * width + x] = id;
     }
   }
 }
@@ -213,24 +228,24 @@ function line(from, to, radius, id) {
 }
 
 function floodFill(x, y, id) {
-  const start = y * SIZE + x, target = state.labels[start];
+  const width = columns(), start = y * width + x, target = state.labels[start];
   if (target === id) return;
   const stack = [start];
   while (stack.length) {
     const i = stack.pop();
     if (state.labels[i] !== target) continue;
     state.labels[i] = id;
-    const px = i % SIZE;
+    const px = i % width;
     if (px > 0) stack.push(i - 1);
-    if (px < SIZE - 1) stack.push(i + 1);
-    if (i >= SIZE) stack.push(i - SIZE);
-    if (i < SIZE * (SIZE - 1)) stack.push(i + SIZE);
+    if (px < width - 1) stack.push(i + 1);
+    if (i >= width) stack.push(i - width);
+    if (i < width * (SIZE - 1)) stack.push(i + width);
   }
 }
 
 // ---------------------------------------------------------------- the sun
 
-const SUN_RADIUS = 0.07;  // of the side: a sun a child can see and tap again
+const SUN_RADIUS = 0.07;  // of the short side: a sun a child can see and tap again
 
 // Drawn over the drawing (never into it); the server paints the real one on the picture's sky.
 function drawSun() {
@@ -238,7 +253,7 @@ function drawSun() {
   const context = layer.getContext("2d");
   context.clearRect(0, 0, layer.width, layer.height);
   if (!state.sun) return;
-  const x = state.sun.x * layer.width, y = state.sun.y * layer.height, r = state.sun.radius * layer.width;
+  const x = state.sun.x * layer.width, y = state.sun.y * layer.height, r = state.sun.radius * layer.height;
   context.strokeStyle = context.fillStyle = "#ffd21f";
   context.lineWidth = r * 0.18;
   context.lineCap = "round";
@@ -256,8 +271,9 @@ function drawSun() {
 
 // The Sun tool: a tap puts the sun there (there is one sun); a tap on the sun takes it away.
 function placeSun(p) {
-  const x = p.x / SIZE, y = p.y / SIZE;
-  const onIt = state.sun && Math.hypot(x - state.sun.x, y - state.sun.y) <= state.sun.radius * 1.2;
+  const x = p.x / columns(), y = p.y / SIZE;
+  const onIt = state.sun && Math.hypot(p.x / SIZE - state.sun.x * columns() / SIZE, y - state.sun.y)
+    <= state.sun.radius * 1.2;
   state.sun = onIt ? null : { x, y, radius: SUN_RADIUS };
   drawSun();
   say(onIt ? "No sun" : "Sun");
@@ -267,9 +283,9 @@ function placeSun(p) {
 // Canvas cells under the pointer, or null when it is off the canvas (nothing is painted there).
 function toGrid(event) {
   const rect = canvas.getBoundingClientRect();
-  const x = (event.clientX - rect.left) * SIZE / rect.width;
+  const x = (event.clientX - rect.left) * columns() / rect.width;
   const y = (event.clientY - rect.top) * SIZE / rect.height;
-  if (x < 0 || y < 0 || x >= SIZE || y >= SIZE) return null;
+  if (x < 0 || y < 0 || x >= columns() || y >= SIZE) return null;
   return { x, y };
 }
 
@@ -279,7 +295,7 @@ function paintId() {
 
 // An undo step holds the drawing as it was before a stroke or fill; one that changed nothing is dropped.
 function remember(before) {
-  if (before.every((value, i) => value === state.labels[i])) return false;
+  if (before.length === state.labels.length && before.every((value, i) => value === state.labels[i])) return false;
   state.undo.push(before);
   if (state.undo.length > MAX_UNDO) state.undo.shift();
   state.redo = [];
@@ -402,9 +418,10 @@ document.addEventListener("keydown", (event) => {
 // ---------------------------------------------------------------- example scenes
 
 function fillRows(fn) {
-  for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) {
-    const id = fn(x / SIZE, y / SIZE);
-    if (id !== null) state.labels[y * SIZE + x] = id;
+  const width = columns();
+  for (let y = 0; y < SIZE; y++) for (let x = 0; x < width; x++) {
+    const id = fn(x / width, y / SIZE);
+    if (id !== null) state.labels[y * width + x] = id;
   }
 }
 
@@ -473,7 +490,8 @@ $("drawing-photo-file").addEventListener("change", async (event) => {
   try {
     const photo = await shrunkPhoto(file, PHOTO_SIDE);
     const response = await fetch(API + "/drawing", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ photo }),
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ photo, width: columns(), height: SIZE }),  // a drawing of this canvas's shape
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
     const body = await response.json().catch(() => ({}));
@@ -481,13 +499,14 @@ $("drawing-photo-file").addEventListener("change", async (event) => {
       showMessage((body.error && body.error.message) || "Miaobi could not read that photo.", true);
       return;
     }
-    ids = drawingIn(await loadImage("data:image/png;base64," + body.image), SIZE);
+    const drawing = await loadImage("data:image/png;base64," + body.image);
+    ids = drawingIn(drawing, drawing.naturalWidth, drawing.naturalHeight);
   } catch (error) {
     showMessage("That photo could not be turned into a drawing. Try another one.", true);
     return;
   }
   if (!ids) return;
-  replaceDrawing(() => state.labels.set(ids));
+  replaceDrawing(() => { state.labels = ids; });
   showMessage("Here is your photo as a drawing! Change anything you like. 🖍️");
 });
 
@@ -547,20 +566,24 @@ function waitBeforeRetry(seconds, text) {
 function pictureRequest() {
   const look = state.style === PHOTO_LOOK ? { style_photo: state.stylePhoto }
     : state.style ? { style: state.style } : {};
-  return { image: drawingPNG(), seed: state.seed, ...look, ...(state.sun ? { sun: state.sun } : {}) };
+  return { image: drawingPNG(), columns: columns(), seed: state.seed, ...look, ...(state.sun ? { sun: state.sun } : {}) };
 }
 
 // "A day": the same drawing and seed through the day's looks, which the server chooses.
 function dayRequest() {
-  return { image: drawingPNG(), seed: state.seed, animate: "day", ...(state.sun ? { sun: state.sun } : {}) };
+  return { image: drawingPNG(), columns: columns(), seed: state.seed, animate: "day",
+           ...(state.sun ? { sun: state.sun } : {}) };
 }
 
+// size: the picture's width; a wide drawing's picture is as much less high as the drawing is.
 function fetchPicture(request, size, format, signal) {
+  const { columns: width, ...fields } = request;
+  const shape = width === SIZE ? { size } : { width: size, height: Math.round(size * SIZE / width) };
   return fetch(API + "/predict", {
     signal,
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ ...request, size, format }),
+    body: JSON.stringify({ ...fields, ...shape, format }),
   });
 }
 
@@ -678,16 +701,16 @@ async function savePicture(event) {
     // No big one this time: saving the picture on screen beats saving nothing.
   }
   const [drawing, picture] = await Promise.all([loadImage(shown.image), loadImage(src)]);
-  const side = picture.naturalHeight;
+  const [width, height] = [picture.naturalWidth, picture.naturalHeight];
   const sheet = document.createElement("canvas");
-  sheet.width = 2 * side + SHEET_GAP;
-  sheet.height = side;
+  sheet.width = 2 * width + SHEET_GAP;
+  sheet.height = height;
   const context = sheet.getContext("2d");
   context.fillStyle = "#fff";
   context.fillRect(0, 0, sheet.width, sheet.height);
   context.imageSmoothingEnabled = false;  // the drawing's blocks stay crisp
-  context.drawImage(drawing, 0, 0, side, side);
-  context.drawImage(picture, side + SHEET_GAP, 0, side, side);
+  context.drawImage(drawing, 0, 0, width, height);
+  context.drawImage(picture, width + SHEET_GAP, 0, width, height);
   download(sheet.toDataURL("image/png"), `miaobi-${timeStamp()}-${shown.seed}.png`);
   await keepPicture();  // a saved picture is kept in the gallery too
   showMessage("Saved!");
@@ -726,31 +749,38 @@ async function openSaved(file) {
   } finally {
     URL.revokeObjectURL(url);
   }
-  const side = image ? image.naturalHeight : 0;
-  if (!image || image.naturalWidth !== 2 * side + SHEET_GAP || side < SIZE) {
+  const height = image ? image.naturalHeight : 0, width = image ? (image.naturalWidth - SHEET_GAP) / 2 : 0;
+  if (!image || height < SIZE || !shapeOf(width, height)) {
     showMessage("That is not a picture saved by Miaobi. Open a file made with ⬇️ Save picture.", true);
     return;
   }
   const seed = /^miaobi-\d{8}-\d{6}-(\d+)/.exec(file.name || "");
-  bringBack(drawingIn(image, side), seed ? Number(seed[1]) : state.seed, state.style);
+  bringBack(drawingIn(image, width, height), seed ? Number(seed[1]) : state.seed, state.style);
 }
 
-// The drawing in the top-left side x side square of an image (a saved sheet, or a kept drawing), or null when
-// its colours are not the palette's.
-function drawingIn(image, side) {
-  const square = document.createElement("canvas");
-  square.width = square.height = side;
-  const context = square.getContext("2d", { willReadFrequently: true });
+// The drawing's width in label pixels for a width x height image of it: SIZE (square) or WIDE (3:2), else 0.
+function shapeOf(width, height) {
+  return [SIZE, WIDE].find((columns) => Math.abs(width * SIZE / (height * columns) - 1) < 0.01) || 0;
+}
+
+// The drawing in the top-left width x height of an image (a saved sheet, a kept drawing, a photo's drawing),
+// or null when its shape or its colours are not a drawing's.
+function drawingIn(image, width, height) {
+  const columns = shapeOf(width, height);
+  if (!columns) return null;
+  const board = document.createElement("canvas");
+  [board.width, board.height] = [width, height];
+  const context = board.getContext("2d", { willReadFrequently: true });
   context.drawImage(image, 0, 0);
-  const pixels = context.getImageData(0, 0, side, side).data;
+  const pixels = context.getImageData(0, 0, width, height).data;
   const idOfColour = new Map(state.palette.classes.map((c) => [c.rgb.join(","), c.id]));
-  const ids = new Uint8Array(SIZE * SIZE);
+  const ids = new Uint8Array(columns * SIZE);
   for (let y = 0; y < SIZE; y++) {
-    for (let x = 0; x < SIZE; x++) {
-      const i = (Math.floor((y + 0.5) * side / SIZE) * side + Math.floor((x + 0.5) * side / SIZE)) * 4;
+    for (let x = 0; x < columns; x++) {
+      const i = (Math.floor((y + 0.5) * height / SIZE) * width + Math.floor((x + 0.5) * width / columns)) * 4;
       const id = idOfColour.get(`${pixels[i]},${pixels[i + 1]},${pixels[i + 2]}`);
       if (id === undefined) return null;
-      ids[y * SIZE + x] = id;
+      ids[y * columns + x] = id;
     }
   }
   return ids;
@@ -764,7 +794,7 @@ function bringBack(ids, seed, style) {
   }
   state.seed = seed;
   selectStyle(style);
-  replaceDrawing(() => state.labels.set(ids));
+  replaceDrawing(() => { state.labels = ids; });
   showMessage("Here is your drawing again!");
 }
 
@@ -797,6 +827,19 @@ $("paint").addEventListener("click", paint);
 $("dice").addEventListener("click", () => {
   state.seed = randomSeed();
   paint();
+});
+// "Wide": the drawing stretched to the other shape, nothing lost; one undo step, which brings the shape back.
+function resampled(width) {
+  const old = columns(), out = new Uint8Array(width * SIZE);
+  for (let y = 0; y < SIZE; y++) {
+    for (let x = 0; x < width; x++) out[y * width + x] = state.labels[y * old + Math.floor((x + 0.5) * old / width)];
+  }
+  return out;
+}
+$("wide").addEventListener("click", () => {
+  const wide = columns() === SIZE;
+  say(wide ? "Wide picture" : "Square picture");
+  replaceDrawing(() => { state.labels = resampled(wide ? WIDE : SIZE); });
 });
 $("day").addEventListener("click", () => {
   say("A day in my landscape");
@@ -997,7 +1040,7 @@ async function goOnWith(item) {
     const image = await loadImage(url);
     state.sun = item.sun || null;
     drawSun();
-    bringBack(drawingIn(image, image.naturalWidth), item.seed, item.style);
+    bringBack(drawingIn(image, image.naturalWidth, image.naturalHeight), item.seed, item.style);
   } finally {
     URL.revokeObjectURL(url);
   }

@@ -735,3 +735,39 @@ def test_a_photo_becomes_a_drawing_to_change_with_undo(page, servers):
     assert labels_of(page) == after  # the canvas shows it, in the palette's colours
     page.locator("#undo").click()
     assert page.evaluate("Array.from(state.labels)") == before
+
+
+def test_a_wide_drawing_paints_a_wide_picture_and_saves_and_opens_wide(page, servers, tmp_path):
+    page.goto(servers["app"] + "/")
+    page.locator("#live").uncheck()
+    page.wait_for_selector("body.ready")
+    page.wait_for_function(IDLE, timeout=120_000)
+    square = labels_of(page)
+    page.locator("#wide").click()
+    wide = labels_of(page)
+    assert len(wide) == 384 * 256 and page.evaluate("canvas.width") == 384
+    expect(page.locator("#wide")).to_have_attribute("aria-pressed", "true")
+    for y in (10, 128, 250):  # the drawing is kept, stretched: each row's classes in the same order
+        row, was = wide[y * 384:(y + 1) * 384], square[y * 256:(y + 1) * 256]
+        assert [k for i, k in enumerate(row) if i == 0 or row[i - 1] != k] == \
+            [k for i, k in enumerate(was) if i == 0 or was[i - 1] != k]
+    page.locator(".swatch", has_text="Sea").click()
+    page.mouse.click(*canvas_point(page, 0.95, 0.9))  # a dab at the far right, only a wide canvas has
+    drawn = labels_of(page)
+    with page.expect_request(lambda r: r.url.endswith("/predict")) as asked:
+        paint_and_wait(page)
+    sent = json.loads(asked.value.post_data)
+    assert "size" not in sent and abs(sent["width"] * 2 - sent["height"] * 3) < 3 and "columns" not in sent
+    assert page.evaluate("[result.naturalWidth, result.naturalHeight]") == [sent["width"], sent["height"]]
+    with page.expect_download() as saved:
+        page.locator("#download").click()
+    path = tmp_path / saved.value.suggested_filename
+    saved.value.save_as(path)
+    with Image.open(path) as sheet:
+        assert sheet.size == (2 * 1024 + 16, 683)
+    page.locator("#undo").click()  # the dab
+    page.locator("#undo").click()  # going wide is one undo step: square again, exactly
+    assert labels_of(page) == square and page.evaluate("canvas.width") == 256
+    page.locator("#open-file").set_input_files(str(path))
+    expect(page.locator("#message")).to_have_text("Here is your drawing again!")
+    assert labels_of(page) == drawn and page.evaluate("canvas.width") == 384

@@ -207,7 +207,7 @@ class Miaobi(paddle.nn.Layer):
             use_gpu: None paints on the module's device (its ``use_gpu`` option); True or False moves the
                 model there first, for this and every later call (fails clearly if paddle sees no GPU).
             upscale: False enlarges by Lanczos for this call even when the module has its upscaler on.
-            sun: ``{"x": 0..1, "y": 0..1, "radius": 0.02..0.25}`` (fractions of the side): a sun drawn there on
+            sun: ``{"x": 0..1, "y": 0..1, "radius": 0.02..0.25}`` (of the width, height, short side): a sun drawn there on
                 the sky of every picture, with its glow (miaobi_core/sun.py).
             style_photo: instead of a look, a photo (RGB array or JPEG/PNG path) whose light and weather the
                 pictures take: the style encoder's code of it, varied by the seed as a look is.
