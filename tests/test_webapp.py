@@ -536,3 +536,35 @@ def test_a_wide_drawing_comes_back_as_a_wide_picture(client, palette):
 def test_a_bad_shape_is_a_clear_error(client, drawing, shape, words):
     response = client.post("/predict", json={"image": drawing, **shape})
     assert response.status_code == 400 and words in response.get_json()["error"]["message"]
+
+
+def photo_bytes(kind: str) -> bytes:
+    """A photo of each kind a phone, a scanner or a prankster sends."""
+    import io
+
+    from PIL import Image
+
+    from train.photos import LANDSCAPES
+
+    raw = sorted((LANDSCAPES / "test" / "mountain").glob("*.jpg"))[0].read_bytes()
+    if kind == "truncated":
+        return raw[: len(raw) // 2]
+    buffer = io.BytesIO()
+    if kind == "bomb":  # 2 kB that would inflate to 20,000 x 20,000 pixels
+        Image.new("1", (20_000, 20_000)).save(buffer, format="PNG", optimize=True)
+    elif kind == "cmyk":
+        Image.open(io.BytesIO(raw)).convert("CMYK").save(buffer, format="JPEG")
+    elif kind == "gif":
+        Image.open(io.BytesIO(raw)).save(buffer, format="GIF")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind, status, code", [("truncated", 400, "not_an_image"), ("bomb", 413, "too_large"),
+                                                ("gif", 400, "not_an_image"), ("cmyk", 200, None)])
+def test_every_kind_of_photo_gets_a_drawing_or_a_clear_json_error(client, drawing, kind, status, code):
+    photo = base64.b64encode(photo_bytes(kind)).decode()
+    for response in (client.post("/drawing", json={"photo": photo}),
+                     client.post("/predict", json={"image": drawing, "size": 64, "style_photo": photo})):
+        assert response.status_code == status, (kind, response.get_json())
+        if code:
+            assert response.get_json()["error"]["code"] == code and response.get_json()["error"]["message"]
