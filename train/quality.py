@@ -44,7 +44,8 @@ from .baselines import flat_fill, mean_class_colours, nearest_neighbours, oracle
 from .files import PSEUDO_LABELS, SHARED_MODELS
 from .metrics import (IndependentJudges, ade20k_label_fidelity, detector_accuracy, frechet_distance,
                       frechet_joint_distance, grid_score, label_fidelity, layout_embedding, seed_variety)
-from .sheets import doodle_grid, grid, style_grid, sun_grid
+from .pseudolabel import SCENE_MODEL
+from .sheets import day_grid, doodle_grid, grid, photo_grid, style_grid, style_photo_grid, sun_grid, wide_grid
 
 
 def evenly_spread(length: int, count: int) -> np.ndarray:
@@ -265,6 +266,29 @@ DEFAULT_MODELS = [f"full model (default)=hub_module/miaobi/{FOLDERS[FULL]}",
                   f"distilled student of the previous model=hub_module/miaobi/{FOLDERS[DISTILLED]}"]
 
 
+# Held-out photos for the photo sheets: a meadow and forest path, a lake under a glacier, a coast; and for the
+# style sheet, three lights (a clear day, an overcast glacier, a sunset over the sea).
+DRAWING_PHOTOS = ("test/forest/20056.jpg", "test/glacier/22942.jpg", "test/sea/20072.jpg")
+STYLE_PHOTOS = ("test/mountain/20320.jpg", "test/glacier/21288.jpg", "test/sea/24122.jpg")
+
+
+def photo_sheets(synthesizer, palette, size: int, models: Path, out: Path) -> None:
+    """docs/photos.png (a photo -> a drawing -> a child's change -> the picture), docs/style_photos.png, and
+    docs/wide.png and docs/day.png: what POST /drawing, style_photo, width/height and animate make."""
+    from miaobi_core.ade20k import FILE, ADE20KSegmenter
+    from miaobi_core.labelling import SceneModel
+
+    from .data import load_rgb
+    from .photos import LANDSCAPES
+
+    segmenter, scenes = ADE20KSegmenter(models / FILE), SceneModel.load(SCENE_MODEL)
+    photos = lambda keys: [load_rgb(LANDSCAPES / key) for key in keys]  # noqa: E731
+    photo_grid(synthesizer, palette, photos(DRAWING_PHOTOS), segmenter, scenes, size).save(out / "photos.png")
+    style_photo_grid(synthesizer, palette, photos(STYLE_PHOTOS), size).save(out / "style_photos.png")
+    wide_grid(synthesizer, palette, size).save(out / "wide.png")
+    day_grid(synthesizer, palette, size).save(out / "day.png")
+
+
 def parse_models(values: list[str] | None) -> dict[str, str]:
     """``NAME=PATH`` (or a bare PATH, named by its folder) -> {name: path}; default: both shipped models."""
     models = {}
@@ -305,7 +329,9 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     doodle_grid(list(synthesizers.values()), palette, size).save(out / "quality_doodles.png")
     styled = paint_looks(synthesizers, palette, size, out / "quality_styles.png")
-    sun_grid(next(iter(synthesizers.values())), palette, size).save(out / "quality_sun.png")
+    first = next(iter(synthesizers.values()))
+    sun_grid(first, palette, size).save(out / "quality_sun.png")
+    photo_sheets(first, palette, size, Path(args.models_root), out)
     if args.doodles_only:
         return 0
     train_pairs = load_pairs(pseudo_labelled(args.data_root, "train"), size, args.train_limit, "train pairs")

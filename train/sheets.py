@@ -5,13 +5,16 @@ import numpy as np
 from PIL import Image
 
 
-def wobbly_doodles(palette, count: int, size: int, seed: int = 0) -> np.ndarray:
-    """Hand-drawn-style label maps: a few big blobs with wobbly borders, as a child paints them."""
+def wobbly_doodles(palette, count: int, size: int, seed: int = 0, width: int | None = None) -> np.ndarray:
+    """Hand-drawn-style label maps (size high, ``width`` or size wide): a few big blobs with wobbly borders, as a
+    child paints them."""
     rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:size, 0:size] / size
+    width = width or size
+    y, x = np.mgrid[0:size, 0:width].astype(np.float64)
+    y, x = y / size, x / width
     maps = []
     for _ in range(count):
-        ids = np.full((size, size), palette.id_of("sky"), np.uint8)
+        ids = np.full((size, width), palette.id_of("sky"), np.uint8)
         wobble = lambda: 0.03 * np.sin(x * rng.uniform(8, 20) + rng.uniform(0, 6)) + 0.02 * np.sin(x * 37)
         horizon = rng.uniform(0.35, 0.55)
         ids[y > horizon + wobble() - 0.25 * np.exp(-((x - rng.uniform(0.2, 0.8)) ** 2) / 0.02)] = palette.id_of(
@@ -70,3 +73,52 @@ def sun_grid(synthesizer, palette, size: int, count: int = 4) -> Image.Image:
         doodle_large = np.asarray(Image.fromarray(palette.colorize(doodle)).resize((2 * size, 2 * size), Image.NEAREST))
         rows.append([doodle_large, *pictures])
     return grid(rows)
+
+
+# ---------------------------------------------------------------- what a child and a parent can do with a photo
+
+def photo_grid(synthesizer, palette, photos: list[np.ndarray], segmenter, scenes, size: int) -> Image.Image:
+    """Per photo: (photo | its drawing | the drawing changed as a child might: the biggest class of its lower
+    half made a lake | the picture of that), at the page's picture size (2 x the model's)."""
+    from miaobi_core.labelling import drawing_from_photo
+    from miaobi_core.photo import cover
+
+    side, rows = 2 * size, []
+    for photo in photos:
+        drawing = drawing_from_photo(photo, segmenter, scenes, synthesizer.palette, side, side)
+        lower = drawing[side // 2:]
+        changed = drawing.copy()
+        ground = np.bincount(lower[lower != palette.id_of("sky")].ravel(), minlength=palette.num_classes).argmax()
+        changed[side // 2:][lower == ground] = palette.id_of("water")
+        rows.append([cover(photo, side, side), palette.colorize(drawing), palette.colorize(changed),
+                     synthesizer.generate([changed], seeds=[1])[0]])
+    return grid(rows)
+
+
+def style_photo_grid(synthesizer, palette, photos: list[np.ndarray], size: int, count: int = 3) -> Image.Image:
+    """Per doodle: (doodle | then for each photo: the photo, and the doodle painted in its light), one seed."""
+    from miaobi_core.photo import cover
+
+    side, codes = 2 * size, [synthesizer.style_of_photo(photo) for photo in photos]
+    rows = []
+    for doodle in wobbly_doodles(palette, count, side, seed=5):
+        row = [palette.colorize(doodle)]
+        for photo, code in zip(photos, codes):
+            row += [cover(photo, side, side), synthesizer.generate([doodle], seeds=[1], style_code=code)[0]]
+        rows.append(row)
+    return grid(rows)
+
+
+def wide_grid(synthesizer, palette, size: int, count: int = 3) -> Image.Image:
+    """Per doodle drawn on the page's wide (3:2) canvas: (doodle | its picture, painted wide), page-sized."""
+    height = 2 * size
+    return grid([[palette.colorize(doodle), synthesizer.generate([doodle], seeds=[1])[0]]
+                 for doodle in wobbly_doodles(palette, count, height, seed=7, width=3 * height // 2)])
+
+
+def day_grid(synthesizer, palette, size: int, columns: int = 6) -> Image.Image:
+    """One doodle through a day (``"animate": "day"``): the doodle, then its frames in order, ``columns`` a row."""
+    doodle = wobbly_doodles(palette, 1, 2 * size, seed=2)[0]
+    cells = [palette.colorize(doodle), *synthesizer.animate(doodle, "day", seed=1)]
+    return grid([cells[i:i + columns + 1] for i in range(0, len(cells), columns + 1)])
+
