@@ -125,6 +125,8 @@ def test_doodles_only_needs_no_data(tmp_path):
     assert quality.main(["--model", f"tiny={folder}", "--out", str(tmp_path), "--doodles-only"]) == 0
     assert (tmp_path / "quality_doodles.png").is_file() and not (tmp_path / "quality.md").exists()
     assert not (tmp_path / "quality_styles.png").exists()  # the model has no named looks
+    assert (tmp_path / "photos.png").is_file() and (tmp_path / "wide.png").is_file()
+    assert not (tmp_path / "style_photos.png").exists() and not (tmp_path / "day.png").exists()  # nor an encoder
 
 
 def test_each_models_named_looks_are_painted_beside_the_others(tmp_path):

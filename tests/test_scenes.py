@@ -1,7 +1,8 @@
 """The scene classifier names the scenes of photos that have none, from the segmenter's view and the colours."""
 import numpy as np
 
-from train.scenes import ADE20K_IDS, BRIGHTNESSES, HUES, SceneClassifier, scene_features
+from miaobi_core.labelling import ADE20K_IDS, BRIGHTNESSES, HUES, SceneModel, scene_features
+from train.scenes import SceneClassifier
 
 
 def scene(kind, seed):
@@ -31,3 +32,25 @@ def test_the_classifier_learns_scenes_and_says_how_often_it_is_right():
     classifier = SceneClassifier().fit(*batch(range(10)))
     features, kinds = batch(range(100, 106))
     assert classifier.predict(features) == kinds and classifier.accuracy(features, kinds) == 1.0
+
+
+def test_the_fitted_classifier_as_plain_numbers_names_the_same_scenes_after_a_round_trip(tmp_path):
+    kinds = ["sea", "forest", "glacier"]
+    colours = {"glacier": ((235, 240, 250), 0)}
+
+    def photo(kind, seed):
+        if kind != "glacier":
+            return scene(kind, seed)
+        rgb, ade = scene("sea", seed)
+        rgb[20:] = np.clip(np.array(colours["glacier"][0]) - np.random.default_rng(seed).integers(0, 20), 0, 255)
+        ade[20:] = 0
+        return rgb, ade
+
+    for names in (kinds[:2], kinds):  # two scenes (one score in scikit-learn) and three
+        features = np.stack([scene_features(*photo(k, s)) for s in range(12) for k in names])
+        labels = [k for _ in range(12) for k in names]
+        classifier = SceneClassifier().fit(features, labels)
+        classifier.scene_model().save(tmp_path / "scenes.json")
+        shipped = SceneModel.load(tmp_path / "scenes.json")
+        assert shipped.predict(features) == classifier.predict(features) == labels
+

@@ -276,6 +276,7 @@ def photo_sheets(synthesizer, palette, size: int, models: Path, out: Path) -> No
     """docs/photos.png (a photo -> a drawing -> a child's change -> the picture), docs/style_photos.png, and
     docs/wide.png and docs/day.png: what POST /drawing, style_photo, width/height and animate make."""
     from miaobi_core.ade20k import FILE, ADE20KSegmenter
+    from miaobi_core.animation import PATHS
     from miaobi_core.labelling import SceneModel
 
     from .data import load_rgb
@@ -284,9 +285,11 @@ def photo_sheets(synthesizer, palette, size: int, models: Path, out: Path) -> No
     segmenter, scenes = ADE20KSegmenter(models / FILE), SceneModel.load(SCENE_MODEL)
     photos = lambda keys: [load_rgb(LANDSCAPES / key) for key in keys]  # noqa: E731
     photo_grid(synthesizer, palette, photos(DRAWING_PHOTOS), segmenter, scenes, size).save(out / "photos.png")
-    style_photo_grid(synthesizer, palette, photos(STYLE_PHOTOS), size).save(out / "style_photos.png")
     wide_grid(synthesizer, palette, size).save(out / "wide.png")
-    day_grid(synthesizer, palette, size).save(out / "day.png")
+    if synthesizer.generator.encoder is not None:  # a model without the style encoder takes no style photo
+        style_photo_grid(synthesizer, palette, photos(STYLE_PHOTOS), size).save(out / "style_photos.png")
+    if set(PATHS["day"]) <= set(synthesizer.styles.names):  # nor paints a day without the day's looks
+        day_grid(synthesizer, palette, size).save(out / "day.png")
 
 
 def parse_models(values: list[str] | None) -> dict[str, str]:

@@ -38,6 +38,8 @@ class SceneClassifier:
     def scene_model(self) -> SceneModel:
         """The fitted classifier as the plain numbers the hub module names a photo's scene with."""
         scaler, regression = self.model[0], self.model[-1]
-        return SceneModel(list(regression.classes_), scaler.mean_, scaler.scale_, regression.coef_,
-                          regression.intercept_)
+        coef, intercept = regression.coef_, regression.intercept_
+        if len(regression.classes_) == 2:  # one score, for the second class: as two, its argmax is the same
+            coef, intercept = np.concatenate([-coef, coef]), np.concatenate([-intercept, intercept])
+        return SceneModel(list(regression.classes_), scaler.mean_, scaler.scale_, coef, intercept)
 
