@@ -191,7 +191,8 @@ def test_looks_appear_as_picture_buttons_and_are_sent_with_the_drawing(page, ser
     page.goto(servers["app"] + "/")
     page.wait_for_selector("body.ready")
     buttons = page.locator("#styles .style")
-    expect(buttons).to_have_count(3)  # any look, then the model's
+    expect(buttons).to_have_count(4)  # any look, then the model's, then a grown-up's photo
+    expect(buttons.nth(3)).to_have_class("style photo-look")
     assert buttons.nth(0).get_attribute("aria-checked") == "true"
     # The look goes with the next painting (after the starter scene's, which may still be on its way).
     with page.expect_request(lambda r: r.url.endswith("/predict") and "style" in json.loads(r.post_data)) as asked:
