@@ -71,14 +71,7 @@ def parse_prediction(body: dict, drawings_field: str, style_names: Callable[[], 
 
     ``style_names`` is called only when a style is named: the model is asked for its looks only then.
     """
-    allowed = (drawings_field, *FIELDS)
-    unknown = set(body) - set(allowed)
-    if unknown:
-        raise InputError(f"Unknown fields {sorted(unknown)}; send {', '.join(allowed[:-1])} and {allowed[-1]} only.")
-    if body.get(drawings_field) is None:
-        raise InputError("Send the drawing as 'image': a base64 PNG." if drawings_field == "image"
-                         else "Send the drawings as 'images': a list of base64 PNGs.")
-    drawings = [body["image"]] if drawings_field == "image" else check_image_list(body["images"], limits)
+    drawings = _inputs(body, drawings_field, FIELDS, "drawing", "base64 PNG", limits)
     style, style_photo = body.get("style"), body.get("style_photo")
     if style is not None and style_photo is not None:
         raise InputError("Send a look as 'style' or a photo as 'style_photo', not both.")
@@ -98,6 +91,20 @@ def parse_prediction(body: dict, drawings_field: str, style_names: Callable[[], 
                       style=None if style is None else parse_style(style, style_names()),
                       format=parse_format(body.get("format")), sun=parse_sun(body.get("sun")),
                       style_photo=style_photo, animate=animate, frames=frames)
+
+
+def _inputs(body: dict, field: str, others: tuple[str, ...], noun: str, kind: str, limits: RequestLimits) -> list:
+    """The request's images: ``body["image"]`` (the web app's one), or a list, ``body["images"]`` (the hub
+    serving's: a field named in the plural); refusing fields other than ``field`` and ``others``."""
+    allowed = (field, *others)
+    unknown = set(body) - set(allowed)
+    if unknown:
+        raise InputError(f"Unknown fields {sorted(unknown)}; send {', '.join(allowed[:-1])} and {allowed[-1]} only.")
+    many = field.endswith("s")
+    if body.get(field) is None:
+        raise InputError(f"Send the {noun}s as '{field}': a list of {kind}s." if many
+                         else f"Send the {noun} as '{field}': a {kind}.")
+    return check_image_list(body[field], limits) if many else [body[field]]
 
 
 def _is_int(value) -> bool:
@@ -160,14 +167,7 @@ DRAWING_SIDE = 256  # the page's canvas
 def parse_drawing(body: dict, photos_field: str, limits: RequestLimits = RequestLimits()) -> DrawingRequest:
     """``POST /drawing``'s ``{"photo": ...}`` (photos_field "photo") or the hub serving's ``{"photos": [...]}``,
     with optional width and height (default: the page's square canvas)."""
-    allowed = (photos_field, "width", "height")
-    unknown = set(body) - set(allowed)
-    if unknown:
-        raise InputError(f"Unknown fields {sorted(unknown)}; send {', '.join(allowed[:-1])} and {allowed[-1]} only.")
-    if body.get(photos_field) is None:
-        raise InputError("Send the photo as 'photo': a base64 JPEG or PNG." if photos_field == "photo"
-                         else "Send the photos as 'photos': a list of base64 JPEGs or PNGs.")
-    photos = [body["photo"]] if photos_field == "photo" else check_image_list(body["photos"], limits)
+    photos = _inputs(body, photos_field, ("width", "height"), "photo", "base64 JPEG or PNG", limits)
     if not all(isinstance(photo, str) for photo in photos):
         raise InputError("A photo must be a base64 JPEG or PNG string.")
     width, height = parse_shape(body.get("width"), body.get("height"), limits) or (DRAWING_SIDE, DRAWING_SIDE)

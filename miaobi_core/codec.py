@@ -119,27 +119,35 @@ def b64_to_bytes(data: str | bytes, limits: CodecLimits = CodecLimits(),
     return raw
 
 
-def png_to_rgba(raw: bytes, limits: CodecLimits = CodecLimits()) -> np.ndarray:
-    """PNG bytes -> (H, W, 4) uint8, refusing other formats and oversized images."""
+def open_image(raw: bytes, max_bytes: int, max_pixels: int, noun: str = "picture") -> Image.Image:
+    """Uploaded bytes -> a Pillow image, opened but not decoded, after the checks every upload needs: not
+    empty, not too many bytes, readable, and with pixels but not too many (read from the header, so a
+    decompression bomb is refused before anything is inflated). ``noun`` names it in the messages."""
     if not raw:
-        raise EmptyImageError("The picture is empty.")
-    if len(raw) > limits.max_bytes:
-        raise ImageTooLargeError(f"The picture is larger than {limits.max_bytes // 1024} KiB.")
+        raise EmptyImageError(f"The {noun} is empty.")
+    if len(raw) > max_bytes:
+        raise ImageTooLargeError(f"The {noun} is larger than {max_bytes // 1024} KiB.")
     try:
         image = Image.open(io.BytesIO(raw))
     except Image.DecompressionBombError:
-        raise ImageTooLargeError("The picture has far too many pixels.") from None
+        raise ImageTooLargeError(f"The {noun} has far too many pixels.") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise NotAnImageError("That is not a picture we can read.") from None
-    with image:
+        raise NotAnImageError(f"That is not a {noun} we can read.") from None
+    width, height = image.size
+    if width == 0 or height == 0:
+        image.close()
+        raise EmptyImageError(f"The {noun} has no pixels.")
+    if width * height > max_pixels:
+        image.close()
+        raise ImageTooLargeError(f"The {noun} is {width}x{height}; at most {max_pixels:,} pixels are accepted.")
+    return image
+
+
+def png_to_rgba(raw: bytes, limits: CodecLimits = CodecLimits()) -> np.ndarray:
+    """PNG bytes -> (H, W, 4) uint8, refusing other formats and oversized images."""
+    with open_image(raw, limits.max_bytes, limits.max_pixels) as image:
         if image.format != "PNG":
             raise NotPNGError(f"The picture is {image.format}; send a PNG (other formats blur the colours).")
-        width, height = image.size
-        if width == 0 or height == 0:
-            raise EmptyImageError("The picture has no pixels.")
-        if width * height > limits.max_pixels:
-            raise ImageTooLargeError(
-                f"The picture is {width}x{height}; at most {limits.max_pixels} pixels are accepted.")
         if getattr(image, "is_animated", False):
             raise NotAnImageError("Animated pictures are not drawings; send one frame.")
         try:

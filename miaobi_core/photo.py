@@ -8,13 +8,12 @@ costs a few milliseconds and little memory. Every refusal is an ``InputError`` w
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
-from .codec import CodecLimits, EmptyImageError, ImageTooLargeError, NotAnImageError, b64_to_bytes
+from .codec import CodecLimits, NotAnImageError, b64_to_bytes, open_image
 
 PHOTO_MEDIA_TYPES = ("image/jpeg", "image/png")
 PHOTO_FORMATS = ("JPEG", "PNG", "MPO")  # MPO: a JPEG with a second view, as some phone cameras write
@@ -35,25 +34,9 @@ def decode_photo(data: str | bytes, side: int, limits: PhotoLimits = PhotoLimits
 
 def photo_from_bytes(raw: bytes, side: int, limits: PhotoLimits = PhotoLimits()) -> np.ndarray:
     """JPEG or PNG bytes -> (H, W, 3) uint8 RGB; see :func:`decode_photo`."""
-    if not raw:
-        raise EmptyImageError("The photo is empty.")
-    if len(raw) > limits.max_bytes:
-        raise ImageTooLargeError(f"The photo is larger than {limits.max_bytes // 1024} KiB.")
-    try:
-        image = Image.open(io.BytesIO(raw))
-    except Image.DecompressionBombError:
-        raise ImageTooLargeError("The photo has far too many pixels.") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise NotAnImageError("That is not a photo we can read; send a JPEG or PNG.") from None
-    with image:
+    with open_image(raw, limits.max_bytes, limits.max_pixels, "photo") as image:
         if image.format not in PHOTO_FORMATS:
             raise NotAnImageError(f"The photo is {image.format}; send a JPEG or PNG.")
-        width, height = image.size
-        if width == 0 or height == 0:
-            raise EmptyImageError("The photo has no pixels.")
-        if width * height > limits.max_pixels:
-            raise ImageTooLargeError(f"The photo is {width}x{height}; at most {limits.max_pixels // 1_000_000} "
-                                     "megapixels are accepted.")
         try:
             if image.format != "PNG":
                 image.draft("RGB", (side, side))  # scale >= side on both axes (JPEG's DCT scaling)

@@ -54,7 +54,7 @@ def test_cmyk_and_grey_photos_become_rgb():
 
 @pytest.mark.parametrize("data, error, words", [
     ("", EmptyImageError, "empty"),
-    ("bm90IGEgcGhvdG8=", NotAnImageError, "JPEG or PNG"),  # "not a photo"
+    ("bm90IGEgcGhvdG8=", NotAnImageError, "not a photo we can read"),  # "not a photo"
     ("data:image/gif;base64,R0lGODlhAQABAAAAACw=", NotAnImageError, "JPEG or PNG"),
     (encoded(gradient(), "GIF"), NotAnImageError, "GIF"),
 ])
@@ -72,7 +72,7 @@ def test_a_truncated_photo_is_refused():
 def test_too_many_bytes_and_too_many_pixels_are_refused_before_decoding():
     with pytest.raises(ImageTooLargeError, match="larger than 0 KiB"):
         decode_photo(encoded(gradient()), side=128, limits=PhotoLimits(max_bytes=1000))
-    with pytest.raises(ImageTooLargeError, match="megapixels"):
+    with pytest.raises(ImageTooLargeError, match="at most 50,000 pixels"):
         decode_photo(encoded(gradient()), side=128, limits=PhotoLimits(max_pixels=50_000))
     # A decompression bomb: 2 kB of PNG that would inflate to 20,000 x 20,000 pixels.
     bomb = encoded(Image.new("1", (20_000, 20_000)), "PNG", optimize=True)
