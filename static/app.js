@@ -87,8 +87,17 @@ async function loadPalette() {
 // For children who cannot read yet: what they pick is said aloud by the browser's own speech, with a voice
 // on this device only (never one that sends the words to a server). A grown-up turns it on or off (🔈/🔊);
 // the choice is kept.
+// A grown-up's setting kept on this device; in a private window (no storage) it lasts as long as the page.
+function setting(name, fallback) {
+  try { return localStorage.getItem(name) ?? fallback; } catch (error) { return fallback; }
+}
+
+function keepSetting(name, value) {
+  try { localStorage.setItem(name, value); } catch (error) { /* private mode: not kept */ }
+}
+
 function speechOn() {
-  try { return localStorage.getItem("miaobi-speech") !== "off"; } catch (error) { return true; }
+  return setting("miaobi-speech", "on") !== "off";
 }
 
 function showSpeech(on) {
@@ -110,7 +119,7 @@ function say(text) {
 
 $("speech-toggle").addEventListener("click", () => {
   const on = !speechOn();
-  try { localStorage.setItem("miaobi-speech", on ? "on" : "off"); } catch (error) { /* private mode */ }
+  keepSetting("miaobi-speech", on ? "on" : "off");
   showSpeech(on);
   if (on) say("I will say the names");
 });
@@ -197,14 +206,14 @@ function drawSymbols() {
 }
 
 function symbolsWereOn() {
-  try { return localStorage.getItem("miaobi-symbols") === "1"; } catch (error) { return false; }
+  return setting("miaobi-symbols", "") === "1";
 }
 
 function showSymbols(on) {
   $("symbols").hidden = !on;
   $("symbols-toggle").setAttribute("aria-pressed", String(on));
   $("symbols-toggle").classList.toggle("selected", on);
-  try { localStorage.setItem("miaobi-symbols", on ? "1" : ""); } catch (error) { /* private mode: not kept */ }
+  keepSetting("miaobi-symbols", on ? "1" : "");
   if (on) drawSymbols();
 }
 
