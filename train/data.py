@@ -40,12 +40,17 @@ class PairDataset:
     def __len__(self):
         return len(self.pairs)
 
+    def labels(self, index: int) -> np.ndarray:
+        """The pair's class ids alone (its photo is not read)."""
+        ids = _load_ids(self.pairs[index][1])
+        return ids if self.id_lut is None else self.id_lut[ids]
+
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         photo_path, label_path = self.pairs[index]
-        ids, photo = _load_ids(label_path), load_rgb(photo_path)
+        ids, photo = self.labels(index), load_rgb(photo_path)
         if ids.shape != photo.shape[:2]:
             raise ValueError(f"{label_path} is {ids.shape}, its photo {photo_path} is {photo.shape[:2]}")
-        return (ids if self.id_lut is None else self.id_lut[ids]), photo
+        return ids, photo
 
 
 def folder_pairs(photo_dir: str | Path, label_dir: str | Path) -> PairDataset:

@@ -69,7 +69,7 @@ def paintable(dataset, num_classes: int):
     many were left out."""
     from .data import PairDataset
 
-    keep = [pair for i, pair in enumerate(dataset.pairs) if int(dataset[i][0].max()) < num_classes]
+    keep = [pair for i, pair in enumerate(dataset.pairs) if int(dataset.labels(i).max()) < num_classes]
     return PairDataset(keep, dataset.id_lut), len(dataset) - len(keep)
 
 
