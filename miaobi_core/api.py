@@ -82,12 +82,9 @@ def parse_prediction(body: dict, drawings_field: str, style_names: Callable[[], 
         raise InputError("An animation paints its own path of looks: send 'animate' without 'style' or 'style_photo'.")
     if not isinstance(frames, bool) or (frames and animate is None):
         raise InputError("'frames' is true or false, and asks for an animation's frames (with 'animate').")
-    shape = parse_shape(body.get("width"), body.get("height"), limits)
-    if shape is not None and body.get("size") is not None:
-        raise InputError("Send 'size' for a square picture or 'width' and 'height', not both.")
+    size, shape = parse_picture_size(body.get("size"), body.get("width"), body.get("height"), limits)
     return Prediction(drawings=drawings, seeds=parse_seeds(body.get("seed"), len(drawings)),
-                      size=None if shape else parse_size(body.get("size"), limits) or default_size,
-                      shape=shape and shape[::-1],
+                      size=None if shape else size or default_size, shape=shape,
                       style=None if style is None else parse_style(style, style_names()),
                       format=parse_format(body.get("format")), sun=parse_sun(body.get("sun")),
                       style_photo=style_photo, animate=animate, frames=frames)
@@ -150,6 +147,16 @@ def parse_shape(width, height, limits: RequestLimits = RequestLimits()) -> tuple
     if max(width, height) > MAX_ASPECT * min(width, height):
         raise InputError(f"A picture can be at most {MAX_ASPECT:g} times as wide as it is high (or as high as wide).")
     return width, height
+
+
+def parse_picture_size(size, width, height, limits: RequestLimits = RequestLimits()
+                       ) -> tuple[int | None, tuple[int, int] | None]:
+    """A picture's size as the API takes it: ``size`` (a square side) or ``width`` and ``height``, not both
+    -> (size, (height, width) or None)."""
+    shape = parse_shape(width, height, limits)
+    if shape is not None and size is not None:
+        raise InputError("Send 'size' for a square picture or 'width' and 'height', not both.")
+    return parse_size(size, limits), shape and shape[::-1]
 
 
 @dataclass(frozen=True)

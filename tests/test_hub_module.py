@@ -277,3 +277,5 @@ def test_generate_and_serving_paint_wide_pictures(module, serving, palette, scen
     assert decode_b64_image(body.json()["results"][0]).size == (192, 128)
     with pytest.raises(InputError, match="not both"):
         module.generate([scene_ids], size=128, width=192, height=128)
+    with pytest.raises(InputError, match="not both"):
+        module.animate(scene_ids, size=128, width=192, height=128)

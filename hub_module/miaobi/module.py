@@ -221,17 +221,14 @@ class Miaobi(paddle.nn.Layer):
             styles = list(array) if array.ndim == 2 else [array] * len(ids)
         if style_photo is not None and style is not None:
             raise InputError("Give a look as style or a photo as style_photo, not both.")
+        size, shape = api.parse_picture_size(size, width, height)
         seeds = None if styles is not None else api.parse_seeds(seed, len(ids))
         sun = sun if isinstance(sun, Sun) else parse_sun(sun)  # parse_sun(None) is None
         synthesizer = self._on(use_gpu)
         code = None if style_photo is None else synthesizer.style_of_photo(
             self._to_photo(style_photo, synthesizer.native_size))
-        shape = api.parse_shape(width, height)
-        if shape is not None and size is not None:
-            raise InputError("Give size for square pictures or width and height, not both.")
-        pictures = synthesizer.generate(ids, seeds=seeds, styles=styles, size=api.parse_size(size),
-                                        style=name, upscale=upscale, sun=sun, style_code=code,
-                                        shape=shape and shape[::-1])
+        pictures = synthesizer.generate(ids, seeds=seeds, styles=styles, size=size, style=name, upscale=upscale,
+                                        sun=sun, style_code=code, shape=shape)
         if output_dir:
             os.makedirs(output_dir, exist_ok=True)
             for i, picture in enumerate(pictures):
@@ -246,10 +243,9 @@ class Miaobi(paddle.nn.Layer):
         ``animation.encode_webp(frames)`` makes them the animated WebP the serving method answers."""
         seed = api.parse_seeds(seed, 1)[0]
         sun = sun if isinstance(sun, Sun) else parse_sun(sun)
-        shape = api.parse_shape(width, height)
+        size, shape = api.parse_picture_size(size, width, height)
         return self._on(use_gpu).animate(self._to_ids(label_map), parse_animation(path) or "day", seed,
-                                         size=api.parse_size(size), upscale=upscale, sun=sun,
-                                         shape=shape and shape[::-1])
+                                         size=size, upscale=upscale, sun=sun, shape=shape)
 
     @serving
     def serving_method(self, images=None, use_gpu: bool | None = None, photos=None, **fields):
