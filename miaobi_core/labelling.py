@@ -28,6 +28,7 @@ SKY_THRESHOLD = 0.5
 SMOOTHING = 7  # majority-vote window, pixels (of a 150 px photo)
 TEXTURED = 0.07  # local 5x5 brightness std above which a pixel is too busy to be sky
 PHOTO_SIDE = 150  # the rules' scale: the training photos' side
+SCENES_FILE = "scenes.json"  # a SceneModel's file (the hub module ships one in drawing/)
 STAND_INS = {"house": "rock"}  # in a drawing for a model without the class, the one that stands in for it
 
 ADE20K_IDS = 32  # the segmenter's 31 classes and 0, "anything else"

@@ -58,7 +58,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from miaobi_core.codec import encode_png
-from miaobi_core.labelling import SCENES, label_photo, label_photo_v2, label_photo_v3, scene_features
+from miaobi_core.labelling import SCENES, SCENES_FILE, label_photo, label_photo_v2, label_photo_v3, scene_features
 from miaobi_core.palette import Palette, load_palette
 
 from . import duplicates
@@ -69,7 +69,7 @@ from .scenes import SceneClassifier
 from .sheets import grid
 from .skyseg import cache_sky_probabilities, load_sky_probability
 
-SCENE_MODEL = Path("hub_module/miaobi/drawing/scenes.json")  # shipped: the module's drawings of photos
+SCENE_MODEL = Path("hub_module/miaobi/drawing") / SCENES_FILE  # shipped: the module's drawings of photos
 VERSIONS = (1, 2, 3)
 SKY_NET_VERSIONS = (1, 2)
 

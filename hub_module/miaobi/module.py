@@ -36,7 +36,7 @@ from miaobi_core.admission import Admission
 from miaobi_core.animation import FRAMES, encode_webp, parse_animation
 from miaobi_core.codec import (CodecLimits, InputError, check_label_ids, decode_label_canvas, encode_picture,
                                encode_png, png_to_b64, png_to_rgba, snap_to_palette)
-from miaobi_core.labelling import PHOTO_SIDE, SceneModel, drawing_from_photo
+from miaobi_core.labelling import PHOTO_SIDE, SCENES_FILE, SceneModel, drawing_from_photo
 from miaobi_core.options import ServingOptions
 from miaobi_core.photo import decode_photo, photo_from_bytes
 from miaobi_core.sun import Sun, parse_sun
@@ -46,6 +46,13 @@ from miaobi_core.variants import FOLDERS, UPSCALER_FOLDER, resolve_variant
 
 
 DRAWING_FOLDER = "drawing"  # the ADE20K segmenter and the scene classifier a photo's drawing is made with
+
+def _read(path) -> bytes:
+    """A file a caller named (a drawing's PNG, a photo), or a clear error."""
+    if not Path(path).is_file():
+        raise InputError(f"No file at {path}.")
+    return Path(path).read_bytes()
+
 
 _refused = threading.local()  # set by serving_method on the thread whose request it turned away (Busy)
 
@@ -149,10 +156,7 @@ class Miaobi(paddle.nn.Layer):
     def _to_ids(self, item) -> np.ndarray:
         """A class-id array, a palette-coloured RGB(A) array, or a path to a PNG -> class ids."""
         if isinstance(item, (str, os.PathLike)):
-            path = Path(item)
-            if not path.is_file():
-                raise InputError(f"No file at {path}.")
-            return snap_to_palette(png_to_rgba(path.read_bytes(), self.limits), self.palette, self.limits).ids
+            return snap_to_palette(png_to_rgba(_read(item), self.limits), self.palette, self.limits).ids
         array = np.asarray(item)
         if array.ndim == 2:
             return check_label_ids(array, self.palette.num_classes)
@@ -171,7 +175,7 @@ class Miaobi(paddle.nn.Layer):
             if self._segmenter is None:  # made on first use: most servers never turn a photo into a drawing
                 folder = Path(__file__).parent / DRAWING_FOLDER
                 self._segmenter = ADE20KSegmenter(folder / Path(ADE20K_FILE).name, threads=math_threads())
-                self._scenes = SceneModel.load(folder / "scenes.json")
+                self._scenes = SceneModel.load(folder / SCENES_FILE)
             return drawing_from_photo(self._to_photo(photo, PHOTO_SIDE), self._segmenter, self._scenes,
                                       self.palette, width, height)
 
@@ -179,10 +183,7 @@ class Miaobi(paddle.nn.Layer):
         """An (H, W, 3|4) uint8 RGB(A) array or a path to a JPEG or PNG -> an upright (H, W, 3) RGB array (a file
         decoded with its short side at least ``side`` where it has that many pixels)."""
         if isinstance(photo, (str, os.PathLike)):
-            path = Path(photo)
-            if not path.is_file():
-                raise InputError(f"No file at {path}.")
-            return photo_from_bytes(path.read_bytes(), side)
+            return photo_from_bytes(_read(photo), side)
         array = np.asarray(photo)
         if array.ndim != 3 or array.shape[2] not in (3, 4) or array.dtype != np.uint8:
             raise InputError(f"A photo must be an (H, W, 3) uint8 RGB array or a JPEG/PNG path, got "
