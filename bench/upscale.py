@@ -160,18 +160,21 @@ def main(argv=None) -> int:
     parser.add_argument("--sheet", default=str(REPO / "docs" / "upscaler.jpg"),
                         help="the side-by-side sheet (JPEG at quality 90 without chroma subsampling keeps it ~1.5 MB)")
     parser.add_argument("--skip-server", action="store_true", help="leave out the end-to-end table")
-    parser.add_argument("--server-only", action="store_true", help="only the end-to-end table (no judges, no sheet)")
+    parser.add_argument("--server-only", action="store_true", help="only the end-to-end table, on doodles (no judges, no sheet, no training data)")
     args = parser.parse_args(argv)
     configure_cpu()
     from miaobi_core.checkpoint import read_checkpoint_info
     from miaobi_core.palette import load_palette
     from train.data import pseudo_labelled
     from train.quality import load_pairs
+    from train.sheets import wobbly_doodles
 
     palette = load_palette()
     side = read_checkpoint_info(args.model)["metadata"]["image_size"]
-    labels, photos = load_pairs(pseudo_labelled(args.data_root, "test"), side, args.count, "test pairs")
-    if not args.server_only:
+    if args.server_only:  # a latency bench needs no training data: doodles as a child paints them will do
+        labels = wobbly_doodles(palette, args.count, side)
+    else:
+        labels, photos = load_pairs(pseudo_labelled(args.data_root, "test"), side, args.count, "test pairs")
         judge(args, labels, photos, palette)
     if not args.skip_server:
         end_to_end(labels, palette, args.requests)

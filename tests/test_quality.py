@@ -210,3 +210,18 @@ def test_maps_a_judged_model_cannot_paint_are_left_out(tmp_path, palette):
     kept, left_out = quality.paintable(PairDataset(pairs), palette.id_of("house"))
     assert [p[0].stem for p in kept.pairs] == ["natural"] and left_out == 1
     assert quality.paintable(PairDataset(pairs), palette.num_classes)[1] == 0
+    houses, _ = quality.house_pairs(PairDataset(pairs), palette, 8, count=1)  # the town, the one map of houses
+    assert (houses[0] == palette.id_of("house")).mean() == 3 / 8
+    with pytest.raises(ValueError, match="50% house"):
+        quality.house_pairs(PairDataset(pairs), palette, 8, share=0.5)
+
+
+def test_the_house_sheet_paints_held_out_houses_then_drawn_ones(tmp_path, palette):
+    paddle.seed(0)
+    folder = save_generator(tmp_path, SPADEGenerator(GeneratorConfig(num_classes=palette.num_classes, ngf=4, z_dim=8,
+                                                                     norm="clade")), metadata={"image_size": 64})
+    doodles = sheets.house_doodles(palette, 2, 64)
+    assert all(0.1 < (d == palette.id_of("house")).mean() < 0.2 for d in doodles)
+    assert not np.array_equal(doodles[0], doodles[1])  # one house on the left, one on the right
+    sheet = sheets.house_grid([Synthesizer(folder)] * 2, palette, doodles[:1], np.zeros((1, 64, 64, 3), np.uint8))
+    assert sheet.size == (4 * 68, 3 * 68)

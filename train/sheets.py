@@ -122,3 +122,29 @@ def day_grid(synthesizer, palette, size: int, columns: int = 6) -> Image.Image:
     cells = [palette.colorize(doodle), *synthesizer.animate(doodle, "day", seed=1)]
     return grid([cells[i:i + columns + 1] for i in range(0, len(cells), columns + 1)])
 
+
+
+def house_doodles(palette, count: int, size: int) -> np.ndarray:
+    """A child's house: sky, grass, a box with a pointed roof and a tree beside it, the house left or right."""
+    y, x = np.mgrid[0:size, 0:size] / size
+    maps = []
+    for i in range(count):
+        ids = np.full((size, size), palette.id_of("sky"), np.uint8)
+        ids[y > 0.62] = palette.id_of("grass")
+        middle, tree = (0.32, 0.8) if i % 2 == 0 else (0.68, 0.2)
+        ids[(y > 0.4) & (y <= 0.66) & (abs(x - middle) < 0.17)] = palette.id_of("house")
+        ids[(y > 0.22) & (y <= 0.4) & (abs(x - middle) < (y - 0.22) * 1.1)] = palette.id_of("house")  # the roof
+        ids[(y > 0.45) & (abs(x - tree) < 0.1)] = palette.id_of("tree")
+        maps.append(ids)
+    return np.stack(maps)
+
+
+def house_grid(synthesizers: list, palette, maps: np.ndarray, photos: np.ndarray) -> Image.Image:
+    """Rows of (map | each model's picture, seed 1 | the real photo) for held-out maps with houses in them, then
+    two house doodles (no photo): can a child draw a house?"""
+    blank = np.full_like(photos[0], 255)
+    rows = [[palette.colorize(ids), *(s.generate([ids], seeds=[1])[0] for s in synthesizers), photo]
+            for ids, photo in zip(maps, photos)]
+    rows += [[palette.colorize(ids), *(s.generate([ids], seeds=[1])[0] for s in synthesizers), blank]
+             for ids in house_doodles(palette, 2, maps.shape[1])]
+    return grid(rows)
