@@ -25,10 +25,10 @@ from PIL import Image
 
 from miaobi_core.runtime import configure_cpu
 from miaobi_core.variants import FOLDERS, resolve_variant
-from train.files import PSEUDO_LABELS
+from train.files import PSEUDO_LABELS, SHARED_MODELS
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_SUPERRES = Path("../shared/models/superres")
+SHARED_SUPERRES = SHARED_MODELS / "superres"
 
 
 def candidates(shared: Path) -> dict:

@@ -1,6 +1,5 @@
 """The paddle ports of the shared ImageNet networks agree with their reference runtimes."""
 import struct
-from pathlib import Path
 
 import numpy as np
 import paddle
@@ -8,8 +7,9 @@ import pytest
 
 from train import mobilenet, ports, squeezenet
 from train.data import ProceduralLandscapes
+from train.files import SHARED_MODELS
 
-MODELS = Path(__file__).resolve().parent.parent.parent / "shared" / "models"
+MODELS = SHARED_MODELS
 needs_models = pytest.mark.skipif(not (MODELS / "squeezenet").is_dir() or not (MODELS / "mobilenet_v2").is_dir(),
                                   reason="needs ../shared/models")
 

@@ -11,12 +11,13 @@ from miaobi_core.config import GeneratorConfig
 from miaobi_core.generator import SPADEGenerator, label_onehot
 from train import diffaugment
 from train.data import warp_labels
+from train.files import SHARED_MODELS
 from train.discriminator import ProjectedDiscriminator
 from train.losses import axis_log_spectra, feature_distance, spectral_loss
 
 from tests.helpers import make_trainer
 
-SQUEEZENET = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "squeezenet"
+SQUEEZENET = SHARED_MODELS / "squeezenet"
 needs_squeezenet = pytest.mark.skipif(not SQUEEZENET.is_dir(), reason="needs ../shared/models/squeezenet")
 
 

@@ -1,6 +1,5 @@
 """Pseudo-labelling: colour rules on made-up photos, and the whole command on a tiny photo folder."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,10 +9,11 @@ from scipy.ndimage import gaussian_filter
 
 from train import duplicates
 from miaobi_core.labelling import SCENES, SceneModel, label_photo, label_photo_v2, label_photo_v3
+from train.files import SHARED_MODELS
 from train.photos import intel_photos
 from train.pseudolabel import main
 
-MODELS = Path(__file__).resolve().parent.parent.parent / "shared" / "models"
+MODELS = SHARED_MODELS
 ADE20K, SKYSEG = MODELS / "ade20k_deeplab" / "deeplabv3_mnv2_ade20k_int8.tflite", MODELS / "skyseg"
 
 

@@ -61,7 +61,7 @@ class ColourJudges:
         return np.full(images.shape[:3], 3, np.uint8)
 
 
-@pytest.mark.skipif(not (quality.Path("../shared/models/mobilenet_v2").is_dir()), reason="needs ../shared/models")
+@pytest.mark.skipif(not (quality.SHARED_MODELS / "mobilenet_v2").is_dir(), reason="needs ../shared/models")
 def test_independent_judges_load_the_shared_networks():
     judges = metrics.IndependentJudges()
     pictures = np.random.default_rng(0).integers(0, 255, (2, 64, 64, 3)).astype(np.uint8)

@@ -12,8 +12,9 @@ from miaobi_core import ade20k
 PSEUDO_LABELS = os.path.expanduser("~/.cache/miaobi/pseudo_labels")
 
 # The shared pretrained networks (each with its licence and input recipe), beside the repository: the default
-# wherever a tool reads one. Relative to the working directory, as the README's commands are run.
-SHARED_MODELS = Path("../shared/models")
+# wherever a tool reads one, found from this file so that a command works from any working directory.
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+SHARED_MODELS = SHARED / "models"
 ADE20K_MODEL = SHARED_MODELS / ade20k.FILE
 
 CHECKPOINT = "checkpoint"

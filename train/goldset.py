@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 from miaobi_core.palette import Palette, load_palette
 
 from .files import PSEUDO_LABELS, SHARED_MODELS
+from .photos import LANDSCAPES
 from .metrics import class_iou, confusion, pixel_accuracy
 from .pseudolabel import SKY_NET_VERSIONS, VERSIONS, label_file
 
@@ -84,7 +85,7 @@ def table(results: dict[int, dict], palette: Palette) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train.goldset", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data-root", default="../shared/data/landscapes")
+    parser.add_argument("--data-root", default=str(LANDSCAPES))
     parser.add_argument("--label-root", default=PSEUDO_LABELS,
                         help="python -m train.pseudolabel's output (its ADE20K cache; sky probabilities are added for v1 and v2)")
     args = parser.parse_args(argv)

@@ -16,6 +16,7 @@ import paddle
 from miaobi_core.codec import pictures_to_unit
 
 from . import mobilenet, squeezenet
+from .photos import LANDSCAPES
 from .ports import parity, port_outputs, resized
 
 
@@ -36,7 +37,7 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m train.imagenet", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data-root", default="../shared/data/landscapes", help="photos: <root>/test/<scene>/*.jpg")
+    parser.add_argument("--data-root", default=str(LANDSCAPES), help="photos: <root>/test/<scene>/*.jpg")
     parser.add_argument("--count", type=int, default=200, help="test photos, spread evenly over the split")
     args = parser.parse_args(argv)
     configure_cpu()

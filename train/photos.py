@@ -15,7 +15,9 @@ from pathlib import Path
 
 from miaobi_core.labelling import BUILT_SCENES, NATURAL_SCENES
 
-LANDSCAPES = Path("../shared/data/landscapes")
+from .files import SHARED
+
+LANDSCAPES = SHARED / "data" / "landscapes"
 # Where the README's command puts the fetched Intel set (its datasets/ folder inside).
 INTEL = Path(os.path.expanduser("~/.cache/miaobi/intel"))
 
