@@ -12,7 +12,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-import numpy as np
 import paddle
 
 from .config import CONFIG_NAME, WEIGHTS_NAME
@@ -39,6 +38,12 @@ def folded_state_dict(generator: SPADEGenerator) -> dict[str, paddle.Tensor]:
     return folded
 
 
+def cast_state(state: dict, source: str, target: str) -> dict:
+    """``state`` (numpy arrays or paddle tensors) with every ``source`` weight (e.g. "float32") cast to ``target``:
+    checkpoints and continuation states store float16 and every reader widens it again."""
+    return {k: v.astype(target) if str(v.dtype).removeprefix("paddle.") == source else v for k, v in state.items()}
+
+
 def save_generator(directory: str | Path, generator: SPADEGenerator, *, half: bool = False,
                    metadata: dict | None = None) -> Path:
     """Write an inference checkpoint; ``half`` stores float16 weights (half the bytes; ~1e-3 mean error)."""
@@ -46,7 +51,7 @@ def save_generator(directory: str | Path, generator: SPADEGenerator, *, half: bo
     directory.mkdir(parents=True, exist_ok=True)
     state = folded_state_dict(generator)
     if half:
-        state = {k: v.astype("float16") if v.dtype == paddle.float32 else v for k, v in state.items()}
+        state = cast_state(state, "float32", "float16")
     config = dataclasses.replace(generator.cfg, spectral_norm=False)
     paddle.save(state, str(directory / WEIGHTS_NAME))
     (directory / CONFIG_NAME).write_text(json.dumps({
@@ -74,7 +79,7 @@ def load_generator(directory: str | Path) -> SPADEGenerator:
     info = read_checkpoint_info(directory)
     generator = SPADEGenerator(GeneratorConfig.from_dict(info["generator"]))
     state = paddle.load(str(directory / WEIGHTS_NAME), return_numpy=True)
-    state = {k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in state.items()}
+    state = cast_state(state, "float16", "float32")
     missing, unexpected = generator.set_state_dict(state)
     if missing or unexpected:
         raise ValueError(f"checkpoint {directory} does not fit its config: missing {missing}, unexpected {unexpected}")

@@ -26,8 +26,9 @@ NETWORKS = (files.GENERATOR, files.EMA, files.DISCRIMINATOR, files.PROJECTED)
 
 def write(run_dir: str | Path, out_dir: str | Path) -> dict:
     """Copy the run's latest checkpoint into ``out_dir`` as float16 networks, its step and configs."""
-    import numpy as np
     import paddle
+
+    from miaobi_core.checkpoint import cast_state
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     checkpoint = run_dir / files.CHECKPOINT
@@ -39,8 +40,7 @@ def write(run_dir: str | Path, out_dir: str | Path) -> dict:
     for name in NETWORKS:
         if (checkpoint / name).is_file():
             state = paddle.load(str(checkpoint / name), return_numpy=True)
-            paddle.save({k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in state.items()},
-                        str(tmp / name))
+            paddle.save(cast_state(state, "float32", "float16"), str(tmp / name))
     shutil.copy(checkpoint / STATE, tmp / STATE)
     shutil.copy(run_dir / CONFIG, tmp / CONFIG)
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -50,11 +50,11 @@ def write(run_dir: str | Path, out_dir: str | Path) -> dict:
 
 def read_float32(path: Path) -> dict:
     """One network's state dict as float32 numpy arrays (a continuation stores float16; a checkpoint float32)."""
-    import numpy as np
     import paddle
 
-    state = paddle.load(str(path), return_numpy=True)
-    return {k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in state.items()}
+    from miaobi_core.checkpoint import cast_state
+
+    return cast_state(paddle.load(str(path), return_numpy=True), "float16", "float32")
 
 
 def read_networks(folder: Path) -> dict[str, dict]:

@@ -12,6 +12,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .ports import frozen_network
+
 
 def hinge_d_loss(real_outputs, fake_outputs) -> paddle.Tensor:
     """Discriminator: mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))."""
@@ -163,10 +165,7 @@ def load_vgg19(weights_path: str | Path | None) -> VGG19Features | None:
     missing, unexpected = vgg.set_state_dict(paddle.load(str(path)))
     if missing or unexpected:
         raise ValueError(f"{path} is not a VGG19Features state dict: missing {missing}, unexpected {unexpected}")
-    vgg.eval()
-    for p in vgg.parameters():
-        p.stop_gradient = True
-    return vgg
+    return frozen_network(vgg)
 
 
 def perceptual_loss(vgg: VGG19Features, fake, real) -> paddle.Tensor:
