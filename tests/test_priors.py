@@ -166,7 +166,7 @@ def test_the_readmes_command_goes_on_from_the_committed_continuation():
     from train.config import parse_configs
 
     repo = Path(__file__).resolve().parent.parent
-    command = "python -m train --config train/recipes/house.toml --continue-from train/continuation/quality"
+    command = "python -m train --config train/recipes/house_alone.toml --continue-from train/continuation/quality"
     assert command in (repo / "README.md").read_text()
     gen_cfg, cfg = parse_configs(command.split()[3:], load_palette().num_classes)
     committed = json.loads((repo / cfg.continue_from / "state.json").read_text())["step"]
