@@ -641,9 +641,9 @@ async function paint() {
   let retryIn = 0, retryText = "";
   const abort = new AbortController();
   const timeout = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
+  const day = state.wantDay;
+  state.wantDay = false;
   try {
-    const day = state.wantDay;
-    state.wantDay = false;
     if (day) showMessage("Painting a whole day… 🌅");
     const request = day ? dayRequest() : pictureRequest();
     const size = day ? Math.min(DAY_SIZE, pictureSize()) : pictureSize();
@@ -682,6 +682,7 @@ async function paint() {
     state.busy = false;
     $("spinner").hidden = true;
     if (retryIn) {
+      state.wantDay ||= day;  // a day refused (busy, or the server gone) is retried as a day, not one picture
       waitBeforeRetry(retryIn, retryText);
     } else if (state.again) {
       paint();

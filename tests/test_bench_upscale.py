@@ -2,7 +2,7 @@
 from bench import upscale
 
 
-def test_server_only_table_needs_no_training_data(tmp_path, capsys):
+def test_server_only_table_needs_no_training_data(hub_module_installed, tmp_path, capsys):
     assert upscale.main(["--server-only", "--requests", "1", "--count", "2",
                          "--data-root", str(tmp_path / "no labels here")]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and line[2].isdigit()]

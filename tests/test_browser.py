@@ -255,6 +255,29 @@ def test_a_rate_limit_waits_for_retry_after_with_one_retry_at_a_time(page, serve
     assert all(b - a >= 1.9 for a, b in zip(calls, calls[1:]))
 
 
+def test_a_day_refused_as_busy_is_retried_as_a_day(page, servers):
+    import json
+
+    asked = []
+
+    def busy_once(route):
+        asked.append(json.loads(route.request.post_data).get("animate"))
+        if len(asked) == 2:  # the day: refused once, as a busy server refuses twelve pictures
+            route.fulfill(status=429, headers={"Retry-After": "1"}, content_type="application/json",
+                          body=json.dumps({"error": {"code": "busy", "message": "busy"}}))
+        else:
+            route.continue_()
+
+    page.route("**/predict", busy_once)
+    page.goto(servers["app"] + "/")
+    page.locator("#live").uncheck()
+    page.wait_for_function(PAINTED, timeout=120_000)  # the first picture
+    page.locator("#day").click()
+    page.wait_for_function("() => document.getElementById('result').src.startsWith('data:image/webp')",
+                           timeout=120_000)
+    assert asked == [None, "day", "day"]
+
+
 def test_a_server_that_is_gone_shows_a_picture_marks_the_old_one_and_recovers(page, servers):
     page.goto(servers["app"] + "/")
     page.wait_for_selector("#result:not([hidden])", timeout=120_000)
