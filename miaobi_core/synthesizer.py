@@ -121,7 +121,11 @@ class Synthesizer:
         self.info = read_checkpoint_info(checkpoint_dir)
         # The size the model was trained at: other sizes are generated here and resized,
         # because a fully-convolutional GAN run at another scale paints textures at the wrong size.
-        self.native_size = int(self.info.get("metadata", {}).get("image_size", 256))
+        size = self.info.get("metadata", {}).get("image_size")
+        if not size:  # no guess: a guessed size paints every texture at the wrong scale
+            raise ValueError(f"{checkpoint_dir}: its generator.json does not say the size the model was trained at "
+                             "(metadata.image_size; python -m train.export writes it)")
+        self.native_size = int(size)
         with self._lock:
             self._use_device()
             self.generator = load_generator(checkpoint_dir)

@@ -26,6 +26,12 @@ def synthesizer(checkpoint):
     return Synthesizer(checkpoint, max_batch=2)
 
 
+def test_a_checkpoint_that_does_not_say_its_training_size_is_refused(tmp_path):
+    folder = save_generator(tmp_path, SPADEGenerator(GeneratorConfig(ngf=4, z_dim=8, norm="clade_icpe")))
+    with pytest.raises(ValueError, match="does not say the size the model was trained at"):
+        Synthesizer(folder)
+
+
 def test_same_seed_same_picture_whatever_the_batch(synthesizer, scene_ids):
     alone = synthesizer.generate([scene_ids], seeds=[5])[0]
     batched = synthesizer.generate([scene_ids[:, ::-1], scene_ids, scene_ids], seeds=[1, 5, 9])
