@@ -228,8 +228,15 @@ def test_the_starter_scene_is_painted_on_first_load_without_server_times(page, s
     expect(page.locator("#message")).to_have_text("Ta-da!")
 
 
-def test_a_rate_limit_waits_for_retry_after_with_one_retry_at_a_time(page, servers):
+def refuse(route, code: str, retry_after: int):
+    """Answer an intercepted request as the server refuses one: 429, Retry-After and the API's JSON error."""
     import json
+
+    route.fulfill(status=429, headers={"Retry-After": str(retry_after)}, content_type="application/json",
+                  body=json.dumps({"error": {"code": code, "message": code}}))
+
+
+def test_a_rate_limit_waits_for_retry_after_with_one_retry_at_a_time(page, servers):
     import time
 
     calls = []
@@ -237,8 +244,7 @@ def test_a_rate_limit_waits_for_retry_after_with_one_retry_at_a_time(page, serve
     def limited(route):
         calls.append(time.monotonic())
         if len(calls) <= 2:
-            route.fulfill(status=429, headers={"Retry-After": "2"}, content_type="application/json",
-                          body=json.dumps({"error": {"code": "too_many_requests", "message": "slow down"}}))
+            refuse(route, "too_many_requests", 2)
         else:
             route.continue_()
 
@@ -263,8 +269,7 @@ def test_a_day_refused_as_busy_is_retried_as_a_day(page, servers):
     def busy_once(route):
         asked.append(json.loads(route.request.post_data).get("animate"))
         if len(asked) == 2:  # the day: refused once, as a busy server refuses twelve pictures
-            route.fulfill(status=429, headers={"Retry-After": "1"}, content_type="application/json",
-                          body=json.dumps({"error": {"code": "busy", "message": "busy"}}))
+            refuse(route, "busy", 1)
         else:
             route.continue_()
 
