@@ -351,11 +351,12 @@ def main(argv=None) -> int:
         return 0
     train_pairs = load_pairs(pseudo_labelled(args.data_root, "train"), size, args.train_limit, "train pairs")
     classes = min(synthesizer.num_classes for synthesizer in synthesizers.values())
-    test_set, left_out = paintable(pseudo_labelled(args.data_root, "test"), classes)
+    held_out = pseudo_labelled(args.data_root, "test")
+    test_set, left_out = paintable(held_out, classes)
     test_pairs = load_pairs(test_set, size, args.test_limit, "test pairs")
     painters = [s for s in synthesizers.values() if s.num_classes == palette.num_classes]
     if painters:  # the models that paint houses, on held-out maps of houses (docs/training.md judges them)
-        house_grid(painters, palette, *house_pairs(pseudo_labelled(args.data_root, "test"), palette, size)).save(
+        house_grid(painters, palette, *house_pairs(held_out, palette, size)).save(
             out / "quality_houses.png")
     rows, pictures, floor = evaluate(synthesizers, load_segmenter(args.segmenter), palette, train_pairs, test_pairs,
                                      IndependentJudges(args.models_root))
