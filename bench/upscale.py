@@ -9,7 +9,7 @@ Prints three tables and writes the side-by-side sheet (docs/upscaler.jpg):
 2. The model's own pictures enlarged to 4x (512 px for a 128 px model): time per
    picture, the periodic-grid score's 90th percentile, and how far the mean colour moves.
 3. ``POST /predict`` end to end on the web app (one worker, held-out label maps),
-   at 256, 512 and 1024 px, with the learned upscaler and with Lanczos only.
+   at 256, 512 and 1024 px: with the teachers (before), the shipped students (after) and Lanczos only.
 
 Timings on a shared machine are noisy: compare within one run.
 """
@@ -25,23 +25,20 @@ from PIL import Image
 
 from miaobi_core.runtime import configure_cpu
 from miaobi_core.variants import FOLDERS, resolve_variant
-from train.files import PSEUDO_LABELS, SHARED_MODELS
+from train.files import PSEUDO_LABELS
+from train.upscaler import STUDENTS
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_SUPERRES = SHARED_MODELS / "superres"
 
 
-def candidates(shared: Path) -> dict:
-    """name -> upscaler (or None for Lanczos), the two networks read straight from the shared folder."""
-    from miaobi_core.upscale import Upscaler, UpscalerSpec
+def candidates() -> dict:
+    """name -> upscaler (or None for Lanczos): the two photo upscalers from the shared folder and their
+    students (train/upscaler.py; trained, not yet served: train/upscalers/)."""
+    from miaobi_core.upscale import Upscaler
+    from train.upscaler import teacher
 
-    waifu2x = UpscalerSpec(name="waifu2x photo x2", param="noise0_scale2.0x_model.param",
-                           model="noise0_scale2.0x_model.bin", factor=2, input_blob="Input1",
-                           output_blob="Eltwise4", reflect_pad=7)
-    realesr = UpscalerSpec(name="Real-ESRGAN general x4 v3", param="RealESRGAN_General_x4_v3.param",
-                           model="RealESRGAN_General_x4_v3.bin", factor=4, input_blob="data", output_blob="output")
-    return {"Lanczos": None, "waifu2x x2": Upscaler(shared / "waifu2x_photo", waifu2x),
-            "Real-ESRGAN x4": Upscaler(shared / "realesr_general_x4v3", realesr)}
+    return {"Lanczos": None, "waifu2x x2": teacher("x2"), "student x2": Upscaler(STUDENTS / "x2"),
+            "Real-ESRGAN x4": teacher("x4"), "student x4": Upscaler(STUDENTS / "x4")}
 
 
 def enlarge_by(picture: np.ndarray, factor: int, upscaler) -> np.ndarray:
@@ -152,7 +149,6 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data-root", default=PSEUDO_LABELS,
                         help="labels v2 (python -m train.pseudolabel): held-out label maps and photos")
-    parser.add_argument("--superres", default=str(SHARED_SUPERRES), help="the shared upscalers")
     parser.add_argument("--model", default=str(REPO / "hub_module" / "miaobi" / FOLDERS[resolve_variant("auto")]),
                         help="the generator whose pictures are enlarged (default: the one auto serves)")
     parser.add_argument("--count", type=int, default=200, help="held-out photos and label maps")
@@ -186,7 +182,7 @@ def judge(args, labels, photos, palette) -> None:
     from train.metrics import IndependentJudges
     from train.quality import evenly_spread
 
-    methods = candidates(Path(args.superres))
+    methods = candidates()
     synthesizer = Synthesizer(args.model)
     side = synthesizer.native_size
     pictures = synthesizer.generate(list(labels), seeds=list(range(len(labels))))
@@ -202,15 +198,19 @@ def judge(args, labels, photos, palette) -> None:
 
 
 def end_to_end(labels, palette, requests: int) -> None:
+    """The table with the served upscalers, with their students (train/upscalers/) and with Lanczos only, in
+    one run."""
     from .servers import web_app
 
     print("\n## POST /predict end to end (one worker, ms)\n")
     print("| size | format | enlarged by | p50 | p95 |\n| --- | --- | --- | --- | --- |")
-    for setting in ("--upscale", "--no-upscale"):
-        with web_app(["--workers", "1", "--rate-limit", "none", setting]) as (url, _):
+    settings = {"the served upscalers": [], "their students": ["--upscalers", str(STUDENTS)],
+                "Lanczos only": ["--no-upscale"]}
+    for name, flags in settings.items():
+        with web_app(["--workers", "1", "--rate-limit", "none", *flags]) as (url, _):
             for (size, picture_format), measured in predict_table(url, list(labels), palette, requests).items():
-                print(f"| {size} | {picture_format} | {'upscaler' if setting == '--upscale' else 'Lanczos only'} | "
-                      f"{np.percentile(measured, 50):.0f} | {np.percentile(measured, 95):.0f} |")
+                print(f"| {size} | {picture_format} | {name} | {np.percentile(measured, 50):.0f} | "
+                      f"{np.percentile(measured, 95):.0f} |")
 
 
 if __name__ == "__main__":

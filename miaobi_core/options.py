@@ -69,8 +69,11 @@ class ServingOptions:
                 "seconds (judged by its recent pictures); beyond that it answers 429 at once "
                 "(miaobi_core/admission.py)"})
     upscale: bool = field(default=True, metadata={
-        "help": "enlarge pictures above the model's size with the learned upscalers (waifu2x x2 up to twice, "
-                "Real-ESRGAN x4 beyond); off: Lanczos only"})
+        "help": "enlarge pictures above the model's size with the learned upscalers (x2 up to twice, x4 "
+                "beyond); off: Lanczos only"})
+    upscalers: str = field(default="", metadata={
+        "help": "a folder of upscaler folders (each with its upscaler.json) to enlarge with instead of the "
+                "module's own (empty: the module's); bench.upscale serves the students' teachers this way"})
 
     def __post_init__(self):  # a misspelt variant fails here, before anything loads (a backend: when it loads)
         resolve_variant(self.variant)

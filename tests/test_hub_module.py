@@ -11,6 +11,7 @@ from bench.servers import HUB, hub_serving
 from miaobi_core.codec import InputError, encode_png, png_to_b64
 from miaobi_core.variants import resolve_variant
 from tests.helpers import decode_b64_image, png_b64
+from train.upscaler import teachers_folder
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,8 @@ def test_module_metadata(module):
     assert str(module.version).count(".") == 2
 
 
-def test_variant_auto_serves_the_full_model_and_the_student_is_there_to_choose(module, hub_module_installed, scene_ids):
+def test_variant_auto_serves_the_full_model_and_the_student_is_there_to_choose(module, hub_module_installed, scene_ids,
+                                                                              tmp_path):
     import paddlehub as hub
 
     assert resolve_variant("auto") == "full" and resolve_variant("distilled") == "distilled"
@@ -34,6 +36,9 @@ def test_variant_auto_serves_the_full_model_and_the_student_is_there_to_choose(m
     assert student.describe()["variant"] == "distilled"
     assert module.describe()["upscalers"] == ["waifu2x photo x2", "Real-ESRGAN general x4 v3"]
     assert student.describe()["upscalers"] == []
+    teachers = hub.Module(name="miaobi", variant="distilled", backend="paddle",
+                          upscalers=str(teachers_folder(tmp_path)))  # what the shipped students learnt from
+    assert teachers.describe()["upscalers"] == ["waifu2x photo x2", "Real-ESRGAN general x4 v3"]
     native = student.synthesizer.native_size  # with the upscaler off, larger sizes are Lanczos only
     picture = student.generate([scene_ids], seed=1, size=native)[0]
     np.testing.assert_array_equal(student.generate([scene_ids], seed=1, size=2 * native)[0],

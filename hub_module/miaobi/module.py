@@ -98,7 +98,7 @@ class Miaobi(paddle.nn.Layer):
     # mode and leaves static mode switched on when a method raises (e.g. for a bad drawing).
     def __init__(self, **options):
         """Keyword arguments: the fields of miaobi_core.options.ServingOptions (use_gpu, variant, backend,
-        micro_batch, batch_wait_ms, timeout_s, max_wait_s, upscale), each defaulted there."""
+        micro_batch, batch_wait_ms, timeout_s, max_wait_s, upscale, upscalers), each defaulted there."""
         super(Miaobi, self).__init__()  # the name, not bare super(): @moduleinfo rebuilds the class
         self.options = ServingOptions(**options)  # a misspelt setting fails here, before any loading
         self.limits = CodecLimits()
@@ -121,7 +121,7 @@ class Miaobi(paddle.nn.Layer):
         return Synthesizer(folder / FOLDERS[resolve_variant(options.variant)], use_gpu=use_gpu,
                            micro_batch=options.micro_batch, batch_wait_ms=options.batch_wait_ms,
                            backend=options.backend, timeout_s=options.timeout_s,
-                           upscalers=folder / UPSCALER_FOLDER if options.upscale else None)
+                           upscalers=(options.upscalers or folder / UPSCALER_FOLDER) if options.upscale else None)
 
     def _on(self, use_gpu: bool | None) -> Synthesizer:
         """The model's synthesizer, first moved to the GPU (or the CPU) when a caller asks for it: ``hub run
