@@ -26,7 +26,7 @@ from PIL import Image
 from miaobi_core.runtime import configure_cpu
 from miaobi_core.variants import FOLDERS, resolve_variant
 from train.files import PSEUDO_LABELS
-from train.upscaler import STUDENTS
+from train.upscaler import STUDENTS, detail, psnr
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,11 +51,6 @@ def enlarge_by(picture: np.ndarray, factor: int, upscaler) -> np.ndarray:
     return enlarge(picture, target, target, None)
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
-
-
 def restoration_table(methods: dict, photos: np.ndarray, judges) -> list[str]:
     from train.metrics import frechet_distance
 
@@ -78,21 +73,23 @@ def picture_table(methods: dict, pictures: list[np.ndarray], photos: np.ndarray)
     from train.metrics import GRID_PERIODS, grid_score
 
     enlarged_periods = tuple(4 * p for p in GRID_PERIODS)
-    lines = ["| method | ms per picture (p50) | mean colour shift | grid p90, 2-16 px: model / real photos | "
-             "grid p90, 8-64 px: model / real photos |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| method | ms per picture (p50) | mean colour shift | detail (mean Laplacian, levels) | "
+             "grid p90, 2-16 px: model / real photos | grid p90, 8-64 px: model / real photos |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for name, upscaler in methods.items():
-        times, shifts, scores = [], [], {"model": [], "real": []}
+        times, shifts, details, scores = [], [], [], {"model": [], "real": []}
         for picture in pictures:
             started = time.perf_counter()
             big = enlarge_by(picture, 4, upscaler)
             times.append((time.perf_counter() - started) * 1000)
             shifts.append(np.abs(big.reshape(-1, 3).mean(0) - picture.reshape(-1, 3).mean(0)).max())
+            details.append(detail(big))
             scores["model"].append((grid_score(big), grid_score(big, enlarged_periods)))
         for photo in photos:
             big = enlarge_by(photo, 4, upscaler)
             scores["real"].append((grid_score(big), grid_score(big, enlarged_periods)))
         p90 = {k: np.percentile(np.array(v), 90, axis=0) for k, v in scores.items()}
-        lines.append(f"| {name} | {statistics.median(times):.0f} | {np.mean(shifts):.1f} levels | "
+        lines.append(f"| {name} | {statistics.median(times):.0f} | {np.mean(shifts):.1f} levels | {np.mean(details):.2f} | "
                      f"{p90['model'][0]:.2f} / {p90['real'][0]:.2f} | {p90['model'][1]:.2f} / {p90['real'][1]:.2f} |")
     return lines
 

@@ -6,9 +6,8 @@ import pytest
 from PIL import Image
 
 from miaobi_core.upscale import Upscaler, UpscalerSpec
-from train.upscaler import (MODEL, PARAM, STUDENTS, DistillSettings, StudentConfig, build_student, distill, parity, psnr,
-                            teacher, write_ncnn)
-
+from train.upscaler import (MODEL, PARAM, STUDENTS, DistillSettings, StudentConfig, build_student, detail, distill, parity,
+                            psnr, student_pictures, teacher, write_ncnn)
 
 
 def pictures(count=4, height=24, width=40):
@@ -37,6 +36,21 @@ def test_a_new_student_is_the_nearest_enlargement_and_learns_its_teacher():
     _, history = distill(StudentConfig(factor=2, features=8, convs=1), small, targets,
                          DistillSettings(steps=60, batch=4, patch=16, lr=5e-3), log_every=10)
     assert history[-1][1] < 0.8 * history[0][1]
+
+
+def test_the_spectrum_term_asks_for_the_teachers_detail_not_its_blur():
+    """Against a teacher whose grain the student cannot predict, pixel L1 paints its average (none) and the
+    Fourier amplitudes ask for as much of it."""
+    small = pictures(6, 32, 32)
+    smooth = np.stack([np.asarray(Image.fromarray(p).resize((64, 64), Image.BICUBIC)) for p in small])
+    grain = np.random.default_rng(2).normal(0, 30, smooth.shape)
+    targets = np.clip(smooth + grain, 0, 255).astype(np.uint8)
+    shape = StudentConfig(factor=2, features=8, convs=1)
+    trained = {weight: distill(shape, small, targets, DistillSettings(steps=80, batch=4, patch=16, lr=5e-3,
+                                                                      spectrum=weight))[0] for weight in (0.0, 2.0)}
+    details = {weight: np.mean([detail(p) for p in student_pictures(student, small)])
+               for weight, student in trained.items()}
+    assert details[2.0] > details[0.0]
 
 
 @pytest.mark.parametrize("factor", [2, 4])
