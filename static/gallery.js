@@ -1,8 +1,6 @@
 // The child's gallery, kept in this browser (IndexedDB) and never sent anywhere: each kept picture with its
-// drawing, seed, look and date. Storage only; the page (app.js) shows it.
-"use strict";
-
-const Gallery = (() => {
+// drawing, seed, look and date. Storage only; the page (saving.js) shows it.
+export const Gallery = (() => {
   const DB = "miaobi", STORE = "pictures";
   // At most this many pictures; when full (or when the browser's quota runs out) the oldest go first.
   const LIMIT = window.MIAOBI_TEST_GALLERY_LIMIT || 200;

@@ -5,7 +5,8 @@
 "use strict";
 
 const CACHE = "miaobi-page";
-const PAGE = ["/", "/static/app.js", "/static/gallery.js", "/static/style.css", "/labels", "/styles"];
+const MODULES = ["app", "page", "speech", "drawing", "tools", "server", "saving", "gallery"];
+const PAGE = ["/", ...MODULES.map((name) => `/static/${name}.js`), "/static/style.css", "/labels", "/styles"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(PAGE)).then(() => self.skipWaiting()));

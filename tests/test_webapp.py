@@ -379,9 +379,9 @@ def test_openapi_states_the_limits_the_code_enforces():
     assert (drawing["width"]["minimum"], drawing["width"]["maximum"]) == (limits.min_size, limits.max_size)
     assert f"{api.MAX_ASPECT:g}:1" in drawing["width"]["description"]
     assert {str(status) for status in routes.STATUS.values()} <= set(predict["responses"])
-    page = (Path(routes.__file__).parent.parent / "static" / "app.js").read_text()
-    assert int(re.search(r"const SAVE_SIZE = (\d+);", page).group(1)) == limits.max_size
-    assert int(re.search(r"Math\.random\(\) \* (\d+)\)", page).group(1)) == api.MAX_SEED
+    static = Path(routes.__file__).parent.parent / "static"
+    assert int(re.search(r"const SAVE_SIZE = (\d+);", (static / "server.js").read_text()).group(1)) == limits.max_size
+    assert int(re.search(r"Math\.random\(\) \* (\d+)\)", (static / "page.js").read_text()).group(1)) == api.MAX_SEED
 
 
 def test_predict_draws_a_sun_where_it_is_placed_and_refuses_a_bad_one(client, drawing):
