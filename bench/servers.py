@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,6 +16,11 @@ import requests
 
 HUB = Path(sys.executable).with_name("hub")
 REPO = Path(__file__).resolve().parent.parent
+# Debian's Chromium (Playwright's own browser download cannot work offline; make test installs it), and its
+# flags for this offline sandbox: no background calls home, no GPU, root-safe.
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def free_port() -> int:

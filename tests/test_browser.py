@@ -1,7 +1,6 @@
 """The painting page in a real browser (Debian's Chromium driven by Playwright, headless, offline)."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,18 +10,14 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from bench.servers import free_port, wait_for
+from bench.servers import CHROMIUM, CHROMIUM_FLAGS, free_port, wait_for
 from miaobi_core.styles import STYLES_FILE
 from miaobi_core.variants import FOLDERS, FULL
 from tests.conftest import REPO
 from tests.helpers import png_b64
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
                                 reason="Debian's chromium is not installed (make test installs it)")
-# Chromium flags for this offline sandbox: no background calls home, no GPU, root-safe.
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +55,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
 
@@ -802,3 +797,12 @@ def test_a_wide_drawing_paints_a_wide_picture_and_saves_and_opens_wide(page, ser
     page.locator("#open-file").set_input_files(str(path))
     expect(page.locator("#message")).to_have_text("Here is your drawing again!")
     assert labels_of(page) == drawn and page.evaluate("canvas.width") == 384
+
+
+def test_the_classroom_bench_counts_every_press_until_its_picture(servers, capsys):
+    from bench.classroom import main
+
+    assert main(["--url", servers["app"], "--tablets", "2", "--seconds", "4", "--every", "1"]) == 0
+    row = capsys.readouterr().out.strip().splitlines()[-1].strip("|").split("|")
+    answered, unanswered, requests = (int(cell) for cell in row[:3])
+    assert answered >= 4 and unanswered == 0 and requests >= 2
