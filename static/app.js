@@ -1,7 +1,7 @@
 // Miaobi painting page: what each button, key and stroke does, and the page's start. The parts are ES modules
 // (no build step): page.js (shared state), speech.js, drawing.js, tools.js (tools and undo), server.js (the
 // conversation with the server) and saving.js (save, open, gallery, print).
-import { $, API, randomSeed, showMessage, state } from "./page.js";
+import { $, API, loadLimits, randomSeed, showMessage, state } from "./page.js";
 import { Gallery } from "./gallery.js";
 import { say, showSpeech, speechOn, toggleSpeech } from "./speech.js";
 import { canvas, drawingPNG, EXAMPLES, render, showSymbols, symbolsWereOn } from "./drawing.js";
@@ -103,7 +103,7 @@ async function start() {
   }
   refreshGallery();  // the kept pictures show even when the server cannot be reached
   try {
-    await loadPalette();
+    await Promise.all([loadLimits(), loadPalette()]);
   } catch (error) {
     showMessage("Miaobi's paint box did not load. Please reload the page.", true);
     return;

@@ -21,7 +21,8 @@ export const state = {
   style: null,          // a look from GET /styles, or null for any
   undo: [],
   redo: [],
-  seed: randomSeed(),
+  limits: null,         // from GET /limits: the largest picture, the largest seed
+  seed: 0,              // set once the limits are known
   busy: false,
   again: false,         // a drawing changed while a picture was being painted (or while waiting to retry)
   shown: null,          // the request (drawing, seed, look) the picture on screen was painted from
@@ -38,7 +39,15 @@ export const state = {
 export const $ = (id) => document.getElementById(id);
 
 export function randomSeed() {
-  return Math.floor(Math.random() * 2147483647);
+  return Math.floor(Math.random() * (state.limits.max_seed + 1));
+}
+
+// What the server paints (GET /limits), asked for rather than restated here; the first seed with it.
+export async function loadLimits() {
+  const response = await fetch(API + "/limits");
+  if (!response.ok) throw new Error("limits");
+  state.limits = await response.json();
+  state.seed = randomSeed();
 }
 
 // A grown-up's setting kept on this device; in a private window (no storage) it lasts as long as the page.

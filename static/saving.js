@@ -4,11 +4,11 @@ import { $, loadImage, REQUEST_TIMEOUT_MS, showMessage, SIZE, state } from "./pa
 import { Gallery } from "./gallery.js";
 import { drawingIn, drawSun, shapeOf } from "./drawing.js";
 import { replaceDrawing } from "./tools.js";
-import { fetchPicture, SAVE_SIZE, selectStyle } from "./server.js";
+import { fetchPicture, selectStyle } from "./server.js";
 
 const SHEET_GAP = 16;        // white pixels between the drawing and the picture in a saved sheet
 
-// "Save picture": the drawing and its picture side by side, the picture painted again at SAVE_SIZE (the same
+// "Save picture": the drawing and its picture side by side, the picture painted again as large as the server paints (the same
 // seed and look give the same picture, larger), under a name that never overwrites an earlier save.
 export async function savePicture(event) {
   event.preventDefault();
@@ -22,7 +22,7 @@ export async function savePicture(event) {
   let src = $("result").src;
   showMessage("Getting your big picture ready…");
   try {
-    const response = await fetchPicture(shown, SAVE_SIZE, "png", AbortSignal.timeout(REQUEST_TIMEOUT_MS));
+    const response = await fetchPicture(shown, state.limits.max_size, "png", AbortSignal.timeout(REQUEST_TIMEOUT_MS));
     const body = await response.json();
     if (response.ok) src = `data:image/${body.format};base64,` + body.image;
   } catch (error) {

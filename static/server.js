@@ -5,7 +5,6 @@ import { say } from "./speech.js";
 import { columns, drawingIn, drawingPNG, drawnClasses } from "./drawing.js";
 import { replaceDrawing } from "./tools.js";
 
-export const SAVE_SIZE = 1024;      // "Save picture" asks for the largest picture the server paints
 
 const LIVE_DELAY_MS = 900;   // "paint as I draw": wait this long after the last stroke
 
@@ -77,7 +76,7 @@ export function fetchPicture(request, size, format, signal) {
 function pictureSize() {
   // On a phone the frame is folded away until asked for; it then spans the screen.
   const side = ($("frame").clientWidth || document.documentElement.clientWidth) * (window.devicePixelRatio || 1);
-  return Math.min(SAVE_SIZE, Math.max(256, Math.ceil(side / 64) * 64));
+  return Math.min(state.limits.max_size, Math.max(256, Math.ceil(side / 64) * 64));
 }
 
 // A drawing of nothing but sky (and no sun): there is nothing to paint yet, and the model would paint a smear.

@@ -6,7 +6,7 @@
 
 const CACHE = "miaobi-page";
 const MODULES = ["app", "page", "speech", "drawing", "tools", "server", "saving", "gallery"];
-const PAGE = ["/", ...MODULES.map((name) => `/static/${name}.js`), "/static/style.css", "/labels", "/styles"];
+const PAGE = ["/", ...MODULES.map((name) => `/static/${name}.js`), "/static/style.css", "/labels", "/limits", "/styles"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(PAGE)).then(() => self.skipWaiting()));

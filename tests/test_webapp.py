@@ -350,8 +350,7 @@ def test_styles_are_listed_and_an_unknown_one_is_refused_by_name(client, drawing
 
 
 def test_openapi_states_the_limits_the_code_enforces():
-    """openapi.yaml and the page restate limits for their readers; this ties them to the code."""
-    import re
+    """openapi.yaml restates limits for its readers; this ties them to the code."""
     from pathlib import Path
 
     import yaml
@@ -379,9 +378,22 @@ def test_openapi_states_the_limits_the_code_enforces():
     assert (drawing["width"]["minimum"], drawing["width"]["maximum"]) == (limits.min_size, limits.max_size)
     assert f"{api.MAX_ASPECT:g}:1" in drawing["width"]["description"]
     assert {str(status) for status in routes.STATUS.values()} <= set(predict["responses"])
-    static = Path(routes.__file__).parent.parent / "static"
-    assert int(re.search(r"const SAVE_SIZE = (\d+);", (static / "server.js").read_text()).group(1)) == limits.max_size
-    assert int(re.search(r"Math\.random\(\) \* (\d+)\)", (static / "page.js").read_text()).group(1)) == api.MAX_SEED
+
+
+def test_the_page_asks_for_the_limits_instead_of_restating_them(client):
+    import re
+    from pathlib import Path
+
+    from miaobi_core import api
+    from webapp import routes
+
+    limits = api.RequestLimits()
+    assert client.get("/limits").get_json() == {"min_size": limits.min_size, "max_size": limits.max_size,
+                                                "max_images": limits.max_images, "max_seed": api.MAX_SEED,
+                                                "max_aspect": api.MAX_ASPECT}
+    page = " ".join(path.read_text() for path in (Path(routes.__file__).parent.parent / "static").glob("*.js"))
+    assert "/limits" in page and "state.limits.max_size" in page and "state.limits.max_seed" in page
+    assert not re.search(rf"\b({limits.max_size}|{api.MAX_SEED})\b", page)
 
 
 def test_predict_draws_a_sun_where_it_is_placed_and_refuses_a_bad_one(client, drawing):

@@ -100,7 +100,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["RATE_LIMIT"] = None
 
     if app.config["CORS_ORIGINS"]:
-        CORS(app, resources={r"/(predict|drawing|labels|healthz|styles)": {"origins": app.config["CORS_ORIGINS"]}},
+        CORS(app, resources={r"/(predict|drawing|labels|limits|healthz|styles)": {"origins": app.config["CORS_ORIGINS"]}},
              methods=["GET", "POST", "OPTIONS"], allow_headers=["Content-Type"], max_age=600,
              supports_credentials=False)
 

@@ -71,6 +71,14 @@ def labels():
     return jsonify(palette_json(current_app.extensions["miaobi_model"].palette.num_classes))
 
 
+@api.get("/limits")
+def limits():
+    """What a request may ask for, so that the page asks for what the server paints instead of restating it."""
+    bounds = api_rules.RequestLimits()
+    return jsonify(min_size=bounds.min_size, max_size=bounds.max_size, max_images=bounds.max_images,
+                   max_seed=api_rules.MAX_SEED, max_aspect=api_rules.MAX_ASPECT)
+
+
 @api.get("/styles")
 def styles():
     """The model's named looks, each with a thumbnail (a data URL) for the page's buttons."""
