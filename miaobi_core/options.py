@@ -20,10 +20,11 @@ BACKEND_CHOICES = ("auto", *BACKENDS)
 _TYPES = {"int": int, "float": float, "str": str, "str | None": str, "int | None": int}
 
 
-def add_arguments(group, cls, skip: tuple[str, ...] = ()) -> None:
-    """One ``--flag-name`` per field of ``cls``: booleans get ``--no-`` forms, ``choices`` and ``env`` metadata
-    (an environment variable that replaces the default) are honoured."""
-    for f in dataclasses.fields(cls):
+def add_arguments(group, cls, skip: tuple[str, ...] = (), only: tuple[str, ...] | None = None) -> None:
+    """One ``--flag-name`` per field of ``cls`` (``only``: those named, in that order): booleans get ``--no-``
+    forms, ``choices`` and ``env`` metadata (an environment variable that replaces the default) are honoured."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for f in (fields[name] for name in only) if only is not None else fields.values():
         if f.name in skip:
             continue
         options = {"default": default_of(f), "help": f.metadata["help"]}

@@ -432,3 +432,16 @@ def test_each_optimiser_crop_and_loss_weight_option_takes_effect(tmp_path):
                    dataclasses.replace(cfg, **TINY_T, run_dir=str(tmp_path / "b"), lambda_kld=0.1)).train_step(0)
     assert values["g_kld"] == pytest.approx(2 * half["g_kld"], rel=1e-5)  # the same step, twice the weight
     assert parse_configs([], 11)[1].lambda_vgg == 0  # no VGG weights can be had here
+
+
+def test_every_training_setting_has_one_section_and_the_step_reads_the_groups():
+    from train.config import SECTIONS, LossWeights, build_parser
+
+    named = [name for names in SECTIONS.values() for name in names]
+    assert sorted(named) == sorted(f.name for f in dataclasses.fields(TrainConfig)) and len(set(named)) == len(named)
+    helped = build_parser().format_help()
+    assert all(f"\n{title}:\n" in helped for title in SECTIONS)
+    cfg = TrainConfig(lambda_l1=2.5, lambda_lecam=0.1, n_layers_d=3, beta2=0.9)
+    assert cfg.losses == LossWeights(gan=1.0, feat=10.0, vgg=0.0, squeezenet=0.0, projected=0.0, semantic=0.0,
+                                     l1=2.5, spectral=0.0, kld=0.05, lecam=0.1)
+    assert cfg.discriminators["n_layers"] == 3 and cfg.betas == {"beta1": 0.0, "beta2": 0.9}

@@ -36,7 +36,7 @@ class CatchUp:
             mask = np.zeros(weight.shape, np.float32)
             mask[:, self.class_ids] = 1.0
             self.masks.append(paddle.to_tensor(mask))
-        self.optimizer = paddle.optimizer.Adam(self.rate(1.0), beta1=cfg.beta1, beta2=cfg.beta2,
+        self.optimizer = paddle.optimizer.Adam(self.rate(1.0), **cfg.betas,
                                                parameters=self.weights)
 
     def rate(self, lr_scale: float) -> float:

@@ -157,6 +157,21 @@ class TrainConfig:
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("--ema-decay must lie in [0, 1)")
 
+    @property
+    def losses(self) -> "LossWeights":
+        return LossWeights(**{f.name: getattr(self, "lambda_" + f.name) for f in dataclasses.fields(LossWeights)})
+
+    @property
+    def discriminators(self) -> dict:
+        """MultiscaleDiscriminator's keyword arguments (beside the class count)."""
+        return {"ndf": self.ndf, "n_layers": self.n_layers_d, "num_D": self.num_d,
+                "spectral_norm": self.d_spectral_norm, "antialias": self.d_antialias}
+
+    @property
+    def betas(self) -> dict:
+        """Adam's betas as paddle.optimizer.Adam takes them, for every optimizer of the run."""
+        return {"beta1": self.beta1, "beta2": self.beta2}
+
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
         """A run's saved ``train`` settings; runs before 2026-12-02 gave the decay as a fraction of the steps."""
@@ -164,6 +179,43 @@ class TrainConfig:
         if "decay_start" in values:
             values["decay_steps"] = round((1 - values.pop("decay_start")) * values["steps"])
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """The weight of each loss term (0 = off): TrainConfig's ``lambda_<term>`` settings, as the step reads them."""
+
+    gan: float  # hinge, generator side
+    feat: float  # discriminator feature matching
+    vgg: float
+    squeezenet: float  # perceptual, in the frozen SqueezeNet's features
+    projected: float  # the projected discriminator's hinge, generator side
+    semantic: float  # the frozen reader's cross-entropy on a restyled picture
+    l1: float
+    spectral: float
+    kld: float  # the style encoder's KL term (with use_vae)
+    lecam: float  # discriminators' side
+
+
+# The run's settings by meaning: --help lists them so, and the loop reads the loss weights and the
+# discriminators' shape as one thing each (:attr:`TrainConfig.losses`, :attr:`TrainConfig.discriminators`), as
+# NVlabs/edm groups its kwargs at the loop's boundary and DistillConfig groups the student's. Every field is in
+# exactly one section (tested); the flags, recipes and saved configs stay flat, one name per setting.
+SECTIONS = {
+    "run": ("run_dir", "resume", "seed", "processes", "threads", "log_every", "sample_every", "checkpoint_every",
+            "dry_run"),
+    "start": ("continue_from", "init_from"),
+    "data": ("data", "data_root", "label_dir", "image_size", "min_crop", "batch_size", "label_warp", "diffaugment"),
+    "optimisation": ("steps", "lr_g", "lr_d", "beta1", "beta2", "decay_steps", "warmup_steps", "catch_up_classes",
+                     "catch_up_lr", "ema_decay"),
+    "discriminators": ("ndf", "n_layers_d", "num_d", "d_spectral_norm", "d_antialias"),
+    "losses": ("lambda_gan", "lambda_feat", "lambda_vgg", "vgg_weights", "lambda_squeezenet", "lambda_projected",
+               "squeezenet_dir", "lambda_semantic", "semantic_head", "semantic_class_balanced", "lambda_l1",
+               "lambda_spectral", "lambda_kld", "lambda_lecam"),
+    "distillation": ("student_ngf", "lr_student", "lambda_distill_l1", "lambda_distill_ssim", "lambda_distill_feat",
+                     "lambda_distill_gan", "freeze_teacher", "prune_student", "init_student_from"),
+    "export": ("export", "export_student", "export_half"),
+}
 
 
 # Generator defaults for the shipped CPU model differ from the paper's; see README "Default model".
@@ -176,13 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--config", default="", help="a recipe file (train/recipes/*.toml) whose settings replace "
                         "the defaults; flags given beside it win")
-    for title, cls in (("generator", GeneratorConfig), ("training", TrainConfig)):
-        group = parser.add_argument_group(title)
-        add_arguments(group, cls, skip=GENERATOR_FIELDS_FROM_PALETTE)
-        if cls is GeneratorConfig:
-            group.add_argument("--num-classes", type=int, default=0,
-                               help="paint the palette's first N classes, as a model trained before the later "
-                                    "ones were added does; their pixels count as unlabelled (0 = every class)")
+    group = parser.add_argument_group("generator")
+    add_arguments(group, GeneratorConfig, skip=GENERATOR_FIELDS_FROM_PALETTE)
+    group.add_argument("--num-classes", type=int, default=0,
+                       help="paint the palette's first N classes, as a model trained before the later ones were "
+                            "added does; their pixels count as unlabelled (0 = every class)")
+    for title, names in SECTIONS.items():
+        add_arguments(parser.add_argument_group(title), TrainConfig, only=names)
     return parser
 
 

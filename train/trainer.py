@@ -80,29 +80,29 @@ class Trainer:
         self.ranks = Ranks()
         paddle.seed(cfg.seed)  # initial weights only; everything later draws from numpy
         self.generator = SPADEGenerator(gen_cfg)
-        self.discriminator = MultiscaleDiscriminator(gen_cfg.num_classes, cfg.ndf, cfg.n_layers_d, cfg.num_d,
-                                                     cfg.d_spectral_norm, cfg.d_antialias)
+        self.discriminator = MultiscaleDiscriminator(gen_cfg.num_classes, **cfg.discriminators)
         self.ema = None
         if cfg.ema_decay > 0:
             self.ema = SPADEGenerator(gen_cfg)
             self.ema.set_state_dict(self.generator.state_dict())
             self.ema.eval()
-        self.vgg = losses.load_vgg19(cfg.vgg_weights) if cfg.lambda_vgg > 0 else None
+        weights = self.weights = cfg.losses
+        self.vgg = losses.load_vgg19(cfg.vgg_weights) if weights.vgg > 0 else None
         self.diffaugment = diffaugment.parse_policy(cfg.diffaugment)
         # Frozen ImageNet features for the perceptual loss, the projected discriminator and the semantic reader.
         self.squeezenet = (load_squeezenet(cfg.squeezenet_dir)
-                           if cfg.lambda_squeezenet or cfg.lambda_projected or cfg.lambda_semantic else None)
+                           if weights.squeezenet or weights.projected or weights.semantic else None)
         self.semantic = (load_semantic_head(cfg.semantic_head, gen_cfg.num_classes)
-                         if cfg.lambda_semantic > 0 else None)
+                         if weights.semantic > 0 else None)
         self.projected = None
-        if cfg.lambda_projected > 0:
+        if weights.projected > 0:
             self.projected = ProjectedDiscriminator(SQUEEZENET_STAGES, gen_cfg.num_classes,
                                                     spectral_norm=cfg.d_spectral_norm)
-            self.opt_projected = paddle.optimizer.Adam(cfg.lr_d, beta1=cfg.beta1, beta2=cfg.beta2,
+            self.opt_projected = paddle.optimizer.Adam(cfg.lr_d, **cfg.betas,
                                                        parameters=self.projected.parameters())
-        self.opt_g = paddle.optimizer.Adam(cfg.lr_g, beta1=cfg.beta1, beta2=cfg.beta2,
+        self.opt_g = paddle.optimizer.Adam(cfg.lr_g, **cfg.betas,
                                            parameters=self.generator.parameters())
-        self.opt_d = paddle.optimizer.Adam(cfg.lr_d, beta1=cfg.beta1, beta2=cfg.beta2,
+        self.opt_d = paddle.optimizer.Adam(cfg.lr_d, **cfg.betas,
                                            parameters=self.discriminator.parameters())
         self.catch_up = CatchUp(self.generator, self.palette, cfg) if cfg.catch_up_classes else None
         self.distillation = None
@@ -208,8 +208,7 @@ class Trainer:
     def generator_losses(self, seen: "Seen", segmap, fake, real, labels: np.ndarray, z, mu, logvar
                          ) -> dict[str, paddle.Tensor]:
         """The generator's weighted loss terms. D's weights need no gradients here (a third of D's backward)."""
-        cfg = self.cfg
-        terms = {}
+        weights, terms = self.weights, {}
         with frozen(self.discriminator):
             fake_out = self.discriminator(seen.segmap, seen.fake)
             # The real photos' features are only targets: judged without a graph, in eval mode so they reuse the
@@ -219,11 +218,11 @@ class Trainer:
             with paddle.no_grad():
                 real_out = self.discriminator(seen.segmap, seen.real)
             self.discriminator.train()
-            terms["g_gan"] = cfg.lambda_gan * losses.hinge_g_loss(fake_out)
-            if cfg.lambda_feat > 0:
-                terms["g_feat"] = cfg.lambda_feat * losses.feature_matching_loss(real_out, fake_out)
-        if cfg.lambda_squeezenet > 0:
-            terms["g_squeezenet"] = cfg.lambda_squeezenet * losses.feature_distance(seen.fake_stages,
+            terms["g_gan"] = weights.gan * losses.hinge_g_loss(fake_out)
+            if weights.feat > 0:
+                terms["g_feat"] = weights.feat * losses.feature_matching_loss(real_out, fake_out)
+        if weights.squeezenet > 0:
+            terms["g_squeezenet"] = weights.squeezenet * losses.feature_distance(seen.fake_stages,
                                                                                    seen.real_stages)
         if self.semantic is not None:
             # The map painted again in the next photo's style code. With its own photo's code the picture
@@ -232,21 +231,21 @@ class Trainer:
             # turned into sea. D never sees these pictures, but G cannot paint them apart: each is judged
             # elsewhere on codes drawn alike. Not augmented (cutout would erase what the map asks for).
             restyled = self.generator(segmap, paddle.roll(z.detach(), 1, axis=0))  # the codes stay the photos'
-            terms["g_semantic"] = cfg.lambda_semantic * semantic_loss(
+            terms["g_semantic"] = weights.semantic * semantic_loss(
                 self.semantic, self.squeezenet.stages(squeezenet_input(restyled)),
-                paddle.to_tensor(self.semantic_labels(labels)), self.palette.ignore_id, cfg.semantic_class_balanced)
+                paddle.to_tensor(self.semantic_labels(labels)), self.palette.ignore_id, self.cfg.semantic_class_balanced)
         if self.projected is not None:
             with frozen(self.projected):
-                terms["g_projected"] = cfg.lambda_projected * losses.hinge_g_loss(
+                terms["g_projected"] = weights.projected * losses.hinge_g_loss(
                     self.projected(seen.segmap, seen.fake_stages))
         if self.vgg is not None:
-            terms["g_vgg"] = cfg.lambda_vgg * losses.perceptual_loss(self.vgg, fake, real)
-        if cfg.lambda_l1 > 0:
-            terms["g_l1"] = cfg.lambda_l1 * paddle.nn.functional.l1_loss(fake, real)
-        if cfg.lambda_spectral > 0:
-            terms["g_spectral"] = cfg.lambda_spectral * losses.spectral_loss(fake, real)
+            terms["g_vgg"] = weights.vgg * losses.perceptual_loss(self.vgg, fake, real)
+        if weights.l1 > 0:
+            terms["g_l1"] = weights.l1 * paddle.nn.functional.l1_loss(fake, real)
+        if weights.spectral > 0:
+            terms["g_spectral"] = weights.spectral * losses.spectral_loss(fake, real)
         if mu is not None:
-            terms["g_kld"] = cfg.lambda_kld * losses.kl_loss(mu, logvar)
+            terms["g_kld"] = weights.kld * losses.kl_loss(mu, logvar)
         return terms
 
     def semantic_labels(self, labels: np.ndarray) -> np.ndarray:
@@ -263,13 +262,13 @@ class Trainer:
             projected_fake = self.projected(seen.segmap, seen.fake_stages)
             terms["d_projected"] = losses.hinge_d_loss(projected_real, projected_fake)
             real_out, fake_out = real_out + projected_real, fake_out + projected_fake
-        if self.cfg.lambda_lecam > 0:
+        if self.weights.lecam > 0:
             means = self.ranks.mean({f"{side}{head}": float(out[-1].mean())
                                      for side, outputs in (("r", real_out), ("f", fake_out))
                                      for head, out in enumerate(outputs)})
             self.lecam.update([means[f"r{h}"] for h in range(len(real_out))],
                               [means[f"f{h}"] for h in range(len(fake_out))])
-            terms["d_lecam"] = self.cfg.lambda_lecam * losses.lecam_loss(real_out, fake_out, self.lecam)
+            terms["d_lecam"] = self.weights.lecam * losses.lecam_loss(real_out, fake_out, self.lecam)
         return terms
 
     def discriminator_step(self, seen: "Seen", lr_scale: float) -> dict[str, float]:
