@@ -80,3 +80,9 @@ class ServingOptions:
         resolve_variant(self.variant)
         if self.timeout_s <= 0 or self.batch_wait_ms < 0 or self.max_wait_s <= 0:
             raise ValueError("timeout_s and max_wait_s must be > 0, and batch_wait_ms >= 0")
+
+
+# How tools run a model (train.quality, train.styles, the benches, the tests): every picture in the caller's own
+# thread, any number in one call (micro-batching queues at most 32 and refuses the rest), enlarged by Lanczos.
+# Servers pass their ServingOptions instead; the Synthesizer takes either, field by field.
+OFFLINE = ServingOptions(micro_batch=False, upscale=False)

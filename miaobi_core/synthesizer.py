@@ -5,6 +5,7 @@ device choice, size handling, seeds and thread safety are defined once.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import logging
@@ -24,7 +25,7 @@ from .api import Busy, TimedOut
 from .backends import PaddleBackend, choose_backend, export_folder
 from .checkpoint import load_generator, read_checkpoint_info
 from .codec import InputError, check_label_ids, onehot, pictures_from_unit, pictures_to_unit
-from .options import ServingOptions
+from .options import OFFLINE
 from .palette import Palette, load_palette
 from .photo import cover
 from .styles import StyleBook
@@ -114,9 +115,14 @@ class Synthesizer:
         paddle.disable_static()
         paddle.set_device(self.device)
 
-    def __init__(self, checkpoint_dir: str | Path, *, use_gpu: bool = False, backend: str = ServingOptions.backend,
-                 max_batch: int = 8, micro_batch: bool = False, batch_wait_ms: float = ServingOptions.batch_wait_ms,
-                 max_queue: int = 32, timeout_s: float = ServingOptions.timeout_s, upscalers: str | Path | None = None):
+    def __init__(self, checkpoint_dir: str | Path, *, max_batch: int = 8, max_queue: int = 32, **options):
+        """``options``: fields of :class:`ServingOptions` (use_gpu, backend, micro_batch, batch_wait_ms,
+        timeout_s, upscale, upscalers), each defaulting to :data:`OFFLINE`'s, a tool's way of running a model;
+        servers pass all of theirs. ``upscale`` needs ``upscalers``, the folder of upscaler folders."""
+        self.options = dataclasses.replace(OFFLINE, **options)
+        use_gpu, backend = self.options.use_gpu, self.options.backend
+        if self.options.upscale and not self.options.upscalers:
+            raise ValueError("upscale needs upscalers: the folder of upscaler folders to enlarge with")
         self.device = select_device(use_gpu)
         self.info = read_checkpoint_info(checkpoint_dir)
         # The size the model was trained at: other sizes are generated here and resized,
@@ -136,15 +142,15 @@ class Synthesizer:
             self._reference = PaddleBackend(self.generator)
         self.cfg = self.generator.cfg
         self.styles = StyleBook(checkpoint_dir, self.cfg.z_dim)
-        # upscalers: a folder of upscaler folders; pictures asked for above native_size are painted at it and
-        # enlarged by the network that fits (miaobi_core/upscale.py). None: Lanczos only.
-        self.upscalers = Upscalers(upscalers) if upscalers is not None else None
+        # upscale: pictures asked for above native_size are painted at it and enlarged by the network of the
+        # upscalers folder that fits (miaobi_core/upscale.py). Off: Lanczos only.
+        self.upscalers = Upscalers(self.options.upscalers) if self.options.upscale else None
         self.max_batch = max_batch
-        self.timeout_s = timeout_s  # for micro-batched pictures: a caller gives up waiting after this long
+        self.timeout_s = self.options.timeout_s  # micro-batched pictures: a caller gives up waiting after this long
         # micro_batch: pictures asked for by concurrent threads share forward passes. With no wait,
         # requests that queue up while a batch runs form the next one, so a lone request is not delayed.
-        self._batcher = (MicroBatcher(self._forward_items, max_batch, batch_wait_ms / 1000.0, max_queue)
-                         if micro_batch else None)
+        self._batcher = (MicroBatcher(self._forward_items, max_batch, self.options.batch_wait_ms / 1000.0, max_queue)
+                         if self.options.micro_batch else None)
 
     @property
     def num_classes(self) -> int:

@@ -1,9 +1,12 @@
 """Small helpers shared by the tests: images as base64, tiny trainers."""
 import base64
 import io
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+SHIPPED = Path(__file__).resolve().parent.parent / "hub_module" / "miaobi"  # the module as it ships
 
 
 def png_b64(array: np.ndarray, fmt: str = "PNG") -> str:

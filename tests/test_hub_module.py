@@ -1,5 +1,6 @@
 """The PaddleHub module as users meet it: hub.Module API, `hub run`, and a real `hub serving start`."""
 import base64
+import dataclasses
 import subprocess
 
 import numpy as np
@@ -32,6 +33,8 @@ def test_variant_auto_serves_the_full_model_and_the_student_is_there_to_choose(m
 
     assert resolve_variant("auto") == "full" and resolve_variant("distilled") == "distilled"
     assert module.describe()["variant"] == "full"
+    # the synthesizer serves with every one of the module's options, the module's own upscalers filled in
+    assert dataclasses.replace(module.synthesizer.options, upscalers="") == module.options
     student = hub.Module(name="miaobi", variant="distilled", backend="paddle", upscale=False)
     assert student.describe()["variant"] == "distilled"
     assert module.describe()["upscalers"] == ["waifu2x photo x2", "Real-ESRGAN general x4 v3"]

@@ -1,4 +1,5 @@
 """Inference: seeds, sizes, batching and threads behave as the hub module and web app rely on."""
+import dataclasses
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +12,10 @@ from miaobi_core.api import Busy
 from miaobi_core.checkpoint import save_generator
 from miaobi_core.config import GeneratorConfig
 from miaobi_core.generator import SPADEGenerator
+from miaobi_core.options import OFFLINE, ServingOptions
 from miaobi_core.synthesizer import Synthesizer, select_device, style_from_seed
+from miaobi_core.variants import UPSCALER_FOLDER
+from tests.helpers import SHIPPED
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +34,18 @@ def test_a_checkpoint_that_does_not_say_its_training_size_is_refused(tmp_path):
     folder = save_generator(tmp_path, SPADEGenerator(GeneratorConfig(ngf=4, z_dim=8, norm="clade_icpe")))
     with pytest.raises(ValueError, match="does not say the size the model was trained at"):
         Synthesizer(folder)
+
+
+def test_a_synthesizer_runs_as_tools_do_unless_given_a_servers_options(checkpoint, scene_ids):
+    tool = Synthesizer(checkpoint)
+    assert tool.options == OFFLINE and tool._batcher is None and tool.upscalers is None
+    many = [scene_ids] * 40  # more than the micro-batcher would queue
+    assert len(tool.generate(many, seeds=range(40))) == 40
+    with pytest.raises(ValueError, match="upscale needs upscalers"):
+        Synthesizer(checkpoint, upscale=True)
+    served = ServingOptions(upscalers=str(SHIPPED / UPSCALER_FOLDER))
+    server = Synthesizer(checkpoint, **dataclasses.asdict(served))
+    assert server.options == served and server._batcher is not None and server.upscalers is not None
 
 
 def test_same_seed_same_picture_whatever_the_batch(synthesizer, scene_ids):

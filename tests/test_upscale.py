@@ -1,5 +1,4 @@
 """The learned upscalers: the shipped networks' output, which one each size takes, and the off switch."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,8 +7,7 @@ from PIL import Image
 from miaobi_core.synthesizer import Synthesizer
 from miaobi_core.upscale import Upscaler, Upscalers, UpscalerSpec, enlarge
 from miaobi_core.variants import FOLDERS, UPSCALER_FOLDER
-
-SHIPPED = Path(__file__).resolve().parent.parent / "hub_module" / "miaobi"
+from tests.helpers import SHIPPED
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +114,8 @@ def test_enlarge_runs_the_smallest_network_that_reaches_the_size_once(height, wi
 
 def test_the_synthesizer_enlarges_with_the_upscalers_only_above_its_size(upscalers, scene_ids):
     plain = Synthesizer(SHIPPED / FOLDERS["distilled"], backend="paddle")
-    learned = Synthesizer(SHIPPED / FOLDERS["distilled"], backend="paddle", upscalers=SHIPPED / UPSCALER_FOLDER)
+    learned = Synthesizer(SHIPPED / FOLDERS["distilled"], backend="paddle", upscale=True,
+                          upscalers=SHIPPED / UPSCALER_FOLDER)
     native = learned.native_size
     for size in (96, native):  # at or below the model's size no network is involved
         np.testing.assert_array_equal(learned.generate([scene_ids], seeds=[1], size=size)[0],

@@ -104,7 +104,7 @@ class Miaobi(paddle.nn.Layer):
         self.limits = CodecLimits()
         # Load now: a broken install fails at start-up, not on the first child. The model paints the palette's
         # first classes, those it was trained with (an older model keeps working when a class is added).
-        self.synthesizer = self._load(self.options.use_gpu)
+        self.synthesizer = self._load(self.options)
         self.palette = self.synthesizer.palette
         self.admission = Admission(self.options.max_wait_s)  # for serving_method; the Python API waits its turn
         self._moving = threading.Lock()  # hub serving's threads may all ask for the GPU with their first request
@@ -112,16 +112,13 @@ class Miaobi(paddle.nn.Layer):
         self._segmenter = self._scenes = None
         _serve_concurrently_under_hub_serving()
 
-    def _load(self, use_gpu: bool) -> Synthesizer:
-        options = self.options
+    def _load(self, options: ServingOptions) -> Synthesizer:
         folder = Path(__file__).parent
         # backend "auto": the fastest of the backends that matches paddle's pictures (miaobi_core/backends.py);
         # the first start converts, later ones reuse. upscale: sizes above the model's own are enlarged by
-        # the learned upscaler.
-        return Synthesizer(folder / FOLDERS[resolve_variant(options.variant)], use_gpu=use_gpu,
-                           micro_batch=options.micro_batch, batch_wait_ms=options.batch_wait_ms,
-                           backend=options.backend, timeout_s=options.timeout_s,
-                           upscalers=(options.upscalers or folder / UPSCALER_FOLDER) if options.upscale else None)
+        # the learned upscalers, the module's own unless options name others.
+        options = dataclasses.replace(options, upscalers=options.upscalers or str(folder / UPSCALER_FOLDER))
+        return Synthesizer(folder / FOLDERS[resolve_variant(options.variant)], **dataclasses.asdict(options))
 
     def _on(self, use_gpu: bool | None) -> Synthesizer:
         """The model's synthesizer, first moved to the GPU (or the CPU) when a caller asks for it: ``hub run
@@ -130,8 +127,9 @@ class Miaobi(paddle.nn.Layer):
         and nothing is left on the device it left (without a GPU, it stays where it was and says why)."""
         with self._moving:
             if use_gpu is not None and use_gpu != self.options.use_gpu:
-                self.synthesizer = self._load(use_gpu)
-                self.options = dataclasses.replace(self.options, use_gpu=use_gpu)
+                options = dataclasses.replace(self.options, use_gpu=use_gpu)
+                self.synthesizer = self._load(options)  # if this raises, the model stays where it was
+                self.options = options
             return self.synthesizer
 
     def describe(self) -> dict:
