@@ -28,9 +28,9 @@ def generator_gflops(generator, height: int, width: int) -> float:
              if isinstance(layer, (nn.Conv2D, nn.Linear))]
     try:
         cfg = generator.cfg
-        segmap = label_onehot(paddle.zeros([1, height, width], dtype="int64"), cfg.num_classes)
+        onehot_map = label_onehot(paddle.zeros([1, height, width], dtype="int64"), cfg.num_classes)
         with paddle.no_grad():
-            generator(segmap, paddle.zeros([1, cfg.z_dim]))
+            generator(onehot_map, paddle.zeros([1, cfg.z_dim]))
     finally:
         for hook in hooks:
             hook.remove()

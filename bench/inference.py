@@ -66,12 +66,12 @@ def random_inputs(num_classes: int, z_dim: int, batch: int, size: int, seed: int
     return onehot(ids, num_classes), rng.standard_normal((batch, z_dim)).astype(np.float32)
 
 
-def latencies(backend, segmap, z, budget_s: float, max_runs: int = 20, min_runs: int = 3) -> list[float]:
-    backend(segmap, z)  # warm-up
+def latencies(backend, onehot_map, z, budget_s: float, max_runs: int = 20, min_runs: int = 3) -> list[float]:
+    backend(onehot_map, z)  # warm-up
     times, started = [], time.perf_counter()
     while len(times) < max_runs and (len(times) < min_runs or time.perf_counter() - started < budget_s):
         t = time.perf_counter()
-        backend(segmap, z)
+        backend(onehot_map, z)
         times.append(1000 * (time.perf_counter() - t))
     return times
 
@@ -89,8 +89,8 @@ def measure(variant: str, backend_name: str, sizes: list[int], batch: int, budge
     backends = {size: build_backend(backend_name, generator, size, False, folder / str(size)) for size in sizes}
     if export_only:
         return row
-    segmap, z = probe_inputs(cfg.num_classes, sizes[0], cfg.z_dim)
-    row["max_abs_error"] = float(np.abs(backends[sizes[0]](segmap, z) - PaddleBackend(generator)(segmap, z)).max())
+    onehot_map, z = probe_inputs(cfg.num_classes, sizes[0], cfg.z_dim)
+    row["max_abs_error"] = float(np.abs(backends[sizes[0]](onehot_map, z) - PaddleBackend(generator)(onehot_map, z)).max())
     for size in sizes:
         times = latencies(backends[size], *random_inputs(cfg.num_classes, cfg.z_dim, 1, size), budget_s)
         row[f"p50_{size}"], row[f"p95_{size}"] = np.percentile(times, 50), np.percentile(times, 95)

@@ -1,6 +1,6 @@
 """Ways to run a trained generator, and choosing the fastest one that paints the same pictures.
 
-Every backend is a callable ``(segmap, z) -> pictures`` on numpy arrays:
+Every backend is a callable ``(onehot_map, z) -> pictures`` on numpy arrays:
 one-hot label maps ``(B, C, S, S)`` float32 and style vectors ``(B, z_dim)``
 in, ``(B, 3, S, S)`` float32 in [-1, 1] out, for the one square size S the
 model is run at (the synthesizer resizes to and from it).
@@ -54,11 +54,11 @@ class PaddleBackend:
     def __init__(self, generator):
         self.generator = generator
 
-    def __call__(self, segmap: np.ndarray, z: np.ndarray) -> np.ndarray:
+    def __call__(self, onehot_map: np.ndarray, z: np.ndarray) -> np.ndarray:
         import paddle
 
         with paddle.no_grad():
-            return self.generator(paddle.to_tensor(segmap), paddle.to_tensor(z)).numpy()
+            return self.generator(paddle.to_tensor(onehot_map), paddle.to_tensor(z)).numpy()
 
 
 def export_static(generator, size: int, folder: Path) -> Path:
@@ -69,7 +69,7 @@ def export_static(generator, size: int, folder: Path) -> Path:
     prefix = folder / "generator"
     if not prefix.with_suffix(".pdiparams").is_file():
         cfg = generator.cfg
-        spec = [InputSpec([None, cfg.num_classes, size, size], "float32", "segmap"),
+        spec = [InputSpec([None, cfg.num_classes, size, size], "float32", "onehot_map"),
                 InputSpec([None, cfg.z_dim], "float32", "z")]
         paddle.jit.save(paddle.jit.to_static(generator, input_spec=spec, full_graph=True), str(prefix))
     return prefix
@@ -92,11 +92,11 @@ class PaddleJitBackend:
         self.layer = paddle.jit.load(str(prefix))
         self.layer.eval()
 
-    def __call__(self, segmap, z):
+    def __call__(self, onehot_map, z):
         import paddle
 
         with paddle.no_grad():
-            return self.layer(paddle.to_tensor(segmap), paddle.to_tensor(z)).numpy()
+            return self.layer(paddle.to_tensor(onehot_map), paddle.to_tensor(z)).numpy()
 
 
 class PaddleInferenceBackend:
@@ -115,8 +115,8 @@ class PaddleInferenceBackend:
         config.disable_glog_info()
         self.predictor = inference.create_predictor(config)
 
-    def __call__(self, segmap, z):
-        for name, value in zip(self.predictor.get_input_names(), (segmap, z)):
+    def __call__(self, onehot_map, z):
+        for name, value in zip(self.predictor.get_input_names(), (onehot_map, z)):
             handle = self.predictor.get_input_handle(name)
             handle.reshape(value.shape)
             handle.copy_from_cpu(np.ascontiguousarray(value))
@@ -154,8 +154,8 @@ class OnnxRuntimeBackend:
         self.session = onnxruntime.InferenceSession(str(export_onnx(prefix)), options, providers=providers)
         self.inputs = [i.name for i in self.session.get_inputs()]
 
-    def __call__(self, segmap, z):
-        return self.session.run(None, dict(zip(self.inputs, (segmap, z))))[0]
+    def __call__(self, onehot_map, z):
+        return self.session.run(None, dict(zip(self.inputs, (onehot_map, z))))[0]
 
 
 class OpenVinoBackend:
@@ -179,9 +179,9 @@ class OpenVinoBackend:
         compiled = core.compile_model(core.read_model(str(export_onnx(prefix))), "CPU", settings)
         self.request = compiled.create_infer_request()
 
-    def __call__(self, segmap, z):
+    def __call__(self, onehot_map, z):
         # share_outputs=False: the request reuses its output buffer on the next call.
-        return self.request.infer([segmap, z], share_outputs=False)[0]
+        return self.request.infer([onehot_map, z], share_outputs=False)[0]
 
 
 def export_folder(checkpoint_dir: Path, size: int) -> Path:
@@ -243,13 +243,13 @@ class Trial:
     reason: str = ""
 
 
-def time_backend(backend, segmap: np.ndarray, z: np.ndarray, repeats: int = 3) -> float:
+def time_backend(backend, onehot_map: np.ndarray, z: np.ndarray, repeats: int = 3) -> float:
     """Best of ``repeats`` for one probe, in milliseconds (the first call is warm-up)."""
-    backend(segmap[:1], z[:1])
+    backend(onehot_map[:1], z[:1])
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        backend(segmap[:1], z[:1])
+        backend(onehot_map[:1], z[:1])
         times.append(time.perf_counter() - started)
     return 1000 * min(times)
 
@@ -261,14 +261,14 @@ def choose_backend(generator, size: int, use_gpu: bool, requested: str, folder: 
     backend makes its failure an error instead.
     """
     reference = PaddleBackend(generator)
-    segmap, z = probe_inputs(generator.cfg.num_classes, size, generator.cfg.z_dim)
-    expected = reference(segmap, z)
+    onehot_map, z = probe_inputs(generator.cfg.num_classes, size, generator.cfg.z_dim)
+    expected = reference(onehot_map, z)
     names = BACKENDS if requested == "auto" else (requested,)
     trials, passed = [], []
     for name in names:
         try:
             backend = reference if name == "paddle" else build_backend(name, generator, size, use_gpu, folder)
-            error = float(np.abs(backend(segmap, z) - expected).max())
+            error = float(np.abs(backend(onehot_map, z) - expected).max())
         except Exception as failure:  # an unavailable or broken backend is a finding, not a crash
             if requested != "auto":
                 raise RuntimeError(f"backend {name} could not run: {failure}") from failure
@@ -279,7 +279,7 @@ def choose_backend(generator, size: int, use_gpu: bool, requested: str, folder: 
                 raise RuntimeError(f"backend {name} differs from paddle by {error:.3g} (> {PARITY_TOLERANCE})")
             trials.append(Trial(name, False, error, reason="output differs from paddle"))
             continue
-        trial = Trial(name, True, error, time_backend(backend, segmap, z) if requested == "auto" else None)
+        trial = Trial(name, True, error, time_backend(backend, onehot_map, z) if requested == "auto" else None)
         trials.append(trial)
         passed.append((trial, backend))
     _, best = min(passed, key=lambda pair: pair[0].ms_per_probe or 0.0)

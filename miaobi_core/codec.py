@@ -1,4 +1,4 @@
-"""Label-map codec: base64 PNG canvases <-> class-id maps, and PNG encoding.
+"""Drawing codec: base64 PNG drawings <-> label maps (class ids), and PNG encoding.
 
 Label maps travel as lossless PNG only: a JPEG's ringing invents colours at
 every border, which would turn a lake's edge into sand. A child's canvas is
@@ -67,8 +67,8 @@ class CodecLimits:
 
 
 @dataclass(frozen=True)
-class DecodedLabels:
-    ids: np.ndarray  # (H, W) uint8 class ids
+class DecodedDrawing:
+    label_map: np.ndarray  # (H, W) uint8 class ids
     off_palette_pixels: int  # pixels further than the tolerance from every palette colour
     transparent_pixels: int  # fully transparent pixels given the palette's transparent class
 
@@ -164,8 +164,8 @@ def png_to_rgba(raw: bytes, limits: CodecLimits = CodecLimits()) -> np.ndarray:
     return rgba
 
 
-def snap_to_palette(rgba: np.ndarray, palette: Palette, limits: CodecLimits = CodecLimits()) -> DecodedLabels:
-    """(H, W, 3|4) uint8 colours -> class ids, see the module docstring."""
+def snap_to_palette(rgba: np.ndarray, palette: Palette, limits: CodecLimits = CodecLimits()) -> DecodedDrawing:
+    """(H, W, 3|4) uint8 colours -> a label map of class ids, see the module docstring."""
     rgba = np.asarray(rgba)
     if rgba.ndim != 3 or rgba.shape[2] not in (3, 4) or rgba.dtype != np.uint8:
         raise NotAnImageError(f"Expected an (H, W, 3 or 4) uint8 colour image, got {rgba.dtype} {rgba.shape}.")
@@ -183,21 +183,21 @@ def snap_to_palette(rgba: np.ndarray, palette: Palette, limits: CodecLimits = Co
     nearest = dist.argmin(axis=1).astype(np.uint8)
     within = dist.min(axis=1) <= limits.tolerance
 
-    ids = nearest[inverse]
+    label_map = nearest[inverse]
     on_palette = within[inverse] | transparent
-    ids[transparent] = palette.transparent_id
+    label_map[transparent] = palette.transparent_id
     off = int((~on_palette).sum())
-    if off > limits.max_off_palette_fraction * len(ids):
+    if off > limits.max_off_palette_fraction * len(label_map):
         raise OffPaletteError(
-            f"{100.0 * off / len(ids):.0f}% of the picture uses colours that are not on the palette; "
+            f"{100.0 * off / len(label_map):.0f}% of the picture uses colours that are not on the palette; "
             "please paint with the palette colours.")
-    ids = ids.reshape(height, width)
+    label_map = label_map.reshape(height, width)
     if off:
-        ids = _vote_off_palette(ids, on_palette.reshape(height, width), palette.num_classes)
-    return DecodedLabels(ids=ids, off_palette_pixels=off, transparent_pixels=int(transparent.sum()))
+        label_map = _vote_off_palette(label_map, on_palette.reshape(height, width), palette.num_classes)
+    return DecodedDrawing(label_map=label_map, off_palette_pixels=off, transparent_pixels=int(transparent.sum()))
 
 
-def _vote_off_palette(ids: np.ndarray, on_palette: np.ndarray, num_classes: int) -> np.ndarray:
+def _vote_off_palette(label_map: np.ndarray, on_palette: np.ndarray, num_classes: int) -> np.ndarray:
     """Give each off-palette pixel the most common class among its on-palette 8-neighbours.
 
     A blended border pixel between sky and trees can be nearest to grass; its
@@ -205,7 +205,7 @@ def _vote_off_palette(ids: np.ndarray, on_palette: np.ndarray, num_classes: int)
     nearest colour's class.
     """
     rows, cols = np.nonzero(~on_palette)
-    padded_ids = np.pad(ids, 1)
+    padded = np.pad(label_map, 1)
     padded_ok = np.pad(on_palette, 1)
     votes = np.zeros((len(rows), num_classes), np.int32)
     for dy in (-1, 0, 1):
@@ -214,29 +214,29 @@ def _vote_off_palette(ids: np.ndarray, on_palette: np.ndarray, num_classes: int)
                 continue
             r, c = rows + 1 + dy, cols + 1 + dx
             ok = padded_ok[r, c]
-            np.add.at(votes, (np.nonzero(ok)[0], padded_ids[r, c][ok]), 1)
+            np.add.at(votes, (np.nonzero(ok)[0], padded[r, c][ok]), 1)
     has_vote = votes.sum(axis=1) > 0
-    out = ids.copy()
+    out = label_map.copy()
     out[rows[has_vote], cols[has_vote]] = votes[has_vote].argmax(axis=1)
     return out
 
 
-def decode_label_canvas(data: str | bytes, palette: Palette, limits: CodecLimits = CodecLimits()) -> DecodedLabels:
-    """Base64 PNG canvas (bare or data URL) -> class ids with an off-palette report."""
+def decode_drawing(data: str | bytes, palette: Palette, limits: CodecLimits = CodecLimits()) -> DecodedDrawing:
+    """A base64 PNG drawing (bare or data URL) -> its label map, with an off-palette report."""
     return snap_to_palette(png_to_rgba(b64_to_bytes(data, limits), limits), palette, limits)
 
 
-def check_label_ids(ids: np.ndarray, num_classes: int) -> np.ndarray:
-    """Validate a class-id map given directly (not as colours)."""
-    ids = np.asarray(ids)
-    if ids.ndim != 2 or ids.size == 0:
-        raise LabelMapError(f"A class-id map must be a non-empty (H, W) array, got shape {ids.shape}.")
-    if not np.issubdtype(ids.dtype, np.integer):
-        raise LabelMapError(f"A class-id map must hold integers, got {ids.dtype}.")
-    low, high = int(ids.min()), int(ids.max())
+def check_label_map(label_map: np.ndarray, num_classes: int) -> np.ndarray:
+    """Validate a label map of class ids given directly (not as colours)."""
+    label_map = np.asarray(label_map)
+    if label_map.ndim != 2 or label_map.size == 0:
+        raise LabelMapError(f"A label map must be a non-empty (H, W) array, got shape {label_map.shape}.")
+    if not np.issubdtype(label_map.dtype, np.integer):
+        raise LabelMapError(f"A label map must hold integers, got {label_map.dtype}.")
+    low, high = int(label_map.min()), int(label_map.max())
     if low < 0 or high >= num_classes:
         raise LabelMapError(f"Class ids must lie in 0..{num_classes - 1}, got {low}..{high}.")
-    return ids.astype(np.uint8)
+    return label_map.astype(np.uint8)
 
 
 def encode_png(image: np.ndarray, palette_colors: np.ndarray | None = None) -> bytes:

@@ -23,9 +23,9 @@ from .config import GeneratorConfig
 
 # --------------------------------------------------------------------------- label maps
 
-def label_onehot(label_ids, num_classes: int) -> paddle.Tensor:
+def label_onehot(label_map, num_classes: int) -> paddle.Tensor:
     """(B, H, W) integer ids (array or tensor) -> (B, num_classes, H, W) float one-hot tensor, by codec.onehot."""
-    return paddle.to_tensor(onehot(np.asarray(label_ids), num_classes))
+    return paddle.to_tensor(onehot(np.asarray(label_map), num_classes))
 
 
 def intra_class_offsets(onehot: paddle.Tensor) -> paddle.Tensor:
@@ -66,11 +66,11 @@ class LabelPyramid:
     (``z_modulation``), else None.
     """
 
-    def __init__(self, segmap: paddle.Tensor, with_positions: bool, z: paddle.Tensor | None = None,
+    def __init__(self, onehot_map: paddle.Tensor, with_positions: bool, z: paddle.Tensor | None = None,
                  area: bool = False):
         self.z, self.area = z, area
-        full = paddle.concat([segmap, intra_class_offsets(segmap)], axis=1) if with_positions else segmap
-        self.height, self.width = segmap.shape[2:]
+        full = paddle.concat([onehot_map, intra_class_offsets(onehot_map)], axis=1) if with_positions else onehot_map
+        self.height, self.width = onehot_map.shape[2:]
         self._cache = {(self.height, self.width): full}
 
     def at(self, size) -> paddle.Tensor:
@@ -174,9 +174,9 @@ class CLADE(nn.Layer):
 
     def forward(self, x, labels: LabelPyramid):
         normalized = self.param_free_norm(x)
-        segmap = labels.at(x.shape[2:])
-        gamma = F.conv2d(segmap, self.kernel(self.gamma, self.gamma_position if self.positional else None))
-        beta = F.conv2d(segmap, self.kernel(self.beta, self.beta_position if self.positional else None))
+        onehot_map = labels.at(x.shape[2:])
+        gamma = F.conv2d(onehot_map, self.kernel(self.gamma, self.gamma_position if self.positional else None))
+        beta = F.conv2d(onehot_map, self.kernel(self.beta, self.beta_position if self.positional else None))
         gamma, beta = gamma + _z_shift(self.gamma_z, labels), beta + _z_shift(self.beta_z, labels)
         return normalized * (1 + gamma) + beta
 
@@ -345,15 +345,15 @@ class SPADEGenerator(nn.Layer):
         padded = F.pad(x, [1, 1, 1, 1], mode="replicate")
         return F.conv2d_transpose(padded, kernel, stride=2, groups=channels)[:, :, 3:-3, 3:-3]
 
-    def forward(self, segmap: paddle.Tensor, z: paddle.Tensor) -> paddle.Tensor:
+    def forward(self, onehot_map: paddle.Tensor, z: paddle.Tensor) -> paddle.Tensor:
         cfg = self.cfg
-        batch, _, height, width = segmap.shape
+        batch, _, height, width = onehot_map.shape
         if paddle.in_dynamic_mode():  # when traced for export, shapes are symbolic and fixed by the input spec
             if height % cfg.size_multiple or width % cfg.size_multiple:
                 raise ValueError(f"label map is {height}x{width}; sides must be multiples of {cfg.size_multiple}")
             if z.shape != [batch, cfg.z_dim]:
                 raise ValueError(f"z must have shape [{batch}, {cfg.z_dim}], got {z.shape}")
-        labels = LabelPyramid(segmap, with_positions=cfg.norm == "clade_icpe", z=z if cfg.z_modulation else None,
+        labels = LabelPyramid(onehot_map, with_positions=cfg.norm == "clade_icpe", z=z if cfg.z_modulation else None,
                               area=cfg.label_downsampling == "area")
 
         sh, sw = height // cfg.size_multiple, width // cfg.size_multiple

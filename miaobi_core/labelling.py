@@ -47,9 +47,9 @@ def scene_features(rgb: np.ndarray, ade_ids: np.ndarray) -> np.ndarray:
 
 
 def label_photo(rgb: np.ndarray, sky_prob: np.ndarray, scene: str, palette: Palette) -> np.ndarray:
-    """Labels v1: one photo -> (H, W) uint8 class ids, by the colour rules in the module docstring."""
-    ids, sky = _colour_rules(_hsv(rgb), sky_prob, scene, palette)
-    return _majority(ids, sky, palette)
+    """Labels v1: one photo -> (H, W) uint8 label map, by the colour rules in the module docstring."""
+    label_map, sky = _colour_rules(_hsv(rgb), sky_prob, scene, palette)
+    return _majority(label_map, sky, palette)
 
 
 # Where the ADE20K segmenter sees land, the colour rules may say snow, rock or sand (classes it lacks);
@@ -64,25 +64,25 @@ def label_photo_v2(rgb: np.ndarray, sky_prob: np.ndarray, ade_ids: np.ndarray, s
     hsv = _hsv(rgb)
     rules, sky = _colour_rules(hsv, sky_prob, scene, palette)
     c = palette.id_of
-    ids = palette.ade20k_lut()[ade_ids]
-    unknown = ids == palette.ignore_id
+    label_map = palette.ade20k_lut()[ade_ids]
+    unknown = label_map == palette.ignore_id
     if scene not in BUILT_SCENES:  # in a street, what no class names is a car or asphalt, not rock or dirt
-        ids[unknown] = rules[unknown]
+        label_map[unknown] = rules[unknown]
     if scene == "sea":
-        ids[ids == c("water")] = c("sea")
+        label_map[label_map == c("water")] = c("sea")
     else:
-        ids[ids == c("sea")] = c("water")
+        label_map[label_map == c("sea")] = c("water")
     ice = (hsv[2] > 0.68) & (hsv[1] < 0.3)
     for name, under in FROM_RULES.items():
-        where = np.isin(ids, [c(n) for n in under]) & (rules == c(name))
-        ids[where & (np.isin(ids, [c(n) for n in LAND]) | ice)] = c(name)
+        where = np.isin(label_map, [c(n) for n in under]) & (rules == c(name))
+        label_map[where & (np.isin(label_map, [c(n) for n in LAND]) | ice)] = c(name)
     # The sky net takes bright snow and ice for sky; where the segmenter sees open ground there, it wins.
     # Trees it does not overrule: the sky net draws the gaps in a canopy finer than the segmenter.
     sky &= ~np.isin(ade_ids, ADE20K_GROUND)
     # The segmenter's sky joins the sky net's where it reaches the top (hazy horizons).
     sky = _sky_from_top(sky | (ade_ids == ADE20K_SKY))
-    ids[sky] = _sky_or_cloud(hsv[1][sky], hsv[2][sky], palette)
-    return _majority(ids, sky, palette)
+    label_map[sky] = _sky_or_cloud(hsv[1][sky], hsv[2][sky], palette)
+    return _majority(label_map, sky, palette)
 
 
 def label_photo_v3(rgb: np.ndarray, ade_ids: np.ndarray, scene: str, palette: Palette) -> np.ndarray:
@@ -102,7 +102,7 @@ def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _colour_rules(hsv: tuple[np.ndarray, np.ndarray, np.ndarray], sky_prob: np.ndarray, scene: str,
                   palette: Palette) -> tuple[np.ndarray, np.ndarray]:
-    """(class ids by colour and position with sky and cloud filled in, the sky mask) before smoothing."""
+    """(the label map by colour and position with sky and cloud filled in, the sky mask) before smoothing."""
     if scene not in SCENES:
         raise ValueError(f"unknown scene {scene!r}; expected one of {SCENES}")
     c = palette.id_of
@@ -123,31 +123,31 @@ def _colour_rules(hsv: tuple[np.ndarray, np.ndarray, np.ndarray], sky_prob: np.n
     # Scene default first, then ever more specific rules overwrite it.
     default = {"forest": "tree", "glacier": "snow", "mountain": "mountain", "sea": "sea", "buildings": "house",
                "street": "house"}[scene]
-    ids = np.full((height, width), c(default), np.uint8)
+    label_map = np.full((height, width), c(default), np.uint8)
     high = y < 0.6
-    ids[grey & high] = c("mountain") if scene != "sea" else c("rock")
-    ids[grey & ~high] = c("rock")
-    ids[brown] = c("tree") if scene == "forest" else c("mountain")
-    ids[brown & (y > 0.7)] = c("dirt")
-    ids[beige] = c("sand") if scene == "sea" else c("dirt")
-    ids[green] = c("grass")
-    ids[green & ((val < 0.42) | (scene == "forest"))] = c("tree")
+    label_map[grey & high] = c("mountain") if scene != "sea" else c("rock")
+    label_map[grey & ~high] = c("rock")
+    label_map[brown] = c("tree") if scene == "forest" else c("mountain")
+    label_map[brown & (y > 0.7)] = c("dirt")
+    label_map[beige] = c("sand") if scene == "sea" else c("dirt")
+    label_map[green] = c("grass")
+    label_map[green & ((val < 0.42) | (scene == "forest"))] = c("tree")
     if scene == "sea":
-        ids[blue] = c("sea")
-        ids[bright_pale] = c("sea")  # white foam on waves, not snow
+        label_map[blue] = c("sea")
+        label_map[bright_pale] = c("sea")  # white foam on waves, not snow
     else:
-        ids[blue & (y > 0.55)] = c("water")
-        ids[blue & (y <= 0.55)] = c("mountain")  # hazy blue peaks far away
-        ids[bright_pale] = c("snow")
+        label_map[blue & (y > 0.55)] = c("water")
+        label_map[blue & (y <= 0.55)] = c("mountain")  # hazy blue peaks far away
+        label_map[bright_pale] = c("snow")
         if scene in ("glacier", "mountain"):
-            ids[blue & (val > 0.45)] = c("snow")  # blue glacier ice and snow in shade
+            label_map[blue & (val > 0.45)] = c("snow")  # blue glacier ice and snow in shade
     if scene == "forest":
-        ids[(ids == c("mountain"))] = c("tree")  # grey-brown trunks and shade, not peaks
-        ids[(ids == c("snow")) & (y < 0.6)] = c("sky")  # bright gaps in the canopy the sky net missed
-        ids[(ids == c("rock")) & (y >= 0.6)] = c("dirt")  # grey-brown forest floor and paths
+        label_map[(label_map == c("mountain"))] = c("tree")  # grey-brown trunks and shade, not peaks
+        label_map[(label_map == c("snow")) & (y < 0.6)] = c("sky")  # bright gaps in the canopy the sky net missed
+        label_map[(label_map == c("rock")) & (y >= 0.6)] = c("dirt")  # grey-brown forest floor and paths
 
-    ids[sky] = _sky_or_cloud(sat[sky], val[sky], palette)
-    return ids, sky
+    label_map[sky] = _sky_or_cloud(sat[sky], val[sky], palette)
+    return label_map, sky
 
 
 def _sky_or_cloud(sat: np.ndarray, val: np.ndarray, palette: Palette) -> np.ndarray:
@@ -162,9 +162,9 @@ def _sky_from_top(sky: np.ndarray) -> np.ndarray:
     return np.isin(components, touching)
 
 
-def _majority(ids: np.ndarray, sky: np.ndarray, palette: Palette) -> np.ndarray:
+def _majority(label_map: np.ndarray, sky: np.ndarray, palette: Palette) -> np.ndarray:
     values = np.array(list(range(palette.num_classes)) + [palette.ignore_id], np.uint8)  # unlabelled votes too
-    votes = np.stack([uniform_filter((ids == k).astype(np.float32), SMOOTHING, mode="nearest") for k in values])
+    votes = np.stack([uniform_filter((label_map == k).astype(np.float32), SMOOTHING, mode="nearest") for k in values])
     sky_classes = np.isin(values, [palette.id_of("sky"), palette.id_of("cloud")])
     # Sky pixels choose between sky and cloud only, the rest among the other classes.
     inside = np.where(sky_classes[:, None, None], votes, -1.0)
@@ -200,7 +200,7 @@ class SceneModel:
 
 def drawing_from_photo(photo: np.ndarray, segmenter, scenes: SceneModel, palette: Palette, width: int,
                        height: int) -> np.ndarray:
-    """A photo (H, W, 3 uint8 RGB) -> a (height, width) drawing: class ids of ``palette`` (a model's classes).
+    """A photo (H, W, 3 uint8 RGB) -> a (height, width) label map: class ids of ``palette`` (a model's classes).
 
     The photo is centre-cropped to the drawing's shape and labelled as the training photos were (labels v3,
     at their 150 px scale, its scene named by ``scenes``). A house becomes rock for a model without houses
@@ -211,15 +211,15 @@ def drawing_from_photo(photo: np.ndarray, segmenter, scenes: SceneModel, palette
     ade_ids = segmenter(small)
     scene = scenes.predict(scene_features(small, ade_ids)[None])[0]
     full = load_palette()
-    ids = label_photo_v3(small, ade_ids, scene, full)
+    label_map = label_photo_v3(small, ade_ids, scene, full)
     for name, stand_in in STAND_INS.items():
         if name not in palette.names:
-            ids[ids == full.id_of(name)] = full.id_of(stand_in)
-    known = ids < palette.num_classes
+            label_map[label_map == full.id_of(name)] = full.id_of(stand_in)
+    known = label_map < palette.num_classes
     if not known.any():
-        ids[:] = palette.transparent_id
+        label_map[:] = palette.transparent_id
     elif not known.all():
         nearest = distance_transform_edt(~known, return_indices=True)[1]
-        ids = ids[nearest[0], nearest[1]]
-    return np.asarray(Image.fromarray(ids).resize((width, height), Image.NEAREST))
+        label_map = label_map[nearest[0], nearest[1]]
+    return np.asarray(Image.fromarray(label_map).resize((width, height), Image.NEAREST))
 

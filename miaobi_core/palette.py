@@ -36,11 +36,11 @@ class Palette:
         except ValueError:
             raise KeyError(f"no class named {name!r}; classes are {', '.join(self.names)}") from None
 
-    def colorize(self, label_ids: np.ndarray) -> np.ndarray:
+    def colorize(self, label_map: np.ndarray) -> np.ndarray:
         """(H, W) class ids -> (H, W, 3) uint8 palette colours (ignore -> black)."""
         lut = np.zeros((256, 3), np.uint8)
         lut[: self.num_classes] = self.colors
-        return lut[np.asarray(label_ids, np.uint8)]
+        return lut[np.asarray(label_map, np.uint8)]
 
     def first(self, num_classes: int) -> "Palette":
         """The palette of a model trained on the first ``num_classes`` classes: the ones it can paint.

@@ -1,4 +1,4 @@
-"""Inference: class-id maps -> landscapes, with one loaded generator per process.
+"""Inference: label maps -> landscapes, with one loaded generator per process.
 
 The hub module and the web app both go through :class:`Synthesizer`, so
 device choice, size handling, seeds and thread safety are defined once.
@@ -24,7 +24,7 @@ from .animation import path_codes
 from .api import Busy, TimedOut
 from .backends import PaddleBackend, choose_backend, export_folder
 from .checkpoint import load_generator, read_checkpoint_info
-from .codec import InputError, check_label_ids, onehot, pictures_from_unit, pictures_to_unit
+from .codec import InputError, check_label_map, onehot, pictures_from_unit, pictures_to_unit
 from .options import OFFLINE
 from .palette import Palette, load_palette
 from .photo import cover
@@ -179,7 +179,7 @@ class Synthesizer:
         :meth:`style_of_photo`) when one is asked for, else from the Gaussian of the training photos'
         style codes (N(0, 1) for a model without one).
         """
-        label_maps = [check_label_ids(m, self.num_classes) for m in label_maps]
+        label_maps = [check_label_map(m, self.num_classes) for m in label_maps]
         if not label_maps:
             raise ValueError("no label maps given")
         count = len(label_maps)
@@ -227,35 +227,35 @@ class Synthesizer:
         long = int(np.clip(round(side * max(height, width) / min(height, width) / step) * step, side, 2 * side))
         return (side, long) if width > height else (long, side)
 
-    def _to_native(self, ids: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    def _to_native(self, label_map: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """The map fitted to the native shape of a picture of ``shape`` (height, width)."""
         shape = self.native_shape(*shape)
-        if ids.shape == shape:
-            return ids
+        if label_map.shape == shape:
+            return label_map
         # Nearest keeps labels labels (a map whose aspect falls between the steps is stretched a little).
-        return np.asarray(Image.fromarray(ids).resize(shape[::-1], Image.NEAREST))
+        return np.asarray(Image.fromarray(label_map).resize(shape[::-1], Image.NEAREST))
 
     def _forward_items(self, items: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
-        """(native-shape ids, z) pairs -> pictures, in order: one forward pass for each shape among them."""
+        """(native-shape label map, z) pairs -> pictures, in order: one forward pass for each shape among them."""
         pictures = [None] * len(items)
-        for shape in dict.fromkeys(ids.shape for ids, _ in items):
-            where = [k for k, (ids, _) in enumerate(items) if ids.shape == shape]
+        for shape in dict.fromkeys(label_map.shape for label_map, _ in items):
+            where = [k for k, (label_map, _) in enumerate(items) if label_map.shape == shape]
             for k, picture in zip(where, self._forward([items[k] for k in where])):
                 pictures[k] = picture
         return pictures
 
     def _forward(self, items: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
-        """One forward pass for (ids, z) pairs of one shape. The exported backends are traced for the square
+        """One forward pass for (label map, z) pairs of one shape. The exported backends are traced for the square
         native size; other shapes (wide pictures) run in the reference network."""
-        segmap = onehot(np.stack([i for i, _ in items]), self.num_classes)
+        onehot_map = onehot(np.stack([i for i, _ in items]), self.num_classes)
         z = np.stack([z for _, z in items])
-        square = segmap.shape[2:] == (self.native_size, self.native_size)
+        square = onehot_map.shape[2:] == (self.native_size, self.native_size)
         with self._lock:
             self._use_device()
             if not square:
-                return list(pictures_from_unit(self._reference(segmap, z)))
+                return list(pictures_from_unit(self._reference(onehot_map, z)))
             try:
-                image = self.backend(segmap, z)
+                image = self.backend(onehot_map, z)
             except Exception:
                 if isinstance(self.backend, PaddleBackend):
                     raise
@@ -263,7 +263,7 @@ class Synthesizer:
                 # this process falls back to the reference network for good rather than erroring on.
                 log.exception("backend %s failed; falling back to paddle", self.backend.name)
                 self.backend = self._reference
-                image = self.backend(segmap, z)
+                image = self.backend(onehot_map, z)
         return list(pictures_from_unit(image))
 
     def animate(self, label_map: np.ndarray, path: str, seed: int, size: int | None = None, upscale: bool = True,

@@ -35,8 +35,8 @@ def palette():
 
 
 @pytest.fixture
-def scene_ids(palette):
-    """A 64x64 class-id map: sky, a mountain, a lake, some trees."""
+def label_map(palette):
+    """A 64x64 label map: sky, a mountain, a lake, some trees."""
     ids = np.full((64, 64), palette.id_of("sky"), np.uint8)
     ids[24:, :] = palette.id_of("mountain")
     ids[44:, :] = palette.id_of("water")

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 with atheris.instrument_imports():
-    from miaobi_core.codec import (CodecLimits, InputError, decode_label_canvas, encode_png, png_to_b64, png_to_rgba,
+    from miaobi_core.codec import (CodecLimits, InputError, decode_drawing, encode_png, png_to_b64, png_to_rgba,
                                    snap_to_palette)
     from miaobi_core.palette import load_palette
 
@@ -30,7 +30,7 @@ def test_one_input(data: bytes) -> None:
         if data[:1] == b"\x00":  # half the time: the raw bytes as a PNG
             snap_to_palette(png_to_rgba(data[1:], LIMITS), PALETTE, LIMITS)
         else:  # the other half: as the base64 text a client sends
-            decode_label_canvas(data.decode("latin-1") if data[:1] == b"\x01" else png_to_b64(data), PALETTE, LIMITS)
+            decode_drawing(data.decode("latin-1") if data[:1] == b"\x01" else png_to_b64(data), PALETTE, LIMITS)
     except InputError:
         pass
 

@@ -26,22 +26,22 @@ def tiny(tmp_path_factory):
 
 
 def test_probes_are_real_label_maps_of_every_scene(palette):
-    segmap, z = probe_inputs(palette.num_classes, 128, 16)
-    assert segmap.shape == (4, palette.num_classes, 128, 128) and z.shape == (4, 16)
-    assert (segmap.sum(axis=1) == 1).all()
-    assert all(len(np.unique(m.argmax(axis=0))) >= 5 for m in segmap)
+    onehot_map, z = probe_inputs(palette.num_classes, 128, 16)
+    assert onehot_map.shape == (4, palette.num_classes, 128, 128) and z.shape == (4, 16)
+    assert (onehot_map.sum(axis=1) == 1).all()
+    assert all(len(np.unique(m.argmax(axis=0))) >= 5 for m in onehot_map)
 
 
 @pytest.mark.parametrize("variant", SHIPPED)
 @pytest.mark.parametrize("name", BACKENDS[1:])
 def test_exported_backends_match_paddle_on_the_shipped_models(name, variant, tmp_path_factory):
     generator = load_generator(SHIPPED[variant])
-    segmap, z = probe_inputs(generator.cfg.num_classes, 128, generator.cfg.z_dim)
-    expected = backends.PaddleBackend(generator)(segmap, z)
+    onehot_map, z = probe_inputs(generator.cfg.num_classes, 128, generator.cfg.z_dim)
+    expected = backends.PaddleBackend(generator)(onehot_map, z)
     backend = build_backend(name, generator, 128, use_gpu=False, folder=tmp_path_factory.getbasetemp() / variant)
-    assert np.abs(backend(segmap, z) - expected).max() <= PARITY_TOLERANCE
+    assert np.abs(backend(onehot_map, z) - expected).max() <= PARITY_TOLERANCE
     # batches of another size run too (the batch axis is dynamic)
-    assert np.abs(backend(segmap[:1], z[:1]) - expected[:1]).max() <= PARITY_TOLERANCE
+    assert np.abs(backend(onehot_map[:1], z[:1]) - expected[:1]).max() <= PARITY_TOLERANCE
 
 
 def test_auto_picks_a_passing_backend_and_reports_every_trial(tiny, tmp_path):
@@ -59,7 +59,7 @@ def test_a_broken_or_wrong_backend_is_skipped_by_auto_and_an_error_when_named(ti
     def build(name, *args):
         if name == "onnxruntime":
             raise ImportError("no onnxruntime here")
-        return lambda segmap, z: np.zeros((len(z), 3, 64, 64), np.float32)  # runs, but paints nothing
+        return lambda onehot_map, z: np.zeros((len(z), 3, 64, 64), np.float32)  # runs, but paints nothing
 
     monkeypatch.setattr(backends, "build_backend", build)
     backend, trials = choose_backend(generator, 64, False, "auto", tmp_path)
@@ -78,17 +78,17 @@ def test_unknown_backend_names_are_refused(tiny, tmp_path):
         choose_backend(tiny[1], 64, False, "tensorrt", tmp_path)
 
 
-def test_a_backend_failing_at_run_time_falls_back_to_paddle(tiny, scene_ids):
+def test_a_backend_failing_at_run_time_falls_back_to_paddle(tiny, label_map):
     folder, _ = tiny
     synthesizer = Synthesizer(folder, backend="onnxruntime")
-    expected = Synthesizer(folder, backend="paddle").generate([scene_ids], seeds=[2])[0]
+    expected = Synthesizer(folder, backend="paddle").generate([label_map], seeds=[2])[0]
 
-    def broken(segmap, z):
+    def broken(onehot_map, z):
         raise RuntimeError("onnxruntime lost its session")
 
     broken.name = "onnxruntime"
     synthesizer.backend = broken
-    picture = synthesizer.generate([scene_ids], seeds=[2])[0]
+    picture = synthesizer.generate([label_map], seeds=[2])[0]
     assert synthesizer.backend.name == "paddle"
     assert np.abs(picture.astype(int) - expected).max() <= 1  # float rounding of one network built twice
 

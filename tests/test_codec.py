@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from miaobi_core import codec
-from miaobi_core.codec import CodecLimits, decode_label_canvas, encode_png, png_to_b64
+from miaobi_core.codec import CodecLimits, decode_drawing, encode_png, png_to_b64
 from miaobi_core.palette import palette_json, parse_palette
 
 
@@ -45,17 +45,17 @@ def test_palette_refuses_duplicate_colours():
 
 def test_every_palette_colour_round_trips(palette):
     ids = np.repeat(np.arange(palette.num_classes, dtype=np.uint8), 4)[None].repeat(3, axis=0)
-    decoded = decode_label_canvas(b64_png(palette.colorize(ids)), palette)
-    np.testing.assert_array_equal(decoded.ids, ids)
+    decoded = decode_drawing(b64_png(palette.colorize(ids)), palette)
+    np.testing.assert_array_equal(decoded.label_map, ids)
     assert decoded.off_palette_pixels == 0
 
 
-def test_data_url_and_indexed_png_round_trip(palette, scene_ids):
-    indexed = encode_png(scene_ids, palette.colors)  # how pseudo-labels are stored
-    decoded = decode_label_canvas("data:image/png;base64," + png_to_b64(indexed), palette)
-    np.testing.assert_array_equal(decoded.ids, scene_ids)
+def test_data_url_and_indexed_png_round_trip(palette, label_map):
+    indexed = encode_png(label_map, palette.colors)  # how pseudo-labels are stored
+    decoded = decode_drawing("data:image/png;base64," + png_to_b64(indexed), palette)
+    np.testing.assert_array_equal(decoded.label_map, label_map)
     # Unlabelled pixels keep their id in a label file (a 12-colour palette once made Pillow write 4 bits).
-    labels = scene_ids.copy()
+    labels = label_map.copy()
     labels[:4] = palette.ignore_id
     with Image.open(io.BytesIO(encode_png(labels, palette.colors))) as stored:
         np.testing.assert_array_equal(np.asarray(stored), labels)
@@ -68,18 +68,18 @@ def test_anti_aliased_edges_snap_to_a_neighbouring_class(palette):
     rgb = palette.colorize(ids).astype(float)
     rgb[:, 10] = 0.5 * rgb[:, 9] + 0.5 * rgb[:, 10]  # a blended column between sky and trees
     rgb[:, 11] = 0.9 * rgb[:, 11] + 0.1 * palette.colors[sky]  # a faint blend: within tolerance
-    decoded = decode_label_canvas(b64_png(rgb.round().astype(np.uint8)), palette)
+    decoded = decode_drawing(b64_png(rgb.round().astype(np.uint8)), palette)
     assert decoded.off_palette_pixels == 20
-    assert set(np.unique(decoded.ids[:, 10])) <= {sky, tree}
-    assert (decoded.ids[:, 11] == tree).all()
+    assert set(np.unique(decoded.label_map[:, 10])) <= {sky, tree}
+    assert (decoded.label_map[:, 11] == tree).all()
 
 
 def test_transparent_pixels_become_the_documented_default(palette):
     rgba = np.zeros((4, 4, 4), np.uint8)
     rgba[0, 0] = [*palette.colors[palette.id_of("sea")], 255]
-    decoded = decode_label_canvas(b64_png(rgba), palette)
-    assert decoded.ids[0, 0] == palette.id_of("sea")
-    assert (decoded.ids.ravel()[1:] == palette.transparent_id).all() and palette.names[palette.transparent_id] == "sky"
+    decoded = decode_drawing(b64_png(rgba), palette)
+    assert decoded.label_map[0, 0] == palette.id_of("sea")
+    assert (decoded.label_map.ravel()[1:] == palette.transparent_id).all() and palette.names[palette.transparent_id] == "sky"
     assert decoded.transparent_pixels == 15
 
 
@@ -100,19 +100,19 @@ def grey_png16() -> str:
 ])
 def test_bad_input_gets_its_specific_error(palette, data, error):
     with pytest.raises(error) as raised:
-        decode_label_canvas(data, palette)
+        decode_drawing(data, palette)
     assert raised.value.code == error.code and str(raised.value)
 
 
-def test_truncated_png_is_not_an_image(palette, scene_ids):
-    raw = encode_png(palette.colorize(scene_ids))
+def test_truncated_png_is_not_an_image(palette, label_map):
+    raw = encode_png(palette.colorize(label_map))
     with pytest.raises(codec.NotAnImageError):
-        decode_label_canvas(png_to_b64(raw[: len(raw) // 2]), palette)
+        decode_drawing(png_to_b64(raw[: len(raw) // 2]), palette)
 
 
 def test_too_many_bytes_is_refused_before_decoding(palette):
     with pytest.raises(codec.ImageTooLargeError) as raised:
-        decode_label_canvas("A" * 200, palette, CodecLimits(max_bytes=100))
+        decode_drawing("A" * 200, palette, CodecLimits(max_bytes=100))
     assert raised.value.code == "too_large"
 
 
@@ -121,17 +121,17 @@ def test_too_many_pixels_is_refused_from_the_header(palette):
     big = b64_png(np.zeros((3000, 3000), np.uint8), "L", optimize=True)
     assert len(big) < 100_000
     with pytest.raises(codec.ImageTooLargeError):
-        decode_label_canvas(big, palette, CodecLimits(max_pixels=1000 * 1000))
+        decode_drawing(big, palette, CodecLimits(max_pixels=1000 * 1000))
 
 
 def test_grey_and_16_bit_pngs_decode_by_colour(palette):
-    decoded = decode_label_canvas(grey_png16(), palette)
-    assert (decoded.ids == palette.id_of("snow")).all()  # white is snow
+    decoded = decode_drawing(grey_png16(), palette)
+    assert (decoded.label_map == palette.id_of("snow")).all()  # white is snow
 
 
 def test_class_id_maps_are_checked():
     with pytest.raises(codec.LabelMapError, match="0..10"):
-        codec.check_label_ids(np.full((4, 4), 11), 11)
+        codec.check_label_map(np.full((4, 4), 11), 11)
     with pytest.raises(codec.LabelMapError, match="integers"):
-        codec.check_label_ids(np.zeros((4, 4), np.float32), 11)
-    assert codec.check_label_ids(np.zeros((4, 4), np.int64), 11).dtype == np.uint8
+        codec.check_label_map(np.zeros((4, 4), np.float32), 11)
+    assert codec.check_label_map(np.zeros((4, 4), np.int64), 11).dtype == np.uint8

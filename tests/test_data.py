@@ -21,13 +21,13 @@ def write_pair(photo_path, label_path, ids, palette=None):
         label_path.write_bytes(encode_png(ids, palette.colors))
 
 
-def test_folder_pairs_match_by_name(tmp_path, scene_ids):
-    write_pair(tmp_path / "photos/a/1.jpg", tmp_path / "labels/a/1.png", scene_ids)
+def test_folder_pairs_match_by_name(tmp_path, label_map):
+    write_pair(tmp_path / "photos/a/1.jpg", tmp_path / "labels/a/1.png", label_map)
     (tmp_path / "photos/a/2.jpg").write_bytes((tmp_path / "photos/a/1.jpg").read_bytes())  # no label: skipped
     dataset = folder_pairs(tmp_path / "photos", tmp_path / "labels")
     assert len(dataset) == 1
     ids, photo = dataset[0]
-    np.testing.assert_array_equal(ids, scene_ids)
+    np.testing.assert_array_equal(ids, label_map)
     assert photo.shape == (64, 64, 3)
     with pytest.raises(FileNotFoundError):
         folder_pairs(tmp_path / "photos", tmp_path / "nowhere")
@@ -40,12 +40,12 @@ def test_ade20k_ids_map_to_the_palette(tmp_path, palette):
     assert ids[0].tolist() == [palette.id_of("sky"), palette.id_of("tree"), palette.id_of("water"), palette.ignore_id]
 
 
-def test_pseudo_labels_come_from_the_manifest(tmp_path, palette, scene_ids):
-    write_pair(tmp_path / "photos/1.jpg", tmp_path / "labels/train/1.png", scene_ids, palette)
+def test_pseudo_labels_come_from_the_manifest(tmp_path, palette, label_map):
+    write_pair(tmp_path / "photos/1.jpg", tmp_path / "labels/train/1.png", label_map, palette)
     (tmp_path / "manifest.json").write_text(json.dumps({"photos": [
         {"photo": str(tmp_path / "photos/1.jpg"), "label": "labels/train/1.png", "split": "train", "scene": "sea"}]}))
     ids, _ = pseudo_labelled(tmp_path, "train")[0]
-    np.testing.assert_array_equal(ids, scene_ids)
+    np.testing.assert_array_equal(ids, label_map)
     with pytest.raises(ValueError, match="no test photos"):
         pseudo_labelled(tmp_path, "test")
     with pytest.raises(FileNotFoundError, match="pseudolabel"):
@@ -54,8 +54,8 @@ def test_pseudo_labels_come_from_the_manifest(tmp_path, palette, scene_ids):
     assert len(build_dataset(cfg, palette)) == 1
 
 
-def test_rgb_label_files_are_refused(tmp_path, scene_ids):
-    write_pair(tmp_path / "p/1.jpg", tmp_path / "l/1.png", scene_ids)
+def test_rgb_label_files_are_refused(tmp_path, label_map):
+    write_pair(tmp_path / "p/1.jpg", tmp_path / "l/1.png", label_map)
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "l/1.png")
     with pytest.raises(ValueError, match="single-channel"):
         folder_pairs(tmp_path / "p", tmp_path / "l")[0]

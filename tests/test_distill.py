@@ -238,22 +238,22 @@ def _pruning_pair(teacher_cfg: dict, student_ngf: int):
     paddle.seed(0)
     teacher = SPADEGenerator(GeneratorConfig(**teacher_cfg))
     student = SPADEGenerator(student_config(teacher.cfg, student_ngf))
-    segmap = label_onehot(paddle.to_tensor(np.random.default_rng(0).integers(0, 11, (2, 64, 64))), 11)
+    onehot_map = label_onehot(paddle.to_tensor(np.random.default_rng(0).integers(0, 11, (2, 64, 64))), 11)
     z = paddle.to_tensor(np.random.default_rng(1).standard_normal((2, TINY_G["z_dim"])).astype(np.float32))
-    return teacher, student, segmap, z
+    return teacher, student, onehot_map, z
 
 
 @pytest.mark.parametrize("spectral_norm", [False, True])
 def test_pruning_to_the_full_width_keeps_the_teacher(spectral_norm):
-    teacher, student, segmap, z = _pruning_pair({**TINY_G, "spectral_norm": spectral_norm}, TINY_G["ngf"])
+    teacher, student, onehot_map, z = _pruning_pair({**TINY_G, "spectral_norm": spectral_norm}, TINY_G["ngf"])
     with paddle.no_grad():
         for _ in range(50):  # converge the teacher's own power iteration, as training does
-            teacher(segmap, z)
+            teacher(onehot_map, z)
     teacher.eval()
     prune_into(student, teacher)
     student.eval()
     # With spectral norm both sides divide by a power-iteration estimate of sigma, so they agree only closely.
-    np.testing.assert_allclose(student(segmap, z).numpy(), teacher(segmap, z).numpy(),
+    np.testing.assert_allclose(student(onehot_map, z).numpy(), teacher(onehot_map, z).numpy(),
                                atol=2e-2 if spectral_norm else 1e-5)
 
 

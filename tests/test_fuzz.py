@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from miaobi_core.codec import CodecLimits, InputError, decode_label_canvas, encode_png, png_to_b64
+from miaobi_core.codec import CodecLimits, InputError, decode_drawing, encode_png, png_to_b64
 
 LIMITS = CodecLimits(max_pixels=256 * 256)
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -20,11 +20,11 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 
 def decodes_or_refuses(data, palette):
     try:
-        decoded = decode_label_canvas(data, palette, LIMITS)
+        decoded = decode_drawing(data, palette, LIMITS)
     except InputError as error:
         assert error.code and str(error)
         return None
-    assert decoded.ids.dtype == np.uint8 and decoded.ids.max() < palette.num_classes
+    assert decoded.label_map.dtype == np.uint8 and decoded.label_map.max() < palette.num_classes
     return decoded
 
 
@@ -64,7 +64,7 @@ def test_animated_png_is_refused(palette):
     buffer = io.BytesIO()
     frames[0].save(buffer, format="PNG", save_all=True, append_images=frames[1:])
     with pytest.raises(InputError, match="Animated"):
-        decode_label_canvas(png_to_b64(buffer.getvalue()), palette)
+        decode_drawing(png_to_b64(buffer.getvalue()), palette)
 
 
 json_values = st.recursive(
@@ -100,11 +100,11 @@ def test_predict_answers_any_body_with_a_documented_status(client, raw, content_
     assert response.status_code in (400, 413, 415), response.data
 
 
-def test_unicode_junk_and_giant_base64(client, palette, scene_ids):
+def test_unicode_junk_and_giant_base64(client, palette, label_map):
     assert client.post("/predict", json={"image": "😀" * 1000}).status_code == 400
     assert client.post("/predict", json={"image": "A" * 5_700_000}).status_code == 413  # > 4 MiB once decoded
     assert client.post("/predict", json={"image": "A" * 7_000_000}).status_code == 413  # > the request limit
-    valid = png_to_b64(encode_png(palette.colorize(scene_ids)))
+    valid = png_to_b64(encode_png(palette.colorize(label_map)))
     assert client.post("/predict", json={"image": valid, "seed": 2**31}).status_code == 400
     assert client.post("/predict", json={"image": base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()}).status_code == 400
 

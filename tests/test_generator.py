@@ -22,15 +22,15 @@ def intra_class_positions(onehot):
 
 
 def run(generator, ids, seed=0):
-    segmap = label_onehot(paddle.to_tensor(ids.astype(np.int64)), generator.cfg.num_classes)
+    onehot_map = label_onehot(paddle.to_tensor(ids.astype(np.int64)), generator.cfg.num_classes)
     z = paddle.to_tensor(np.random.default_rng(seed).standard_normal((ids.shape[0], generator.cfg.z_dim)).astype(np.float32))
     with paddle.no_grad():
-        return generator(segmap, z).numpy()
+        return generator(onehot_map, z).numpy()
 
 
 @pytest.fixture
-def batch(scene_ids):
-    return np.stack([scene_ids, scene_ids[:, ::-1]])
+def batch(label_map):
+    return np.stack([label_map, label_map[:, ::-1]])
 
 
 @pytest.mark.parametrize("overrides", [
@@ -163,10 +163,10 @@ def test_static_graph_export_matches_dygraph(tmp_path, batch):
     generator = SPADEGenerator(tiny(norm="clade_icpe", spectral_norm=False))
     generator.eval()
     loaded = PaddleJitBackend(export_static(generator, 64, tmp_path))
-    segmap = label_onehot(paddle.to_tensor(batch.astype(np.int64)), 11)
+    onehot_map = label_onehot(paddle.to_tensor(batch.astype(np.int64)), 11)
     z = paddle.to_tensor(np.random.default_rng(0).standard_normal((2, 8)).astype(np.float32))
     with paddle.no_grad():
-        np.testing.assert_allclose(loaded(segmap.numpy(), z.numpy()), generator(segmap, z).numpy(), atol=1e-5)
+        np.testing.assert_allclose(loaded(onehot_map.numpy(), z.numpy()), generator(onehot_map, z).numpy(), atol=1e-5)
 
 
 def test_upsampling_is_nearest_neighbour_in_value_and_gradient():
@@ -185,21 +185,21 @@ def test_clade_icpe_composed_kernel_equals_lookup_times_position_scale():
     for p in layer.parameters():
         p.set_value(paddle.randn(p.shape))
     ids = np.random.default_rng(1).integers(0, 6, (2, 16, 16))  # 5 = ignored: no class, no modulation
-    segmap = label_onehot(paddle.to_tensor(ids), 5)
-    pyramid = LabelPyramid(segmap, with_positions=True)
+    onehot_map = label_onehot(paddle.to_tensor(ids), 5)
+    pyramid = LabelPyramid(onehot_map, with_positions=True)
     for size in (16, 8, 4):
         step = 16 // size
         got = paddle.nn.functional.conv2d(pyramid.at([size, size]), layer.kernel(layer.gamma, layer.gamma_position))
-        positions = intra_class_positions(segmap)[:, :, ::step, ::step]
-        expected = layer.gamma(segmap[:, :, ::step, ::step]) * (1 + layer.gamma_position(positions))
+        positions = intra_class_positions(onehot_map)[:, :, ::step, ::step]
+        expected = layer.gamma(onehot_map[:, :, ::step, ::step]) * (1 + layer.gamma_position(positions))
         np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_area_label_pyramid_gives_each_block_its_class_shares_and_mean_offsets():
     ids = np.random.default_rng(3).integers(0, 4, (2, 16, 16))  # 3 = ignored: no class
-    segmap = label_onehot(paddle.to_tensor(ids), 3)
-    full = LabelPyramid(segmap, with_positions=True).at([16, 16]).numpy()
-    pyramid = LabelPyramid(segmap, with_positions=True, area=True)
+    onehot_map = label_onehot(paddle.to_tensor(ids), 3)
+    full = LabelPyramid(onehot_map, with_positions=True).at([16, 16]).numpy()
+    pyramid = LabelPyramid(onehot_map, with_positions=True, area=True)
     for size in (8, 4, 1):
         step = 16 // size
         blocks = full.reshape(2, 9, size, step, size, step).mean(axis=(3, 5))

@@ -32,7 +32,7 @@ def test_the_archive_holds_the_module_its_library_weights_and_licences(tmp_path)
     assert package.build(tmp_path / "again").read_bytes() == archive.read_bytes()  # reproducible
 
 
-def test_the_archive_installs_and_serves_without_the_project(tmp_path, palette, scene_ids):
+def test_the_archive_installs_and_serves_without_the_project(tmp_path, palette, label_map):
     archive = package.build(tmp_path / "dist")
     # A fresh virtual environment that sees this one's third-party packages (a .pth line adds the folder;
     # the project's editable-install hook is a .pth file there, which such a folder does not run).
@@ -52,7 +52,7 @@ def test_the_archive_installs_and_serves_without_the_project(tmp_path, palette, 
     installed = subprocess.run([*hub, "install", str(archive)], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert "Successfully installed miaobi" in installed.stdout + installed.stderr, installed.stderr
     with hub_serving(hub=hub, env=env, cwd=tmp_path) as url:
-        drawing = png_to_b64(encode_png(palette.colorize(scene_ids)))
+        drawing = png_to_b64(encode_png(palette.colorize(label_map)))
         body = requests.post(url, json={"images": [drawing], "seed": 3, "size": 96}, timeout=120).json()
     assert body["status"] == "000", body
     assert decode_b64_image(body["results"][0]).size == (96, 96)

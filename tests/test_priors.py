@@ -23,9 +23,9 @@ needs_squeezenet = pytest.mark.skipif(not SQUEEZENET.is_dir(), reason="needs ../
 
 def pair(batch=2, size=16, classes=3):
     rng = np.random.default_rng(0)
-    segmap = label_onehot(paddle.to_tensor(rng.integers(0, classes, (batch, size, size))), classes)
+    onehot_map = label_onehot(paddle.to_tensor(rng.integers(0, classes, (batch, size, size))), classes)
     image = paddle.to_tensor(rng.uniform(-1, 1, (batch, 3, size, size)).astype(np.float32), stop_gradient=False)
-    return segmap, image
+    return onehot_map, image
 
 
 def test_diffaugment_policies_are_checked():
@@ -36,24 +36,24 @@ def test_diffaugment_policies_are_checked():
 
 
 def test_translation_and_cutout_move_label_map_and_picture_alike():
-    segmap, image = pair()
+    onehot_map, image = pair()
     params = diffaugment.draw(np.random.default_rng(3), 2, 16)
     params = diffaugment.Draw(params.brightness, params.saturation, params.contrast,
                               shift=np.array([[2, -1], [0, 0]]), cutout=np.array([[0, 0], [8, 8]]))
-    seen_segmap, seen_image = diffaugment.augment(segmap, image, ("translation", "cutout"), params)
-    s, i = seen_segmap.numpy(), seen_image.numpy()
-    np.testing.assert_array_equal(s[0, :, 2:, :15], segmap.numpy()[0, :, :14, 1:][:, :, :15] * (s[0, :, 2:, :15] != 0))
+    seen_onehot_map, seen_image = diffaugment.augment(onehot_map, image, ("translation", "cutout"), params)
+    s, i = seen_onehot_map.numpy(), seen_image.numpy()
+    np.testing.assert_array_equal(s[0, :, 2:, :15], onehot_map.numpy()[0, :, :14, 1:][:, :, :15] * (s[0, :, 2:, :15] != 0))
     np.testing.assert_array_equal(i[0, :, 8:, 8:15], image.numpy()[0, :, 6:14, 9:16])  # outside the cut-out corner
     assert not s[1, :, 8:, 8:].any() and not i[1, :, 8:, 8:].any()  # cut out of both
     assert not s[0, :, :2].any()  # shifted in: no label
-    assert seen_segmap.stop_gradient and not seen_image.stop_gradient
+    assert seen_onehot_map.stop_gradient and not seen_image.stop_gradient
 
 
 def test_color_changes_only_the_picture_and_passes_gradients():
-    segmap, image = pair()
+    onehot_map, image = pair()
     params = diffaugment.draw(np.random.default_rng(1), 2, 16)
-    seen_segmap, seen_image = diffaugment.augment(segmap, image, ("color",), params)
-    np.testing.assert_array_equal(seen_segmap.numpy(), segmap.numpy())
+    seen_onehot_map, seen_image = diffaugment.augment(onehot_map, image, ("color",), params)
+    np.testing.assert_array_equal(seen_onehot_map.numpy(), onehot_map.numpy())
     assert not np.allclose(seen_image.numpy(), image.numpy())
     seen_image.sum().backward()
     assert image.grad is not None and np.abs(image.grad.numpy()).sum() > 0
@@ -93,17 +93,17 @@ def test_spectral_loss_sees_a_period_2_stripe_and_its_gradient_removes_it():
 
 
 def test_projected_discriminator_scores_each_stage_beside_the_layout():
-    segmap, _ = pair(classes=5)
+    onehot_map, _ = pair(classes=5)
     stages = [paddle.randn([2, 8, 6, 6]), paddle.randn([2, 16, 3, 3])]
-    outputs = ProjectedDiscriminator([8, 16], 5, width=4)(segmap, stages)
+    outputs = ProjectedDiscriminator([8, 16], 5, width=4)(onehot_map, stages)
     assert [o[-1].shape for o in outputs] == [[2, 1, 6, 6], [2, 1, 3, 3]]
 
 
 def test_z_modulation_reaches_every_normalisation_layer():
     paddle.seed(0)
     generator = SPADEGenerator(GeneratorConfig(ngf=4, z_dim=8, norm="clade_icpe", z_modulation=True))
-    segmap, _ = pair(batch=1, size=64, classes=11)
-    generator(segmap, paddle.randn([1, 8])).mean().backward()
+    onehot_map, _ = pair(batch=1, size=64, classes=11)
+    generator(onehot_map, paddle.randn([1, 8])).mean().backward()
     z_layers = [name for name, p in generator.named_parameters() if name.endswith(("gamma_z.weight", "beta_z.weight"))]
     assert len(z_layers) == 2 * len([n for n, _ in generator.named_sublayers() if n.endswith(("norm_0", "norm_1", "norm_s"))])
     assert all(p.grad is not None for name, p in generator.named_parameters() if name in z_layers)

@@ -50,10 +50,10 @@ def test_the_seeds_gaussian_is_the_mixture_of_the_photos_posteriors():
         CodeGaussian.fit(mu[:1], logvar[:1])
 
 
-def test_seeds_without_a_look_draw_from_the_photos_gaussian(styled, scene_ids, tmp_path):
+def test_seeds_without_a_look_draw_from_the_photos_gaussian(styled, label_map, tmp_path):
     import shutil
 
-    ids = scene_ids[:64, :64]
+    ids = label_map[:64, :64]
     plain = Synthesizer(styled, backend="paddle")
     assert np.array_equal(plain.styles.seed_vector(np.arange(8.0)), np.arange(8.0))  # no Gaussian: N(0, 1) itself
     folder = shutil.copytree(styled, tmp_path / "model")
@@ -77,9 +77,9 @@ def test_seeds_without_a_look_draw_from_the_photos_gaussian(styled, scene_ids, t
             StyleBook(folder, 8)
 
 
-def test_a_style_holds_across_seeds_and_changes_the_picture(styled, scene_ids):
+def test_a_style_holds_across_seeds_and_changes_the_picture(styled, label_map):
     synthesizer = Synthesizer(styled, backend="paddle")
-    ids = scene_ids[:64, :64]
+    ids = label_map[:64, :64]
     sunny = [synthesizer.generate([ids], seeds=[s], style="sunny")[0] for s in (1, 2)]
     stormy = synthesizer.generate([ids], seeds=[1], style="stormy")[0]
     np.testing.assert_array_equal(sunny[0], synthesizer.generate([ids], seeds=[1], style="sunny")[0])
@@ -135,7 +135,7 @@ def test_models_with_different_looks_are_refused_one_style_sheet(styled, palette
         style_grid([Synthesizer(styled, backend="paddle"), Synthesizer(other, backend="paddle")], palette, 64)
 
 
-def test_the_styles_command_writes_six_looks_and_their_sheet(styled, palette, scene_ids, tmp_path):
+def test_the_styles_command_writes_six_looks_and_their_sheet(styled, palette, label_map, tmp_path):
     import json
     import shutil
 
@@ -146,8 +146,8 @@ def test_the_styles_command_writes_six_looks_and_their_sheet(styled, palette, sc
     model = shutil.copytree(styled, tmp_path / "model")  # the command rewrites the model's looks
     entries = []
     for i, colour in enumerate([(200, 120, 40), (40, 60, 90), (220, 220, 230), (90, 140, 60), (30, 30, 30)]):
-        Image.fromarray(np.full(scene_ids.shape + (3,), colour, np.uint8)).save(tmp_path / f"{i}.jpg")
-        (tmp_path / f"{i}.png").write_bytes(encode_png(scene_ids, palette.colors))
+        Image.fromarray(np.full(label_map.shape + (3,), colour, np.uint8)).save(tmp_path / f"{i}.jpg")
+        (tmp_path / f"{i}.png").write_bytes(encode_png(label_map, palette.colors))
         entries.append({"photo": str(tmp_path / f"{i}.jpg"), "label": f"{i}.png", "split": "train", "scene": "sea"})
     (tmp_path / "manifest.json").write_text(json.dumps({"photos": entries}))
     assert build.main([str(model), "--data-root", str(tmp_path), "--limit", "5", "--truncation", "0.8",

@@ -36,10 +36,10 @@ def test_a_checkpoint_that_does_not_say_its_training_size_is_refused(tmp_path):
         Synthesizer(folder)
 
 
-def test_a_synthesizer_runs_as_tools_do_unless_given_a_servers_options(checkpoint, scene_ids):
+def test_a_synthesizer_runs_as_tools_do_unless_given_a_servers_options(checkpoint, label_map):
     tool = Synthesizer(checkpoint)
     assert tool.options == OFFLINE and tool._batcher is None and tool.upscalers is None
-    many = [scene_ids] * 40  # more than the micro-batcher would queue
+    many = [label_map] * 40  # more than the micro-batcher would queue
     assert len(tool.generate(many, seeds=range(40))) == 40
     with pytest.raises(ValueError, match="upscale needs upscalers"):
         Synthesizer(checkpoint, upscale=True)
@@ -48,21 +48,21 @@ def test_a_synthesizer_runs_as_tools_do_unless_given_a_servers_options(checkpoin
     assert server.options == served and server._batcher is not None and server.upscalers is not None
 
 
-def test_same_seed_same_picture_whatever_the_batch(synthesizer, scene_ids):
-    alone = synthesizer.generate([scene_ids], seeds=[5])[0]
-    batched = synthesizer.generate([scene_ids[:, ::-1], scene_ids, scene_ids], seeds=[1, 5, 9])
+def test_same_seed_same_picture_whatever_the_batch(synthesizer, label_map):
+    alone = synthesizer.generate([label_map], seeds=[5])[0]
+    batched = synthesizer.generate([label_map[:, ::-1], label_map, label_map], seeds=[1, 5, 9])
     np.testing.assert_array_equal(batched[1], alone)
     assert not np.array_equal(batched[2], alone)
     assert alone.dtype == np.uint8 and alone.shape == (64, 64, 3)
 
 
-def test_any_size_comes_back_at_that_size(synthesizer, scene_ids):
-    assert synthesizer.generate([scene_ids], seeds=[0], size=256)[0].shape == (256, 256, 3)
-    wide = np.repeat(scene_ids, 2, axis=1)[:50]
+def test_any_size_comes_back_at_that_size(synthesizer, label_map):
+    assert synthesizer.generate([label_map], seeds=[0], size=256)[0].shape == (256, 256, 3)
+    wide = np.repeat(label_map, 2, axis=1)[:50]
     assert synthesizer.generate([wide], seeds=[0])[0].shape == (50, 128, 3)
 
 
-def test_a_wide_map_is_painted_wide_not_stretched_from_a_square(synthesizer, scene_ids):
+def test_a_wide_map_is_painted_wide_not_stretched_from_a_square(synthesizer, label_map):
     from PIL import Image
 
     from miaobi_core.codec import onehot, pictures_from_unit
@@ -70,38 +70,38 @@ def test_a_wide_map_is_painted_wide_not_stretched_from_a_square(synthesizer, sce
     # The model's own size on the short side; the long side in steps of its smallest map (16 px at 64 px).
     assert synthesizer.native_shape(64, 96) == (64, 96) and synthesizer.native_shape(300, 200) == (96, 64)
     assert synthesizer.native_shape(64, 90) == (64, 96) and synthesizer.native_shape(100, 400) == (64, 128)
-    wide = np.asarray(Image.fromarray(scene_ids).resize((96, 64), Image.NEAREST))
+    wide = np.asarray(Image.fromarray(label_map).resize((96, 64), Image.NEAREST))
     z = synthesizer.styles.seed_vector(style_from_seed(5, 8))
     with paddle.no_grad():
         painted = synthesizer.generator(paddle.to_tensor(onehot(wide[None], synthesizer.num_classes)),
                                         paddle.to_tensor(z[None]))
     np.testing.assert_array_equal(synthesizer.generate([wide], seeds=[5])[0], pictures_from_unit(painted.numpy())[0])
     assert synthesizer.generate([wide], seeds=[5], shape=(256, 384))[0].shape == (256, 384, 3)
-    assert synthesizer.generate([scene_ids], seeds=[5], shape=(96, 192))[0].shape == (96, 192, 3)  # fitted
+    assert synthesizer.generate([label_map], seeds=[5], shape=(96, 192))[0].shape == (96, 192, 3)  # fitted
 
 
-def test_style_vectors_replace_seeds(synthesizer, scene_ids):
-    by_style = synthesizer.generate([scene_ids], styles=[style_from_seed(3, 8)])[0]
-    np.testing.assert_array_equal(by_style, synthesizer.generate([scene_ids], seeds=[3])[0])
+def test_style_vectors_replace_seeds(synthesizer, label_map):
+    by_style = synthesizer.generate([label_map], styles=[style_from_seed(3, 8)])[0]
+    np.testing.assert_array_equal(by_style, synthesizer.generate([label_map], seeds=[3])[0])
     with pytest.raises(ValueError, match="style vectors"):
-        synthesizer.generate([scene_ids], styles=[np.zeros(3)])
+        synthesizer.generate([label_map], styles=[np.zeros(3)])
 
 
-def test_bad_requests_are_refused(synthesizer, scene_ids):
+def test_bad_requests_are_refused(synthesizer, label_map):
     with pytest.raises(ValueError, match="no label maps"):
         synthesizer.generate([])
     with pytest.raises(ValueError, match="seeds"):
-        synthesizer.generate([scene_ids], seeds=[1, 2])
+        synthesizer.generate([label_map], seeds=[1, 2])
     with pytest.raises(ValueError, match="seed"):
-        synthesizer.generate([scene_ids], seeds=[-1])
+        synthesizer.generate([label_map], seeds=[-1])
     with pytest.raises(ValueError, match="0..10"):
         synthesizer.generate([np.full((8, 8), 40)])
 
 
-def test_threads_get_the_pictures_they_asked_for(synthesizer, scene_ids):
-    expected = {seed: synthesizer.generate([scene_ids], seeds=[seed])[0] for seed in range(4)}
+def test_threads_get_the_pictures_they_asked_for(synthesizer, label_map):
+    expected = {seed: synthesizer.generate([label_map], seeds=[seed])[0] for seed in range(4)}
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda s: (s, synthesizer.generate([scene_ids], seeds=[s])[0]), [0, 1, 2, 3] * 3))
+        results = list(pool.map(lambda s: (s, synthesizer.generate([label_map], seeds=[s])[0]), [0, 1, 2, 3] * 3))
     for seed, picture in results:
         np.testing.assert_array_equal(picture, expected[seed])
 
@@ -115,13 +115,13 @@ def test_gpu_request_without_a_gpu_fails_clearly():
     assert select_device(False) == "cpu"
 
 
-def test_micro_batching_merges_concurrent_requests_without_mixing_them(checkpoint, scene_ids, monkeypatch):
+def test_micro_batching_merges_concurrent_requests_without_mixing_them(checkpoint, label_map, monkeypatch):
     plain = Synthesizer(checkpoint)
     batched = Synthesizer(checkpoint, micro_batch=True, batch_wait_ms=50, max_batch=4)
     sizes = []
     forward = batched._forward_items
     monkeypatch.setattr(batched._batcher, "_run_batch", lambda items: sizes.append(len(items)) or forward(items))
-    maps = [np.roll(scene_ids, 7 * i, axis=1) for i in range(8)]
+    maps = [np.roll(label_map, 7 * i, axis=1) for i in range(8)]
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda i: batched.generate([maps[i]], seeds=[i])[0], range(8)))
     for i, picture in enumerate(results):  # each caller gets its own picture
@@ -129,7 +129,7 @@ def test_micro_batching_merges_concurrent_requests_without_mixing_them(checkpoin
     assert max(sizes) > 1 and max(sizes) <= 4 and sum(sizes) == 8
 
 
-def test_micro_batching_refuses_work_beyond_its_queue(checkpoint, scene_ids):
+def test_micro_batching_refuses_work_beyond_its_queue(checkpoint, label_map):
     batched = Synthesizer(checkpoint, micro_batch=True, max_queue=1)
     release = threading.Event()
 
@@ -138,39 +138,39 @@ def test_micro_batching_refuses_work_beyond_its_queue(checkpoint, scene_ids):
         return [np.zeros((64, 64, 3), np.uint8)] * len(items)
 
     batched._batcher._run_batch = slow_batch
-    first = batched._batcher.submit((scene_ids, np.zeros(8, np.float32)))  # taken by the worker, blocked
+    first = batched._batcher.submit((label_map, np.zeros(8, np.float32)))  # taken by the worker, blocked
     time.sleep(0.2)
-    second = batched._batcher.submit((scene_ids, np.zeros(8, np.float32)))  # waits in the queue of 1
+    second = batched._batcher.submit((label_map, np.zeros(8, np.float32)))  # waits in the queue of 1
     with pytest.raises(Busy):
-        batched._batcher.submit((scene_ids, np.zeros(8, np.float32)))
+        batched._batcher.submit((label_map, np.zeros(8, np.float32)))
     release.set()
     assert first.result(10).shape == (64, 64, 3) and second.result(10).shape == (64, 64, 3)
 
 
-def test_a_failing_batch_fails_its_callers_and_the_worker_lives_on(checkpoint, scene_ids):
+def test_a_failing_batch_fails_its_callers_and_the_worker_lives_on(checkpoint, label_map):
     batched = Synthesizer(checkpoint, micro_batch=True)
     with pytest.raises(AttributeError):  # a string has no shape
         batched._batcher.submit(("not an array", None)).result(10)
-    assert batched.generate([scene_ids], seeds=[1])[0].shape == (64, 64, 3)
+    assert batched.generate([label_map], seeds=[1])[0].shape == (64, 64, 3)
 
 
-def test_a_caller_gives_up_after_its_timeout_and_its_picture_is_skipped(checkpoint, scene_ids):
+def test_a_caller_gives_up_after_its_timeout_and_its_picture_is_skipped(checkpoint, label_map):
     from miaobi_core.api import TimedOut
 
     slow = Synthesizer(checkpoint, micro_batch=True, timeout_s=0.2, backend="paddle")
     painted = []
     real_backend = slow.backend
 
-    def sluggish(segmap, z):
+    def sluggish(onehot_map, z):
         time.sleep(0.5)
         painted.append(len(z))
-        return real_backend(segmap, z)
+        return real_backend(onehot_map, z)
 
     slow.backend = sluggish
     with ThreadPoolExecutor(2) as pool:
-        first = pool.submit(slow.generate, [scene_ids], [1])
+        first = pool.submit(slow.generate, [label_map], [1])
         time.sleep(0.05)
-        second = pool.submit(slow.generate, [scene_ids], [2])  # queued behind the first, then abandoned
+        second = pool.submit(slow.generate, [label_map], [2])  # queued behind the first, then abandoned
         for future in (first, second):
             with pytest.raises(TimedOut):
                 future.result()

@@ -165,16 +165,16 @@ def test_a_run_switches_the_discriminator_blur_on_when_resumed(tmp_path):
     blurred = make_trainer(tmp_path / "a", steps=6, d_antialias=True)
     assert blurred.discriminator.state_dict().keys() == plain.discriminator.state_dict().keys()  # no new weights
     blurred.load_checkpoint()
-    segmap = paddle.nn.functional.one_hot(paddle.zeros([1, 64, 64], "int64"), 11).transpose([0, 3, 1, 2])
+    onehot_map = paddle.nn.functional.one_hot(paddle.zeros([1, 64, 64], "int64"), 11).transpose([0, 3, 1, 2])
     image = paddle.rand([1, 3, 64, 64])
-    first, second = plain.discriminator(segmap, image), blurred.discriminator(segmap, image)
+    first, second = plain.discriminator(onehot_map, image), blurred.discriminator(onehot_map, image)
     assert [f.shape for scale in first for f in scale] == [f.shape for scale in second for f in scale]
     assert not np.allclose(first[0][-1].numpy(), second[0][-1].numpy())
     # It sees a period-2 texture as a texture: stripes and their half-pixel shift (the same texture) are
     # judged alike; at stride 2 the two land as different plain shifts.
     stripes = paddle.to_tensor(np.tile([0.5, -0.5], (1, 3, 64, 32)).astype(np.float32))
     shifted = -stripes
-    gap = lambda d: float(paddle.abs(d(segmap, stripes)[0][0] - d(segmap, shifted)[0][0]).mean())
+    gap = lambda d: float(paddle.abs(d(onehot_map, stripes)[0][0] - d(onehot_map, shifted)[0][0]).mean())
     assert gap(blurred.discriminator) < 0.2 * gap(plain.discriminator)
     assert np.isfinite(list(blurred.train_step(1).values())).all()
 

@@ -112,18 +112,18 @@ def test_enlarge_runs_the_smallest_network_that_reaches_the_size_once(height, wi
         np.testing.assert_array_equal(out, enlarge(picture, height, width, None))
 
 
-def test_the_synthesizer_enlarges_with_the_upscalers_only_above_its_size(upscalers, scene_ids):
+def test_the_synthesizer_enlarges_with_the_upscalers_only_above_its_size(upscalers, label_map):
     plain = Synthesizer(SHIPPED / FOLDERS["distilled"], backend="paddle")
     learned = Synthesizer(SHIPPED / FOLDERS["distilled"], backend="paddle", upscale=True,
                           upscalers=SHIPPED / UPSCALER_FOLDER)
     native = learned.native_size
     for size in (96, native):  # at or below the model's size no network is involved
-        np.testing.assert_array_equal(learned.generate([scene_ids], seeds=[1], size=size)[0],
-                                      plain.generate([scene_ids], seeds=[1], size=size)[0])
-    picture = plain.generate([scene_ids], seeds=[1], size=native)[0]
+        np.testing.assert_array_equal(learned.generate([label_map], seeds=[1], size=size)[0],
+                                      plain.generate([label_map], seeds=[1], size=size)[0])
+    picture = plain.generate([label_map], seeds=[1], size=native)[0]
     for factor in (2, 4):
-        np.testing.assert_array_equal(learned.generate([scene_ids], seeds=[1], size=factor * native)[0],
+        np.testing.assert_array_equal(learned.generate([label_map], seeds=[1], size=factor * native)[0],
                                       upscalers.by_factor[factor](picture))
-    lanczos = plain.generate([scene_ids], seeds=[1], size=4 * native)[0]
-    np.testing.assert_array_equal(learned.generate([scene_ids], seeds=[1], size=4 * native, upscale=False)[0], lanczos)
+    lanczos = plain.generate([label_map], seeds=[1], size=4 * native)[0]
+    np.testing.assert_array_equal(learned.generate([label_map], seeds=[1], size=4 * native, upscale=False)[0], lanczos)
     assert np.abs(lanczos.astype(int) - upscalers.by_factor[4](picture)).mean() > 1  # the off switch is Lanczos

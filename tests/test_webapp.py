@@ -31,8 +31,8 @@ def client(app):
 
 
 @pytest.fixture
-def drawing(palette, scene_ids):
-    return png_to_b64(encode_png(palette.colorize(scene_ids)))
+def drawing(palette, label_map):
+    return png_to_b64(encode_png(palette.colorize(label_map)))
 
 
 def test_page_and_assets_are_served_with_security_headers(client):
@@ -487,13 +487,13 @@ def test_a_photo_becomes_a_drawing_the_page_can_edit(client, palette):
 
     from PIL import Image
 
-    from miaobi_core.codec import decode_label_canvas
+    from miaobi_core.codec import decode_drawing
 
     photo = style_photos()[3]
     body = client.post("/drawing", json={"photo": photo}).get_json()
     assert (body["width"], body["height"]) == (256, 256)
-    drawing = decode_label_canvas(body["image"], palette)  # exactly palette colours, as the page reads them
-    assert drawing.ids.shape == (256, 256) and drawing.off_palette_pixels == 0 and len(np.unique(drawing.ids)) >= 2
+    drawing = decode_drawing(body["image"], palette)  # exactly palette colours, as the page reads them
+    assert drawing.label_map.shape == (256, 256) and drawing.off_palette_pixels == 0 and len(np.unique(drawing.label_map)) >= 2
     wide = client.post("/drawing", json={"photo": "data:image/jpeg;base64," + photo, "width": 384, "height": 256})
     assert decode_b64_image(wide.get_json()["image"]).size == (384, 256)
     turned = Image.open(io.BytesIO(base64.b64decode(photo)))  # a phone held upright
@@ -502,7 +502,7 @@ def test_a_photo_becomes_a_drawing_the_page_can_edit(client, palette):
     buffer = io.BytesIO()
     turned.rotate(-90, expand=True).save(buffer, format="JPEG", exif=exif.tobytes())
     upright = client.post("/drawing", json={"photo": base64.b64encode(buffer.getvalue()).decode()}).get_json()
-    assert (np.asarray(decode_b64_image(upright["image"])) == drawing.ids).mean() > 0.9  # turned back, not refused
+    assert (np.asarray(decode_b64_image(upright["image"])) == drawing.label_map).mean() > 0.9  # turned back, not refused
 
 
 @pytest.mark.parametrize("body, status, code", [

@@ -1,6 +1,6 @@
 """(label map, photo) pairs: folder pairs, ADE20K, the pseudo-labelled landscapes, a procedural toy set.
 
-Every dataset yields ``(label_ids (H, W) uint8, photo (H, W, 3) uint8)``.
+Every dataset yields ``(label_map (H, W) uint8, photo (H, W, 3) uint8)``.
 Randomness is passed in as a numpy Generator so that a run resumed from a
 checkpoint draws exactly the crops and flips the uninterrupted run would have.
 """

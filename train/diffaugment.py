@@ -49,9 +49,9 @@ def _per_sample(values: np.ndarray) -> paddle.Tensor:
     return paddle.to_tensor(values.astype(np.float32)).reshape([-1, 1, 1, 1])
 
 
-def augment(segmap: paddle.Tensor, image: paddle.Tensor, policies: tuple[str, ...],
+def augment(onehot_map: paddle.Tensor, image: paddle.Tensor, policies: tuple[str, ...],
             params: Draw) -> tuple[paddle.Tensor, paddle.Tensor]:
-    """(segmap, image) with each policy applied per sample; image in [-1, 1], segmap one-hot."""
+    """(onehot_map, image) with each policy applied per sample; image in [-1, 1], onehot_map one-hot."""
     if "color" in policies:
         # DiffAugment's colour ops, written for [-1, 1] pictures (its brightness range is for [0, 1]: x2 here).
         image = image + _per_sample(params.brightness)
@@ -60,14 +60,14 @@ def augment(segmap: paddle.Tensor, image: paddle.Tensor, policies: tuple[str, ..
         mean = image.mean(axis=[1, 2, 3], keepdim=True)
         image = (image - mean) * _per_sample(params.contrast) + mean
     if "translation" in policies or "cutout" in policies:
-        both = paddle.concat([segmap, image], axis=1)
+        both = paddle.concat([onehot_map, image], axis=1)
         if "translation" in policies:
             both = _translate(both, params.shift)
         if "cutout" in policies:
             both = both * _cutout_mask(both.shape, params.cutout)
         # The label map never carries gradients (moved beside a picture, it would be tied to G's graph).
-        segmap, image = both[:, :segmap.shape[1]].detach(), both[:, segmap.shape[1]:]
-    return segmap, image
+        onehot_map, image = both[:, :onehot_map.shape[1]].detach(), both[:, onehot_map.shape[1]:]
+    return onehot_map, image
 
 
 def _translate(x: paddle.Tensor, shift: np.ndarray) -> paddle.Tensor:

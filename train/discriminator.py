@@ -79,8 +79,8 @@ class MultiscaleDiscriminator(nn.Layer):
         self.discriminators = nn.LayerList(
             [NLayerDiscriminator(num_classes + 3, ndf, n_layers, spectral_norm, antialias) for _ in range(num_D)])
 
-    def forward(self, segmap, image) -> list[list[paddle.Tensor]]:
-        x = paddle.concat([segmap, image], axis=1)
+    def forward(self, onehot_map, image) -> list[list[paddle.Tensor]]:
+        x = paddle.concat([onehot_map, image], axis=1)
         outputs = []
         for i, discriminator in enumerate(self.discriminators):
             if i:
@@ -106,9 +106,9 @@ class ProjectedDiscriminator(nn.Layer):
             maybe_spectral(nn.Conv2D(channels + num_classes, width, 3, padding=1), spectral_norm), nn.LeakyReLU(0.2),
             maybe_spectral(nn.Conv2D(width, 1, 1), spectral_norm)) for channels in stage_channels])
 
-    def forward(self, segmap, stages: list[paddle.Tensor]) -> list[list[paddle.Tensor]]:
+    def forward(self, onehot_map, stages: list[paddle.Tensor]) -> list[list[paddle.Tensor]]:
         outputs = []
         for head, feature in zip(self.heads, stages):
-            layout = F.adaptive_avg_pool2d(segmap, feature.shape[2:])
+            layout = F.adaptive_avg_pool2d(onehot_map, feature.shape[2:])
             outputs.append([head(paddle.concat([unit_scaled(feature), layout], axis=1))])
         return outputs

@@ -128,13 +128,13 @@ class Distillation:
         self.student_taps = FeatureTaps(self.student)
         self.ranks = Ranks()
 
-    def step(self, segmap: paddle.Tensor, z: paddle.Tensor, teacher_picture: paddle.Tensor,
+    def step(self, onehot_map: paddle.Tensor, z: paddle.Tensor, teacher_picture: paddle.Tensor,
              lr: float) -> tuple[dict, paddle.Tensor]:
-        """Call right after the teacher's forward pass on (segmap, z); returns the loss terms and the student's picture."""
+        """Call right after the teacher's forward pass on (onehot_map, z); returns the loss terms and the student's picture."""
         targets = {name: feature.detach() for name, feature in self.teacher_taps.features.items()}
         teacher_picture = teacher_picture.detach()
         self.student.train()
-        picture = self.student(segmap, z.detach())
+        picture = self.student(onehot_map, z.detach())
         feature_ssim = sum(ssim(projection(self.student_taps.features[name]), targets[name])
                            for name, projection in zip(TAPPED_BLOCKS, self.projections)) / len(TAPPED_BLOCKS)
         # Pictures live in [-1, 1]; SSIM's constants assume [0, 1].
@@ -146,10 +146,10 @@ class Distillation:
             if self.discriminator is not None:
                 judge = stack.enter_context(frozen(self.discriminator))
                 judge.eval()  # its stored power-iteration vectors: judging the student must not change D
-                verdict = judge(segmap, picture)
+                verdict = judge(onehot_map, picture)
                 if config.lambda_feat > 0:
                     with paddle.no_grad():
-                        target = judge(segmap, teacher_picture)
+                        target = judge(onehot_map, teacher_picture)
                     terms["s_feat"] = config.lambda_feat * feature_matching_loss(target, verdict)
                 if config.lambda_gan > 0:
                     terms["s_gan"] = config.lambda_gan * hinge_g_loss(verdict)

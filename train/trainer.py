@@ -44,7 +44,7 @@ PROGRESS_KEYS = ("g_total", "d_hinge", "s_l1", "s_ssim", "s_feat", "s_gan", "ima
 class Seen:
     """One step's label maps, pictures and photos as the discriminators see them (augmented alike), and the
     frozen SqueezeNet's stages of the pictures and photos when a loss reads them."""
-    segmap: paddle.Tensor
+    onehot_map: paddle.Tensor
     fake: paddle.Tensor
     real: paddle.Tensor
     fake_stages: list | None = None
@@ -53,7 +53,7 @@ class Seen:
     def detached(self) -> "Seen":
         """The same, cut from the generator's graph: what D's step trains on."""
         stages = None if self.fake_stages is None else [f.detach() for f in self.fake_stages]
-        return Seen(self.segmap, self.fake.detach(), self.real, stages, self.real_stages)
+        return Seen(self.onehot_map, self.fake.detach(), self.real, stages, self.real_stages)
 
 
 def build_dataset(cfg: TrainConfig, palette: Palette, split: str = "train"):
@@ -68,8 +68,8 @@ def build_dataset(cfg: TrainConfig, palette: Palette, split: str = "train"):
 
 
 def to_tensors(labels: np.ndarray, photos: np.ndarray, num_classes: int):
-    segmap = label_onehot(paddle.to_tensor(labels.astype(np.int64)), num_classes)
-    return segmap, paddle.to_tensor(pictures_to_unit(photos))
+    onehot_map = label_onehot(paddle.to_tensor(labels.astype(np.int64)), num_classes)
+    return onehot_map, paddle.to_tensor(pictures_to_unit(photos))
 
 
 class Trainer:
@@ -159,23 +159,23 @@ class Trainer:
         """One G step, then one D step on the same pictures; returns every loss term and the learning-rate scale."""
         cfg = self.cfg
         labels, photos = self.sampler.batch(step, self.ranks.part(cfg.batch_size))
-        segmap, real = to_tensors(labels, photos, self.gen_cfg.num_classes)
+        onehot_map, real = to_tensors(labels, photos, self.gen_cfg.num_classes)
         rng = np.random.default_rng((cfg.seed, step, 1_000_003))
         scale = self.learning_rate_scale(step)
         if cfg.freeze_teacher:
             # z as users' requests draw it (never a style encoder's), since that is what the student must serve.
-            values, picture = self._distill(segmap, self.users_noise(rng), scale, step)
+            values, picture = self._distill(onehot_map, self.users_noise(rng), scale, step)
             if cfg.lambda_distill_gan > 0:
-                values.update(self.discriminator_step(Seen(segmap, picture, real), scale))
+                values.update(self.discriminator_step(Seen(onehot_map, picture, real), scale))
             return {**self.ranks.mean(values), "lr_scale": scale}
 
         self.opt_g.set_lr(cfg.lr_g * scale)
         self.generator.train()
         self.discriminator.train()
         z, mu, logvar = self.sample_z(real, rng)
-        fake = self.generator(segmap, z)
-        seen = self.seen_by_discriminators(segmap, fake, real, rng)
-        terms = self.generator_losses(seen, segmap, fake, real, labels, z, mu, logvar)
+        fake = self.generator(onehot_map, z)
+        seen = self.seen_by_discriminators(onehot_map, fake, real, rng)
+        terms = self.generator_losses(seen, onehot_map, fake, real, labels, z, mu, logvar)
         g_loss = sum(terms.values())
         g_loss.backward()
         self.ranks.step(self.opt_g)
@@ -188,35 +188,35 @@ class Trainer:
         values.update(self.discriminator_step(seen.detached(), scale))
         self._update_ema(self.ema, self.generator, step)
         if self.distillation is not None:
-            values.update(self._distill(segmap, z, scale, step)[0])
+            values.update(self._distill(onehot_map, z, scale, step)[0])
         return {**self.ranks.mean(values), "lr_scale": scale}
 
-    def seen_by_discriminators(self, segmap, fake, real, rng: np.random.Generator) -> "Seen":
+    def seen_by_discriminators(self, onehot_map, fake, real, rng: np.random.Generator) -> "Seen":
         """What the discriminators see: each pair's map, picture and photo changed alike (DiffAugment), and the
         frozen SqueezeNet's stages of both when a loss needs them (one pass serves them all)."""
         if self.diffaugment:
-            params = diffaugment.draw(rng, segmap.shape[0], self.cfg.image_size)
-            real = diffaugment.augment(segmap, real, self.diffaugment, params)[1]
-            segmap, fake = diffaugment.augment(segmap, fake, self.diffaugment, params)
-        seen = Seen(segmap, fake, real)
+            params = diffaugment.draw(rng, onehot_map.shape[0], self.cfg.image_size)
+            real = diffaugment.augment(onehot_map, real, self.diffaugment, params)[1]
+            onehot_map, fake = diffaugment.augment(onehot_map, fake, self.diffaugment, params)
+        seen = Seen(onehot_map, fake, real)
         if self.squeezenet is not None:
             with paddle.no_grad():
                 seen.real_stages = self.squeezenet.stages(squeezenet_input(real))
             seen.fake_stages = self.squeezenet.stages(squeezenet_input(fake))
         return seen
 
-    def generator_losses(self, seen: "Seen", segmap, fake, real, labels: np.ndarray, z, mu, logvar
+    def generator_losses(self, seen: "Seen", onehot_map, fake, real, labels: np.ndarray, z, mu, logvar
                          ) -> dict[str, paddle.Tensor]:
         """The generator's weighted loss terms. D's weights need no gradients here (a third of D's backward)."""
         weights, terms = self.weights, {}
         with frozen(self.discriminator):
-            fake_out = self.discriminator(seen.segmap, seen.fake)
+            fake_out = self.discriminator(seen.onehot_map, seen.fake)
             # The real photos' features are only targets: judged without a graph, in eval mode so they reuse the
             # spectral-norm estimate the fake pass just refined (what one pass over both would have used). That
             # halves the batch G's gradient goes back through.
             self.discriminator.eval()
             with paddle.no_grad():
-                real_out = self.discriminator(seen.segmap, seen.real)
+                real_out = self.discriminator(seen.onehot_map, seen.real)
             self.discriminator.train()
             terms["g_gan"] = weights.gan * losses.hinge_g_loss(fake_out)
             if weights.feat > 0:
@@ -230,14 +230,14 @@ class Trainer:
             # draw codes from all photos, and the light and weather of another photo are where a mountain
             # turned into sea. D never sees these pictures, but G cannot paint them apart: each is judged
             # elsewhere on codes drawn alike. Not augmented (cutout would erase what the map asks for).
-            restyled = self.generator(segmap, paddle.roll(z.detach(), 1, axis=0))  # the codes stay the photos'
+            restyled = self.generator(onehot_map, paddle.roll(z.detach(), 1, axis=0))  # the codes stay the photos'
             terms["g_semantic"] = weights.semantic * semantic_loss(
                 self.semantic, self.squeezenet.stages(squeezenet_input(restyled)),
                 paddle.to_tensor(self.semantic_labels(labels)), self.palette.ignore_id, self.cfg.semantic_class_balanced)
         if self.projected is not None:
             with frozen(self.projected):
                 terms["g_projected"] = weights.projected * losses.hinge_g_loss(
-                    self.projected(seen.segmap, seen.fake_stages))
+                    self.projected(seen.onehot_map, seen.fake_stages))
         if self.vgg is not None:
             terms["g_vgg"] = weights.vgg * losses.perceptual_loss(self.vgg, fake, real)
         if weights.l1 > 0:
@@ -255,11 +255,11 @@ class Trainer:
 
     def discriminator_losses(self, seen: "Seen") -> dict[str, paddle.Tensor]:
         """The discriminators' loss terms on one step's (detached) pictures and photos."""
-        fake_out, real_out = self._discriminate(seen.segmap, seen.fake, seen.real)
+        fake_out, real_out = self._discriminate(seen.onehot_map, seen.fake, seen.real)
         terms = {"d_hinge": losses.hinge_d_loss(real_out, fake_out)}
         if self.projected is not None:
-            projected_real = self.projected(seen.segmap, seen.real_stages)
-            projected_fake = self.projected(seen.segmap, seen.fake_stages)
+            projected_real = self.projected(seen.onehot_map, seen.real_stages)
+            projected_fake = self.projected(seen.onehot_map, seen.fake_stages)
             terms["d_projected"] = losses.hinge_d_loss(projected_real, projected_fake)
             real_out, fake_out = real_out + projected_real, fake_out + projected_fake
         if self.weights.lecam > 0:
@@ -284,18 +284,18 @@ class Trainer:
             optimizer.clear_grad()
         return {key: float(value) for key, value in terms.items()}
 
-    def _distill(self, segmap, z, lr_scale: float, step: int) -> tuple[dict[str, float], paddle.Tensor]:
+    def _distill(self, onehot_map, z, lr_scale: float, step: int) -> tuple[dict[str, float], paddle.Tensor]:
         """One student step towards the picture of the network users get, on the teacher's label map and z."""
         with paddle.no_grad():
-            picture = self.inference_generator(segmap, z)  # also leaves its block activations in the taps
-        values, student_picture = self.distillation.step(segmap, z, picture, self.cfg.lr_student * lr_scale)
+            picture = self.inference_generator(onehot_map, z)  # also leaves its block activations in the taps
+        values, student_picture = self.distillation.step(onehot_map, z, picture, self.cfg.lr_student * lr_scale)
         # The student's average warms up from its own birth, not from the teacher's step count.
         self._update_ema(self.distillation.ema, self.distillation.student, step - self.student_born)
         return values, student_picture
 
-    def _discriminate(self, segmap, fake, real):
+    def _discriminate(self, onehot_map, fake, real):
         # Fake and real in one batch, as SPADE does: one pass, shared instance-norm code path.
-        outputs = self.discriminator(paddle.concat([segmap, segmap]), paddle.concat([fake, real]))
+        outputs = self.discriminator(paddle.concat([onehot_map, onehot_map]), paddle.concat([fake, real]))
         # split, not two slices: its backward is one concat, where each slice's writes a full-size zero tensor.
         halves = [[paddle.split(f, 2) for f in scale] for scale in outputs]
         return [[f for f, _ in scale] for scale in halves], [[r for _, r in scale] for scale in halves]
@@ -441,8 +441,8 @@ class Trainer:
         for dataset in (self.sampler.dataset, self.heldout):
             labels, photos = BatchSampler(dataset, MEMORISATION_PAIRS, self.cfg.image_size, seed=54321,
                                           augment_data=False).batch(0)
-            segmap, real = to_tensors(labels, photos, self.gen_cfg.num_classes)
-            outputs = self.discriminator(segmap, real)
+            onehot_map, real = to_tensors(labels, photos, self.gen_cfg.num_classes)
+            outputs = self.discriminator(onehot_map, real)
             scores.append(float(sum(out[-1].mean() for out in outputs)) / len(outputs))
         self.discriminator.train()
         return {"d_train": scores[0], "d_heldout": scores[1], "d_gap": scores[0] - scores[1]}
@@ -453,7 +453,7 @@ class Trainer:
         pair, to compare by eye."""
         sampler = BatchSampler(self.sampler.dataset, SAMPLE_ROWS, self.cfg.image_size, seed=12345, augment_data=False)
         labels, photos = sampler.batch(0)
-        segmap, real = to_tensors(labels, photos, self.gen_cfg.num_classes)
+        onehot_map, real = to_tensors(labels, photos, self.gen_cfg.num_classes)
         z = paddle.to_tensor(np.random.default_rng(0).standard_normal((SAMPLE_ROWS, self.gen_cfg.z_dim)).astype(np.float32))
         generators = [self.inference_generator]
         if self.distillation is not None:
@@ -461,13 +461,13 @@ class Trainer:
         columns = [[self.palette.colorize(l) for l in labels]]
         for generator in generators:
             generator.eval()
-            columns.append(list(pictures_from_unit(generator(segmap, z).numpy())))
+            columns.append(list(pictures_from_unit(generator(onehot_map, z).numpy())))
         if self.gen_cfg.use_vae:
             # A style encoder's generator trains on photos' codes, which N(0, 1) draws only roughly resemble
             # (users' seeds draw from the codes' Gaussian, fitted after training): this column shows its pictures
             # at their best, and how far the seeds column is from them.
             teacher = self.inference_generator
-            columns.append(list(pictures_from_unit(teacher(segmap, teacher.encode(real)[0]).numpy())))
+            columns.append(list(pictures_from_unit(teacher(onehot_map, teacher.encode(real)[0]).numpy())))
         columns.append(list(photos))
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)

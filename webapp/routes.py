@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from miaobi_core import api as api_rules
 from miaobi_core.animation import FRAMES, encode_webp
-from miaobi_core.codec import (CodecLimits, ImageTooLargeError, InputError, decode_label_canvas, encode_picture,
+from miaobi_core.codec import (CodecLimits, ImageTooLargeError, InputError, decode_drawing, encode_picture,
                                encode_png, png_to_b64)
 from miaobi_core.labelling import PHOTO_SIDE as LABELLING_SIDE
 from miaobi_core.palette import palette_json
@@ -107,8 +107,8 @@ def predict():
     asked = api_rules.parse_prediction(_json_body(), "image", lambda: model.style_names(),
                                        default_size=current_app.config["DEFAULT_SIZE"])
     palette = model.palette
-    decoded = decode_label_canvas(asked.drawings[0], palette, CodecLimits())
-    _maybe_keep_doodle(decoded.ids, palette)
+    decoded = decode_drawing(asked.drawings[0], palette, CodecLimits())
+    _maybe_keep_doodle(decoded.label_map, palette)
 
     admission = current_app.extensions["miaobi_admission"]
     upscale = admission.unhurried()  # busy: Lanczos instead of the upscaler, before refusing anyone
@@ -118,7 +118,7 @@ def predict():
     answer.update(shape)
     if asked.animate:
         with admission.admit(FRAMES):
-            frames = model.animate(decoded.ids, asked.animate, seed=asked.seeds[0], size=asked.size, sun=asked.sun,
+            frames = model.animate(decoded.label_map, asked.animate, seed=asked.seeds[0], size=asked.size, sun=asked.sun,
                                    upscale=upscale, **shape)
         answer.update(image=png_to_b64(encode_webp(frames)), format="webp", animate=asked.animate)
         if asked.frames:
@@ -128,7 +128,7 @@ def predict():
     # A style photo is decoded here, in memory, and never kept (not even with SAVE_DOODLES_DIR).
     photo = {} if asked.style_photo is None else {"style_photo": decode_photo(asked.style_photo, STYLE_PHOTO_SIDE)}
     with admission.admit():  # 429 at once when the wait would be too long
-        picture = model.generate(label_maps=[decoded.ids], seed=asked.seeds[0], size=asked.size, style=asked.style,
+        picture = model.generate(label_maps=[decoded.label_map], seed=asked.seeds[0], size=asked.size, style=asked.style,
                                  upscale=upscale, sun=asked.sun, **photo, **shape)[0]
     return jsonify(image=png_to_b64(encode_picture(picture, asked.format)), format=asked.format, **answer,
                    ms=round((time.perf_counter() - started) * 1000.0, 1))
@@ -143,8 +143,8 @@ def drawing():
     asked = api_rules.parse_drawing(_json_body(), "photo")
     photo = decode_photo(asked.photos[0], LABELLING_SIDE)  # at the scale the labelling rules work at
     with current_app.extensions["miaobi_admission"].admit():
-        ids = model.drawing_from_photo(photo, asked.width, asked.height)
-    return jsonify(image=png_to_b64(encode_png(ids, model.palette.colors)), width=asked.width, height=asked.height,
+        label_map = model.drawing_from_photo(photo, asked.width, asked.height)
+    return jsonify(image=png_to_b64(encode_png(label_map, model.palette.colors)), width=asked.width, height=asked.height,
                    ms=round((time.perf_counter() - started) * 1000.0, 1))
 
 
@@ -157,12 +157,12 @@ def _json_body() -> dict:
     return body
 
 
-def _maybe_keep_doodle(ids, palette):
+def _maybe_keep_doodle(label_map, palette):
     folder = current_app.config["SAVE_DOODLES_DIR"]
     if folder:  # off by default: children's drawings are not kept unless the operator asks
         Path(folder).mkdir(parents=True, exist_ok=True)
         (Path(folder) / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.png").write_bytes(
-            encode_png(ids, palette.colors))
+            encode_png(label_map, palette.colors))
 
 
 def _error(status: int, code: str, message: str, retry_after: int = 1):

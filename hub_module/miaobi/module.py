@@ -34,7 +34,7 @@ from miaobi_core.ade20k import FILE as ADE20K_FILE
 from miaobi_core.ade20k import ADE20KSegmenter
 from miaobi_core.admission import Admission
 from miaobi_core.animation import FRAMES, encode_webp, parse_animation
-from miaobi_core.codec import (CodecLimits, InputError, check_label_ids, decode_label_canvas, encode_picture,
+from miaobi_core.codec import (CodecLimits, InputError, check_label_map, decode_drawing, encode_picture,
                                encode_png, png_to_b64, png_to_rgba, snap_to_palette)
 from miaobi_core.labelling import PHOTO_SIDE, SCENES_FILE, SceneModel, drawing_from_photo
 from miaobi_core.options import ServingOptions
@@ -151,16 +151,16 @@ class Miaobi(paddle.nn.Layer):
         """The names ``style=`` takes (cheap: no thumbnails)."""
         return self.synthesizer.styles.names
 
-    def _to_ids(self, item) -> np.ndarray:
-        """A class-id array, a palette-coloured RGB(A) array, or a path to a PNG -> class ids."""
+    def _to_label_map(self, item) -> np.ndarray:
+        """A label map (class ids), a palette-coloured RGB(A) drawing, or a path to a PNG -> a label map."""
         if isinstance(item, (str, os.PathLike)):
-            return snap_to_palette(png_to_rgba(_read(item), self.limits), self.palette, self.limits).ids
+            return snap_to_palette(png_to_rgba(_read(item), self.limits), self.palette, self.limits).label_map
         array = np.asarray(item)
         if array.ndim == 2:
-            return check_label_ids(array, self.palette.num_classes)
+            return check_label_map(array, self.palette.num_classes)
         if array.ndim == 3 and array.shape[2] in (3, 4):
             return snap_to_palette(array.astype(np.uint8) if array.dtype != np.uint8 else array,
-                                   self.palette, self.limits).ids
+                                   self.palette, self.limits).label_map
         raise InputError(f"A label map must be (H, W) class ids, (H, W, 3|4) colours or a PNG path, got {array.shape}.")
 
     def drawing_from_photo(self, photo, width: int = api.DRAWING_SIDE, height: int = api.DRAWING_SIDE) -> np.ndarray:
@@ -213,20 +213,20 @@ class Miaobi(paddle.nn.Layer):
         """
         if not isinstance(label_maps, (list, tuple)) or not label_maps:
             raise InputError("label_maps must be a non-empty list.")
-        ids = [self._to_ids(m) for m in label_maps]
+        label_maps = [self._to_label_map(m) for m in label_maps]
         styles, name = None, style if isinstance(style, str) else None
         if style is not None and name is None:
             array = np.asarray(style, np.float32)
-            styles = list(array) if array.ndim == 2 else [array] * len(ids)
+            styles = list(array) if array.ndim == 2 else [array] * len(label_maps)
         if style_photo is not None and style is not None:
             raise InputError("Give a look as style or a photo as style_photo, not both.")
         size, shape = api.parse_picture_size(size, width, height)
-        seeds = None if styles is not None else api.parse_seeds(seed, len(ids))
+        seeds = None if styles is not None else api.parse_seeds(seed, len(label_maps))
         sun = sun if isinstance(sun, Sun) else parse_sun(sun)  # parse_sun(None) is None
         synthesizer = self._on(use_gpu)
         code = None if style_photo is None else synthesizer.style_of_photo(
             self._to_photo(style_photo, synthesizer.native_size))
-        pictures = synthesizer.generate(ids, seeds=seeds, styles=styles, size=size, style=name, upscale=upscale,
+        pictures = synthesizer.generate(label_maps, seeds=seeds, styles=styles, size=size, style=name, upscale=upscale,
                                         sun=sun, style_code=code, shape=shape)
         if output_dir:
             os.makedirs(output_dir, exist_ok=True)
@@ -243,7 +243,7 @@ class Miaobi(paddle.nn.Layer):
         seed = api.parse_seeds(seed, 1)[0]
         sun = sun if isinstance(sun, Sun) else parse_sun(sun)
         size, shape = api.parse_picture_size(size, width, height)
-        return self._on(use_gpu).animate(self._to_ids(label_map), parse_animation(path) or "day", seed,
+        return self._on(use_gpu).animate(self._to_label_map(label_map), parse_animation(path) or "day", seed,
                                          size=size, upscale=upscale, sun=sun, shape=shape)
 
     @serving
@@ -269,17 +269,17 @@ class Miaobi(paddle.nn.Layer):
     def _serve_pictures(self, images, use_gpu: bool | None, **fields) -> list[str]:
         synthesizer = self._on(use_gpu)  # hub serving --use_gpu: True from its GPU worker, moving the model once
         asked = api.parse_prediction({"images": images, **fields}, "images", lambda: synthesizer.styles.names)
-        ids = [decode_label_canvas(image, self.palette, self.limits).ids for image in asked.drawings]
+        label_maps = [decode_drawing(image, self.palette, self.limits).label_map for image in asked.drawings]
         photo = None if asked.style_photo is None else decode_photo(asked.style_photo, synthesizer.native_size)
         upscale = self.admission.unhurried()  # busy: Lanczos instead of the upscaler, before refusing anyone
-        with self.admission.admit(len(ids) * FRAMES if asked.animate else len(ids)):
+        with self.admission.admit(len(label_maps) * FRAMES if asked.animate else len(label_maps)):
             if asked.animate:
-                return [png_to_b64(encode_webp(synthesizer.animate(i, asked.animate, seed, size=asked.size,
+                return [png_to_b64(encode_webp(synthesizer.animate(label_map, asked.animate, seed, size=asked.size,
                                                                    upscale=upscale, sun=asked.sun,
                                                                    shape=asked.shape)))
-                        for i, seed in zip(ids, asked.seeds)]
+                        for label_map, seed in zip(label_maps, asked.seeds)]
             code = None if photo is None else synthesizer.style_of_photo(photo)
-            pictures = synthesizer.generate(ids, seeds=asked.seeds, size=asked.size, style=asked.style,
+            pictures = synthesizer.generate(label_maps, seeds=asked.seeds, size=asked.size, style=asked.style,
                                             upscale=upscale, sun=asked.sun, style_code=code, shape=asked.shape)
         return [png_to_b64(encode_picture(p, asked.format)) for p in pictures]
 
@@ -292,7 +292,7 @@ class Miaobi(paddle.nn.Layer):
         decoded = [decode_photo(photo, PHOTO_SIDE) for photo in asked.photos]
         with self.admission.admit(len(decoded)):
             drawings = [self.drawing_from_photo(photo, asked.width, asked.height) for photo in decoded]
-        return [png_to_b64(encode_png(ids, self.palette.colors)) for ids in drawings]
+        return [png_to_b64(encode_png(label_map, self.palette.colors)) for label_map in drawings]
 
     @runnable
     def run_cmd(self, argvs: list[str]):
