@@ -2,9 +2,9 @@
 
 A fully-convolutional GAN run at a larger size paints its textures at the wrong
 scale, and Lanczos only blurs the pixels it has; a photo super-resolution network
-invents plausible detail (edges, foliage, water sparkle) instead. The networks ship
-as ncnn files and run on the CPU in OpenVINO, rebuilt from those files (miaobi_core/ncnn_graph.py), when its
-pictures match ncnn's, else in ncnn (docs/performance.md, "Upscaler"). Each one lives in a folder with ``upscaler.json`` describing it, so
+invents plausible detail (edges, foliage, water sparkle) instead. The networks run
+in ncnn on the CPU, in 0.04-0.1 s for a 128 px picture here (docs/performance.md,
+"Upscaler"). Each one lives in a folder with ``upscaler.json`` describing it, so
 the bench can try any of them with the same code that serves the shipped ones.
 
 Two ship, each where it measured best: waifu2x photo x2 up to twice the model's size
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,9 +24,6 @@ import numpy as np
 from PIL import Image
 
 from .runtime import math_threads
-
-log = logging.getLogger(__name__)
-PARITY_LEVELS = 2  # OpenVINO against ncnn, in 0-255 levels: float rounding, never a wrong layer
 
 SPEC_NAME = "upscaler.json"
 
@@ -53,29 +49,22 @@ class UpscalerSpec:
 
 
 @functools.cache
-def _upscaler_thread() -> ThreadPoolExecutor:
-    """The one thread every upscaler runs on (made at the first picture, not at import)."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="upscaler")
+def _ncnn_thread() -> ThreadPoolExecutor:
+    """The one thread every ncnn network runs on (made at the first picture, not at import)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="ncnn")
 
 
 class Upscaler:
-    """A super-resolution network shipped as ncnn files: uint8 RGB (H, W, 3) -> uint8 RGB (factor*H, factor*W, 3).
+    """An ncnn super-resolution network: uint8 RGB (H, W, 3) -> uint8 RGB (factor*H, factor*W, 3).
 
-    ``backend="auto"`` runs it in OpenVINO, rebuilt from those files, if that builds and its pictures of a
-    probe are within :data:`PARITY_LEVELS` of ncnn's; else, and for good after any OpenVINO failure, in ncnn.
-    ``self.backend`` says which. Measured here: OpenVINO is faster on Real-ESRGAN's 34 convolutions
-    (docs/performance.md, "Upscaler").
-
-    Calls run one at a time on one thread that every upscaler shares (:func:`_upscaler_thread`): either
-    library already spreads one picture over every core, and two pictures at once would only fight over
-    them. The one thread matters too: OpenMP keeps a team of workers per calling thread, and a server's
-    request threads each woke their own (256 px pictures, one waitress process: 57 ms per request with 8
-    threads against 41 ms with 1, measured here with ncnn).
+    Calls run one at a time on one thread that every upscaler shares (:func:`_ncnn_thread`): ncnn already
+    spreads one picture over every core, and two pictures at once would only fight over them. The one
+    thread matters too: OpenMP keeps a team of workers per calling thread, and a server's request threads
+    each woke their own (256 px pictures, one waitress process: 57 ms per request with 8 threads against
+    41 ms with 1, measured here).
     """
 
-    def __init__(self, folder: str | Path, spec: UpscalerSpec | None = None, backend: str = "auto"):
-        if backend not in ("auto", "ncnn"):
-            raise ValueError(f"an upscaler's backend is auto or ncnn, not {backend!r}")
+    def __init__(self, folder: str | Path, spec: UpscalerSpec | None = None):
         # ncnn's OpenMP threads spin while they wait by default: with two server processes on two cores, each
         # upscaling, the spinning took 4x the time (measured: 0.73 pictures/s each against 5 with passive
         # waiting, and no cost to one alone). Read when ncnn's OpenMP runtime starts, i.e. at this import.
@@ -90,34 +79,6 @@ class Upscaler:
         for load, name in ((self.net.load_param, self.spec.param), (self.net.load_model, self.spec.model)):
             if load(str(folder / name)) != 0:
                 raise RuntimeError(f"ncnn could not load {folder / name}")
-        self.backend, self._openvino = "ncnn", None
-        if backend == "auto":
-            self._openvino = self._try_openvino(folder)
-            self.backend = "openvino" if self._openvino is not None else "ncnn"
-
-    def _try_openvino(self, folder: Path):
-        """An OpenVINO request for the network, or None (said in the log) if it does not build or differs."""
-        try:
-            import openvino as ov
-
-            from .ncnn_graph import openvino_model
-
-            model = openvino_model(folder / self.spec.param, folder / self.spec.model, self.spec.input_blob,
-                                   self.spec.output_blob)
-            compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": math_threads(),
-                                                              "INFERENCE_PRECISION_HINT": "f32"})
-            request = compiled.create_infer_request()
-            probe = parity_probe()
-            difference = np.abs(_from_unit(_run_openvino(request, _to_unit(probe))).astype(int)
-                                - self._run_ncnn(probe).astype(int)).max()
-        except Exception as error:  # a missing library, an unknown layer, a failed build: ncnn serves
-            log.warning("%s stays in ncnn: OpenVINO did not build it (%s)", self.spec.name, error)
-            return None
-        if difference > PARITY_LEVELS:
-            log.warning("%s stays in ncnn: OpenVINO's probe picture differs by %d levels", self.spec.name,
-                        difference)
-            return None
-        return request
 
     @property
     def factor(self) -> int:
@@ -130,51 +91,19 @@ class Upscaler:
         pad = self.spec.reflect_pad
         if pad:
             picture = np.pad(picture, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
-        return _upscaler_thread().submit(self._enlarge, picture).result()
-
-    def _enlarge(self, picture: np.ndarray) -> np.ndarray:
-        if self._openvino is not None:
-            try:
-                return _from_unit(_run_openvino(self._openvino, _to_unit(picture)))
-            except Exception:  # the picture is still painted, by ncnn, and so is every later one
-                log.exception("OpenVINO failed enlarging with %s; ncnn from now on", self.spec.name)
-                self._openvino, self.backend = None, "ncnn"
-        return self._run_ncnn(picture)
-
-    def _run_ncnn(self, picture: np.ndarray) -> np.ndarray:
-        ncnn = self._ncnn
         height, width = picture.shape[:2]
+        ncnn = self._ncnn
         mat = ncnn.Mat.from_pixels(np.ascontiguousarray(picture), ncnn.Mat.PixelType.PIXEL_RGB, width, height)
         mat.substract_mean_normalize([0.0, 0.0, 0.0], [1 / 255.0] * 3)  # the networks take RGB in [0, 1]
-        extractor = self.net.create_extractor()
-        extractor.input(self.spec.input_blob, mat)
-        status, out = extractor.extract(self.spec.output_blob)
+        status, out = _ncnn_thread().submit(self._extract, mat).result()
         if status != 0:
             raise RuntimeError(f"ncnn failed running {self.spec.name} (status {status})")
-        return _from_unit(np.asarray(out)[None])
+        return np.clip(np.asarray(out).transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
-
-def _to_unit(picture: np.ndarray) -> np.ndarray:
-    """uint8 RGB (H, W, 3) -> (1, 3, H, W) float32 in [0, 1], what the networks take."""
-    return np.ascontiguousarray(picture.transpose(2, 0, 1)[None], np.float32) / 255.0
-
-
-def _from_unit(out: np.ndarray) -> np.ndarray:
-    return np.clip(out[0].transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
-def _run_openvino(request, x: np.ndarray) -> np.ndarray:
-    return request.infer({0: x})[0]
-
-
-def parity_probe(side: int = 40) -> np.ndarray:
-    """A small seeded picture with edges, smooth shading and grain: every layer of a network shows in its
-    enlargement, so a wrongly rebuilt one differs from ncnn by far more than float rounding."""
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:side, 0:side] / side
-    picture = np.stack([200 * y, 120 + 80 * np.sin(9 * x), 255 * (x + y > 1)], axis=2) + rng.normal(0, 12, (side,
-                                                                                                          side, 3))
-    return np.clip(picture, 0, 255).astype(np.uint8)
+    def _extract(self, mat):
+        extractor = self.net.create_extractor()
+        extractor.input(self.spec.input_blob, mat)
+        return extractor.extract(self.spec.output_blob)
 
 
 class Upscalers:
@@ -189,11 +118,6 @@ class Upscalers:
     @property
     def names(self) -> list[str]:
         return [self.by_factor[f].spec.name for f in sorted(self.by_factor)]
-
-    @property
-    def backends(self) -> list[str]:
-        """What runs each of :attr:`names`: openvino, or ncnn."""
-        return [self.by_factor[f].backend for f in sorted(self.by_factor)]
 
     def pick(self, scale: float) -> Upscaler:
         """The smallest network that enlarges at least ``scale`` times, else the largest."""

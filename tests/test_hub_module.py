@@ -38,7 +38,6 @@ def test_variant_auto_serves_the_full_model_and_the_student_is_there_to_choose(m
     student = hub.Module(name="miaobi", variant="distilled", backend="paddle", upscale=False)
     assert student.describe()["variant"] == "distilled"
     assert module.describe()["upscalers"] == ["waifu2x photo x2", "Real-ESRGAN general x4 v3"]
-    assert module.describe()["upscaler_backends"] == ["openvino", "openvino"]
     assert student.describe()["upscalers"] == []
     teachers = hub.Module(name="miaobi", variant="distilled", backend="paddle",
                           upscalers=str(teachers_folder(tmp_path)))  # what the shipped students learnt from

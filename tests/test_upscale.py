@@ -5,8 +5,7 @@ import pytest
 from PIL import Image
 
 from miaobi_core.synthesizer import Synthesizer
-from miaobi_core import upscale
-from miaobi_core.upscale import PARITY_LEVELS, Upscaler, Upscalers, UpscalerSpec, enlarge
+from miaobi_core.upscale import Upscaler, Upscalers, UpscalerSpec, enlarge
 from miaobi_core.variants import FOLDERS, UPSCALER_FOLDER
 from tests.helpers import SHIPPED
 
@@ -50,40 +49,12 @@ def test_every_network_runs_on_one_thread_whoever_asks(upscalers, probe, monkeyp
     from concurrent.futures import ThreadPoolExecutor
 
     ran_on = set()
-    enlarge_one = Upscaler._enlarge
-    monkeypatch.setattr(Upscaler, "_enlarge",
-                        lambda self, picture: ran_on.add(threading.get_ident()) or enlarge_one(self, picture))
+    extract = Upscaler._extract
+    monkeypatch.setattr(Upscaler, "_extract", lambda self, mat: ran_on.add(threading.get_ident()) or extract(self, mat))
     with ThreadPoolExecutor(4) as requests:
         pictures = list(requests.map(lambda factor: upscalers.by_factor[factor](probe), [2, 4, 2, 4, 2, 4]))
     assert len(ran_on) == 1 and threading.get_ident() not in ran_on
     assert [p.shape[0] for p in pictures] == [64, 128] * 3
-
-
-def test_the_shipped_networks_run_in_openvino_rebuilt_from_their_ncnn_files(upscalers, probe):
-    for factor, network in upscalers.by_factor.items():
-        in_ncnn = Upscaler(SHIPPED / UPSCALER_FOLDER / f"x{factor}", backend="ncnn")
-        assert network.backend == "openvino" and in_ncnn.backend == "ncnn"
-        assert np.abs(network(probe).astype(int) - in_ncnn(probe).astype(int)).max() <= PARITY_LEVELS
-
-
-def test_a_network_openvino_cannot_build_match_or_run_stays_in_ncnn(probe, monkeypatch, caplog):
-    from miaobi_core import ncnn_graph
-
-    folder = SHIPPED / UPSCALER_FOLDER / "x4"
-    assert Upscaler(folder, backend="ncnn").backend == "ncnn"
-    with pytest.raises(ValueError, match="auto or ncnn"):
-        Upscaler(folder, backend="openvino")
-    unknown = ncnn_graph.UnknownLayer("ncnn layer Crop")
-    monkeypatch.setattr(ncnn_graph, "openvino_model", lambda *args: (_ for _ in ()).throw(unknown))
-    assert Upscaler(folder).backend == "ncnn" and "did not build" in caplog.text
-    monkeypatch.undo()
-    monkeypatch.setattr(upscale, "PARITY_LEVELS", -1)  # no picture can match that
-    assert Upscaler(folder).backend == "ncnn" and "differs by" in caplog.text
-    monkeypatch.undo()
-    network = Upscaler(folder)
-    monkeypatch.setattr(upscale, "_run_openvino", lambda request, x: (_ for _ in ()).throw(RuntimeError("gone")))
-    np.testing.assert_array_equal(network(probe), Upscaler(folder, backend="ncnn")(probe))  # painted, by ncnn
-    assert network.backend == "ncnn"
 
 
 def test_each_network_ships_with_its_licence(upscalers):

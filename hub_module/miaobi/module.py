@@ -139,7 +139,6 @@ class Miaobi(paddle.nn.Layer):
                 "steps": synthesizer.info.get("metadata", {}).get("steps"), "native_size": synthesizer.native_size,
                 "backend": synthesizer.backend.name,
                 "upscalers": synthesizer.upscalers.names if synthesizer.upscalers else [],
-                "upscaler_backends": synthesizer.upscalers.backends if synthesizer.upscalers else [],
                 "backend_trials": [dataclasses.asdict(t) for t in synthesizer.backend_trials]}
 
     def styles(self) -> list[dict]:
