@@ -115,7 +115,7 @@ class Synthesizer:
         paddle.disable_static()
         paddle.set_device(self.device)
 
-    def __init__(self, checkpoint_dir: str | Path, *, max_batch: int = 8, max_queue: int = 32, **options):
+    def __init__(self, checkpoint_dir: str | Path, *, max_batch: int = 4, max_queue: int = 32, **options):
         """``options``: fields of :class:`ServingOptions` (use_gpu, backend, micro_batch, batch_wait_ms,
         timeout_s, upscale, upscalers), each defaulting to :data:`OFFLINE`'s, a tool's way of running a model;
         servers pass all of theirs. ``upscale`` needs ``upscalers``, the folder of upscaler folders."""
@@ -145,6 +145,9 @@ class Synthesizer:
         # upscale: pictures asked for above native_size are painted at it and enlarged by the network of the
         # upscalers folder that fits (miaobi_core/upscale.py). Off: Lanczos only.
         self.upscalers = Upscalers(self.options.upscalers) if self.options.upscale else None
+        # max_batch 4: each backend keeps buffers for the largest batch it has run. Measured with bench.soak (40
+        # clients at 512 px, docs/reliability.md): batches of up to 8 grew a served web app by 300 MB, up to 4
+        # by 39 MB, at the same pictures a second.
         self.max_batch = max_batch
         self.timeout_s = self.options.timeout_s  # micro-batched pictures: a caller gives up waiting after this long
         # micro_batch: pictures asked for by concurrent threads share forward passes. With no wait,
