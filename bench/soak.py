@@ -43,12 +43,11 @@ def kinds_table(workers: list[psutil.Process], before: list[Counter], after: lis
     rows = ["anonymous", "stacks", *libraries, "other libraries"]
     header = " | ".join(f"worker {w.pid}: before -> after" for w in workers)
     lines = [f"| resident MB | {header} |", "|---|" + "---:|" * len(workers)]
+    def mb(kinds: Counter, row: str) -> float:
+        return kinds[row] if row != "other libraries" else sum(v for k, v in kinds.items() if k not in rows)
+
     for row in rows:
-        def mb(kinds: Counter) -> float:
-            if row != "other libraries":
-                return kinds[row]
-            return sum(v for k, v in kinds.items() if k not in rows)
-        cells = " | ".join(f"{mb(b):.0f} -> {mb(a):.0f}" for b, a in zip(before, after))
+        cells = " | ".join(f"{mb(b, row):.0f} -> {mb(a, row):.0f}" for b, a in zip(before, after))
         lines.append(f"| {row} | {cells} |")
     return lines
 
