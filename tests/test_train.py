@@ -412,6 +412,12 @@ def test_every_recipe_parses(palette):
     for recipe in recipes:
         gen_cfg, cfg = parse_configs(["--config", str(recipe)], load_palette().num_classes)
         assert cfg.steps > cfg.decay_steps > 0 and gen_cfg.num_classes <= palette.num_classes
+    # module 1.7.0's first leg, as its command stood in commit a98b6f4, and where the branch began
+    gen_cfg, cfg = parse_configs(["--config", str(recipes[0].parent / "picture_00000.toml")], 12)
+    assert (gen_cfg.label_downsampling, cfg.lambda_kld, cfg.label_warp, cfg.d_antialias, cfg.lambda_spectral,
+            cfg.lambda_semantic, cfg.steps, cfg.decay_steps) == ("nearest", 0.05, 0.06, False, 0.0, 0.0, 60000, 30000)
+    _, cfg = parse_configs(["--config", str(recipes[0].parent / "picture_18500.toml")], 12)
+    assert (cfg.lambda_semantic, cfg.lambda_spectral, cfg.warmup_steps, cfg.steps) == (2.0, 30.0, 0, 22500)
 
 
 def test_each_optimiser_crop_and_loss_weight_option_takes_effect(tmp_path):
