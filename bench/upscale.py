@@ -16,6 +16,7 @@ Timings on a shared machine are noisy: compare within one run.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -153,6 +154,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sheet", default=str(REPO / "docs" / "upscaler.jpg"),
                         help="the side-by-side sheet (JPEG at quality 90 without chroma subsampling keeps it ~1.5 MB)")
     parser.add_argument("--skip-server", action="store_true", help="leave out the end-to-end table")
+    parser.add_argument("--workers", type=int, default=1, help="web app workers in the end-to-end table; with more "
+                        "than one it adds a row whose workers do not share the cores (miaobi_core/cores.py)")
     parser.add_argument("--server-only", action="store_true", help="only the end-to-end table, on doodles (no judges, no sheet, no training data)")
     args = parser.parse_args(argv)
     configure_cpu()
@@ -170,7 +173,7 @@ def main(argv=None) -> int:
         labels, photos = load_pairs(pseudo_labelled(args.data_root, "test"), side, args.count, "test pairs")
         judge(args, labels, photos, palette)
     if not args.skip_server:
-        end_to_end(labels, palette, args.requests)
+        end_to_end(labels, palette, args.requests, args.workers)
     return 0
 
 
@@ -194,17 +197,21 @@ def judge(args, labels, photos, palette) -> None:
     print(f"\nwrote {args.sheet}")
 
 
-def end_to_end(labels, palette, requests: int) -> None:
+def end_to_end(labels, palette, requests: int, workers: int) -> None:
     """The table with the served upscalers, with their students (train/upscalers/) and with Lanczos only, in
-    one run."""
+    one run; with several workers also the served upscalers on each worker's share of the cores alone."""
+    from miaobi_core.cores import ENV
+
     from .servers import web_app
 
-    print("\n## POST /predict end to end (one worker, ms)\n")
+    print(f"\n## POST /predict end to end ({workers} worker(s), one client, ms)\n")
     print("| size | format | enlarged by | p50 | p95 |\n| --- | --- | --- | --- | --- |")
-    settings = {"the served upscalers": [], "their students": ["--upscalers", str(STUDENTS)],
-                "Lanczos only": ["--no-upscale"]}
-    for name, flags in settings.items():
-        with web_app(["--workers", "1", "--rate-limit", "none", *flags]) as (url, _):
+    settings = {"the served upscalers": ([], None), "their students": (["--upscalers", str(STUDENTS)], None),
+                "Lanczos only": (["--no-upscale"], None)}
+    if workers > 1:
+        settings["the served upscalers, cores not shared"] = ([], {**os.environ, ENV: ""})
+    for name, (flags, env) in settings.items():
+        with web_app(["--workers", str(workers), "--rate-limit", "none", *flags], env=env) as (url, _):
             for (size, picture_format), measured in predict_table(url, list(labels), palette, requests).items():
                 print(f"| {size} | {picture_format} | {name} | {np.percentile(measured, 50):.0f} | "
                       f"{np.percentile(measured, 95):.0f} |")

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .cores import CoreTokens
 from .runtime import math_threads
 
 SPEC_NAME = "upscaler.json"
@@ -72,13 +73,24 @@ class Upscaler:
         import ncnn  # imported here: only servers that enlarge pictures need it
 
         self._ncnn = ncnn
-        folder = Path(folder)
-        self.spec = spec or UpscalerSpec.read(folder)
-        self.net = ncnn.Net()
-        self.net.opt.num_threads = math_threads()
-        for load, name in ((self.net.load_param, self.spec.param), (self.net.load_model, self.spec.model)):
-            if load(str(folder / name)) != 0:
-                raise RuntimeError(f"ncnn could not load {folder / name}")
+        self.folder = Path(folder)
+        self.spec = spec or UpscalerSpec.read(self.folder)
+        # With the supervisor's core tokens (miaobi_core/cores.py) a picture runs on as many threads as cores
+        # are free, else on this process's share. One network per thread count, loaded when first needed:
+        # ncnn fixes its Winograd kernels' threads when a network loads.
+        self._tokens = CoreTokens.from_env()
+        self._nets = {}
+        self._net(math_threads())
+
+    def _net(self, threads: int):
+        if threads not in self._nets:
+            net = self._ncnn.Net()
+            net.opt.num_threads = threads
+            for load, name in ((net.load_param, self.spec.param), (net.load_model, self.spec.model)):
+                if load(str(self.folder / name)) != 0:
+                    raise RuntimeError(f"ncnn could not load {self.folder / name}")
+            self._nets[threads] = net
+        return self._nets[threads]
 
     @property
     def factor(self) -> int:
@@ -101,7 +113,13 @@ class Upscaler:
         return np.clip(np.asarray(out).transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
     def _extract(self, mat):
-        extractor = self.net.create_extractor()
+        if self._tokens is None:
+            return self._run(self._net(math_threads()), mat)
+        with self._tokens.take() as cores:
+            return self._run(self._net(cores), mat)
+
+    def _run(self, net, mat):
+        extractor = net.create_extractor()
         extractor.input(self.spec.input_blob, mat)
         return extractor.extract(self.spec.output_blob)
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import psutil
 import pytest
@@ -13,6 +14,7 @@ import requests
 
 from bench.servers import REPO, free_port, web_app
 from bench.serving import example_drawing
+from miaobi_core.cores import ENV
 
 SERVER_ARGS = ["--rate-limit", "none", "--max-wait-s", "30"]
 
@@ -44,6 +46,8 @@ def test_a_killed_worker_is_replaced_and_the_others_keep_serving(hub_module_inst
     with web_app(SERVER_ARGS + ["--workers", "2"]) as (url, supervisor):
         old = workers_of(supervisor)
         assert len(old) == 2
+        tokens = Path(psutil.Process(old[1]).environ()[ENV])  # the cores the workers share (miaobi_core/cores.py)
+        assert len(list(tokens.iterdir())) == os.cpu_count()
         with ThreadPoolExecutor(6) as pool:
             in_flight = [pool.submit(predict, url, drawing, seed) for seed in range(6)]
             time.sleep(0.3)
@@ -61,6 +65,7 @@ def test_a_killed_worker_is_replaced_and_the_others_keep_serving(hub_module_inst
         answers = [predict(url, drawing, seed) for seed in range(4)]
         assert [a.status_code for a in answers] == [200] * 4
         assert [a.json()["seed"] for a in answers] == list(range(4))
+    assert not tokens.exists()  # removed when the supervisor stops
 
 
 def test_with_one_worker_requests_wait_for_its_replacement_instead_of_failing(hub_module_installed, drawing):

@@ -15,11 +15,14 @@ from __future__ import annotations
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+
+from miaobi_core.cores import ENV, make_tokens
 
 log = logging.getLogger("miaobi.supervisor")
 
@@ -60,6 +63,10 @@ class Supervisor:
         # glibc gives each thread its own malloc arena; with waitress's threads and the model's buffers the
         # arenas fragmented and a worker grew ~25 MB a minute under load. Two arenas kept it flat (measured).
         self.env.setdefault("MALLOC_ARENA_MAX", "2")
+        # ... but an idle server's lone picture may take every core for its upscaler (miaobi_core/cores.py).
+        self.tokens = None if ENV in self.env else make_tokens(os.cpu_count() or 1)
+        if self.tokens:
+            self.env[ENV] = str(self.tokens)
         self.workers: list[Worker] = []
         self.stopping = False
 
@@ -86,6 +93,8 @@ class Supervisor:
             return 0
         finally:
             self._terminate_all()
+            if self.tokens:
+                shutil.rmtree(self.tokens, ignore_errors=True)
 
     def _wait_until_ready(self) -> int:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
