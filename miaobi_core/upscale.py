@@ -59,10 +59,11 @@ class Upscaler:
     """An ncnn super-resolution network: uint8 RGB (H, W, 3) -> uint8 RGB (factor*H, factor*W, 3).
 
     Calls run one at a time on one thread that every upscaler shares (:func:`_ncnn_thread`): ncnn already
-    spreads one picture over every core, and two pictures at once would only fight over them. The one
-    thread matters too: OpenMP keeps a team of workers per calling thread, and a server's request threads
+    spreads one picture over the process's cores, and two pictures at once would only fight over them. The
+    one thread matters too: OpenMP keeps a team of workers per calling thread, and a server's request threads
     each woke their own (256 px pictures, one waitress process: 57 ms per request with 8 threads against
-    41 ms with 1, measured here).
+    41 ms with 1, measured here). Under the web app's supervisor a picture runs on every core no other
+    worker is using (:mod:`miaobi_core.cores`).
     """
 
     def __init__(self, folder: str | Path, spec: UpscalerSpec | None = None):
