@@ -206,10 +206,13 @@ def end_to_end(labels, palette, requests: int, workers: int) -> None:
 
     print(f"\n## POST /predict end to end ({workers} worker(s), one client, ms)\n")
     print("| size | format | enlarged by | p50 | p95 |\n| --- | --- | --- | --- | --- |")
-    settings = {"the served upscalers": ([], None), "their students": (["--upscalers", str(STUDENTS)], None),
-                "Lanczos only": (["--no-upscale"], None)}
+    # The server's threads as `make run` has them: the supervisor gives each worker its share of the cores
+    # (this process's configure_cpu set them for all cores).
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    settings = {"the served upscalers": ([], env), "their students": (["--upscalers", str(STUDENTS)], env),
+                "Lanczos only": (["--no-upscale"], env)}
     if workers > 1:
-        settings["the served upscalers, cores not shared"] = ([], {**os.environ, ENV: ""})
+        settings["the served upscalers, cores not shared"] = ([], {**env, ENV: ""})
     for name, (flags, env) in settings.items():
         with web_app(["--workers", str(workers), "--rate-limit", "none", *flags], env=env) as (url, _):
             for (size, picture_format), measured in predict_table(url, list(labels), palette, requests).items():
