@@ -62,8 +62,8 @@ def random_inputs(num_classes: int, z_dim: int, batch: int, size: int, seed: int
 
     rng = np.random.default_rng(seed)
     blobs = rng.integers(0, num_classes, (batch, 8, 8))  # big blobs, like a child's drawing
-    ids = blobs.repeat(size // 8, axis=1).repeat(size // 8, axis=2)
-    return onehot(ids, num_classes), rng.standard_normal((batch, z_dim)).astype(np.float32)
+    label_map = blobs.repeat(size // 8, axis=1).repeat(size // 8, axis=2)
+    return onehot(label_map, num_classes), rng.standard_normal((batch, z_dim)).astype(np.float32)
 
 
 def latencies(backend, onehot_map, z, budget_s: float, max_runs: int = 20, min_runs: int = 3) -> list[float]:

@@ -25,10 +25,10 @@ def example_drawing(size: int) -> str:
     palette = load_palette()
     y = np.arange(size)[:, None] / size
     x = np.arange(size)[None, :] / size
-    ids = np.full((size, size), palette.id_of("sky"), np.uint8)
-    ids[np.broadcast_to(y > 0.35 + 0.15 * np.sin(x * 9), ids.shape)] = palette.id_of("mountain")
-    ids[np.broadcast_to(y > 0.7, ids.shape)] = palette.id_of("water")
-    return png_to_b64(encode_png(palette.colorize(ids)))
+    label_map = np.full((size, size), palette.id_of("sky"), np.uint8)
+    label_map[np.broadcast_to(y > 0.35 + 0.15 * np.sin(x * 9), label_map.shape)] = palette.id_of("mountain")
+    label_map[np.broadcast_to(y > 0.7, label_map.shape)] = palette.id_of("water")
+    return png_to_b64(encode_png(palette.colorize(label_map)))
 
 
 def timed_post(url: str, payload: dict) -> float:

@@ -26,9 +26,9 @@ def flat_fill(labels: np.ndarray, colours: np.ndarray) -> np.ndarray:
 def oracle_flat_fill(labels: np.ndarray, photos: np.ndarray) -> np.ndarray:
     """Each class region of each map filled with the mean colour of its own real photo there."""
     out = np.empty_like(photos)
-    for i, (ids, photo) in enumerate(zip(labels, photos)):
-        for k in np.unique(ids):
-            out[i][ids == k] = photo[ids == k].mean(axis=0).round().astype(np.uint8)
+    for i, (label_map, photo) in enumerate(zip(labels, photos)):
+        for k in np.unique(label_map):
+            out[i][label_map == k] = photo[label_map == k].mean(axis=0).round().astype(np.uint8)
     return out
 
 

@@ -35,22 +35,22 @@ class PairDataset:
     """Photos with a parallel folder of class-id label PNGs of the same stem (layout (a))."""
 
     pairs: list[tuple[Path, Path]]
-    id_lut: np.ndarray | None = None  # maps stored label values to palette ids (ADE20K)
+    id_lut: np.ndarray | None = None  # maps stored label values to palette class ids (ADE20K)
 
     def __len__(self):
         return len(self.pairs)
 
     def labels(self, index: int) -> np.ndarray:
         """The pair's class ids alone (its photo is not read)."""
-        ids = _load_ids(self.pairs[index][1])
-        return ids if self.id_lut is None else self.id_lut[ids]
+        label_map = _load_ids(self.pairs[index][1])
+        return label_map if self.id_lut is None else self.id_lut[label_map]
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         photo_path, label_path = self.pairs[index]
-        ids, photo = self.labels(index), load_rgb(photo_path)
-        if ids.shape != photo.shape[:2]:
-            raise ValueError(f"{label_path} is {ids.shape}, its photo {photo_path} is {photo.shape[:2]}")
-        return ids, photo
+        label_map, photo = self.labels(index), load_rgb(photo_path)
+        if label_map.shape != photo.shape[:2]:
+            raise ValueError(f"{label_path} is {label_map.shape}, its photo {photo_path} is {photo.shape[:2]}")
+        return label_map, photo
 
 
 def folder_pairs(photo_dir: str | Path, label_dir: str | Path) -> PairDataset:
@@ -107,36 +107,36 @@ class ProceduralLandscapes:
         x = np.linspace(0, 2 * np.pi, s)[None, :]
         ridge = s * (0.35 + 0.1 * np.sin(x * rng.uniform(0.5, 2) + rng.uniform(0, 6)))
         shore = s * rng.uniform(0.6, 0.8)
-        ids = np.full((s, s), p.id_of("sky"), np.uint8)
-        ids[(y >= ridge)] = p.id_of(rng.choice(["mountain", "rock", "tree"]))
-        ids[(y >= ridge) & (y < ridge + s * 0.06)] = p.id_of("snow") if rng.random() < 0.5 else ids[-1, 0]
-        ids[np.broadcast_to(y >= shore, (s, s))] = p.id_of(rng.choice(["water", "sea", "grass", "sand"]))
-        photo = p.colors[ids].astype(np.float32)
-        photo += rng.normal(0, 12, photo.shape) * (ids != p.id_of("sky"))[..., None]  # texture off the sky
+        label_map = np.full((s, s), p.id_of("sky"), np.uint8)
+        label_map[(y >= ridge)] = p.id_of(rng.choice(["mountain", "rock", "tree"]))
+        label_map[(y >= ridge) & (y < ridge + s * 0.06)] = p.id_of("snow") if rng.random() < 0.5 else label_map[-1, 0]
+        label_map[np.broadcast_to(y >= shore, (s, s))] = p.id_of(rng.choice(["water", "sea", "grass", "sand"]))
+        photo = p.colors[label_map].astype(np.float32)
+        photo += rng.normal(0, 12, photo.shape) * (label_map != p.id_of("sky"))[..., None]  # texture off the sky
         photo *= (0.8 + 0.2 * y / s)[..., None]  # light falls off toward the top, as in photos
-        return ids, np.clip(photo, 0, 255).astype(np.uint8)
+        return label_map, np.clip(photo, 0, 255).astype(np.uint8)
 
 
-def augment(ids: np.ndarray, photo: np.ndarray, size: int, rng: np.random.Generator,
+def augment(label_map: np.ndarray, photo: np.ndarray, size: int, rng: np.random.Generator,
             min_crop: float = 0.85, flip: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Random crop (side in [min_crop, 1] of the short side), resize to size x size, horizontal flip.
 
     The label map and the photo get the same crop and flip; labels resize
     with nearest-neighbour only, so no new class values appear.
     """
-    height, width = ids.shape
+    height, width = label_map.shape
     short = min(height, width)
     side = max(1, int(round(short * rng.uniform(min_crop, 1.0))))
     top, left = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
     box = (int(left), int(top), int(left) + side, int(top) + side)
-    ids = np.asarray(Image.fromarray(ids).resize((size, size), Image.NEAREST, box=box))
+    label_map = np.asarray(Image.fromarray(label_map).resize((size, size), Image.NEAREST, box=box))
     photo = np.asarray(Image.fromarray(photo).resize((size, size), Image.BICUBIC, box=box))
     if flip and rng.random() < 0.5:
-        ids, photo = ids[:, ::-1], photo[:, ::-1]
-    return np.ascontiguousarray(ids), np.ascontiguousarray(photo)
+        label_map, photo = label_map[:, ::-1], photo[:, ::-1]
+    return np.ascontiguousarray(label_map), np.ascontiguousarray(photo)
 
 
-def warp_labels(ids: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+def warp_labels(label_map: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
     """The label map pushed around by a smooth random displacement of up to ``strength`` x its side.
 
     A 4x4 grid of random shifts, smoothly interpolated over the map, moves each border by a
@@ -146,21 +146,21 @@ def warp_labels(ids: np.ndarray, strength: float, rng: np.random.Generator) -> n
     """
     from scipy.ndimage import map_coordinates, zoom
 
-    height, width = ids.shape
+    height, width = label_map.shape
     shifts = rng.uniform(-strength, strength, (2, 4, 4)) * np.array([height, width]).reshape(2, 1, 1)
     field = np.stack([zoom(s, (height / 4, width / 4), order=3, mode="nearest") for s in shifts])
     rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
     coords = np.stack([rows + field[0], cols + field[1]])
-    return map_coordinates(ids, coords, order=0, mode="nearest").astype(ids.dtype)
+    return map_coordinates(label_map, coords, order=0, mode="nearest").astype(label_map.dtype)
 
 
-def center(ids: np.ndarray, photo: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def center(label_map: np.ndarray, photo: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic centre square resized to size x size (evaluation and sample grids)."""
-    height, width = ids.shape
+    height, width = label_map.shape
     short = min(height, width)
     top, left = (height - short) // 2, (width - short) // 2
     box = (left, top, left + short, top + short)
-    return (np.asarray(Image.fromarray(ids).resize((size, size), Image.NEAREST, box=box)),
+    return (np.asarray(Image.fromarray(label_map).resize((size, size), Image.NEAREST, box=box)),
             np.asarray(Image.fromarray(photo).resize((size, size), Image.BICUBIC, box=box)))
 
 
@@ -183,14 +183,14 @@ class BatchSampler:
         for slot in slots:
             epoch, offset = divmod(first + slot, n)
             index = int(np.random.default_rng((self.seed, epoch)).permutation(n)[offset])
-            ids, photo = self.dataset[index]
+            label_map, photo = self.dataset[index]
             if self.augment_data:
                 rng = np.random.default_rng((self.seed, step, slot))
-                ids, photo = augment(ids, photo, self.image_size, rng, self.min_crop)
+                label_map, photo = augment(label_map, photo, self.image_size, rng, self.min_crop)
                 if self.label_warp:
-                    ids = warp_labels(ids, self.label_warp, rng)
+                    label_map = warp_labels(label_map, self.label_warp, rng)
             else:
-                ids, photo = center(ids, photo, self.image_size)
-            labels.append(ids)
+                label_map, photo = center(label_map, photo, self.image_size)
+            labels.append(label_map)
             photos.append(photo)
         return np.stack(labels), np.stack(photos)

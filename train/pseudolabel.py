@@ -78,7 +78,7 @@ _ade20k = None  # one segmenter per worker process
 
 
 def ade20k_ids(rgb: np.ndarray, cache_path: Path, model: Path = ADE20K_MODEL) -> np.ndarray:
-    """The ADE20K segmenter's ids for a photo, cached as a PNG so the merge rules re-run in seconds."""
+    """The ADE20K segmenter's class ids for a photo, cached as a PNG so the merge rules re-run in seconds."""
     global _ade20k
     if cache_path.is_file():
         return np.asarray(Image.open(cache_path))
@@ -86,17 +86,17 @@ def ade20k_ids(rgb: np.ndarray, cache_path: Path, model: Path = ADE20K_MODEL) ->
         from miaobi_core.ade20k import ADE20KSegmenter
 
         _ade20k = ADE20KSegmenter(model)
-    ids = _ade20k(rgb)
+    ade_ids = _ade20k(rgb)
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache_path.with_suffix(".tmp.png")
-    Image.fromarray(ids).save(tmp)
+    Image.fromarray(ade_ids).save(tmp)
     os.replace(tmp, cache_path)  # a killed run never leaves a half-written cache file
-    return ids
+    return ade_ids
 
 
 def label_file(photo: Path, sky_path: Path | None, ade_path: Path, scene: str, version: int, palette: Palette,
                ade_model: Path = ADE20K_MODEL) -> np.ndarray:
-    """Labels of one photo file by ``version`` from its cached ADE20K ids (and, for v1 and v2, sky probabilities)."""
+    """Labels of one photo file by ``version`` from its cached ADE20K class ids (and, for v1 and v2, sky probabilities)."""
     rgb = load_rgb(photo)
     if version == 1:
         return label_photo(rgb, load_sky_probability(sky_path), scene, palette)
@@ -123,7 +123,7 @@ class Folders:
 
 
 def _describe(job) -> np.ndarray:
-    """Caches a photo's ADE20K ids; returns what the scene classifier reads of it."""
+    """Caches a photo's ADE20K class ids; returns what the scene classifier reads of it."""
     photo, ade_path, ade_model = job
     rgb = load_rgb(photo)
     return scene_features(rgb, ade20k_ids(rgb, ade_path, ade_model))
@@ -136,10 +136,10 @@ def _signature(photo: Path) -> duplicates.Signature:
 def _label_one(job) -> np.ndarray:
     photo, sky_path, ade_path, label_path, scene, version, ade_model = job
     palette = load_palette()
-    ids = label_file(photo, sky_path, ade_path, scene, version, palette, ade_model)
+    label_map = label_file(photo, sky_path, ade_path, scene, version, palette, ade_model)
     label_path.parent.mkdir(parents=True, exist_ok=True)
-    label_path.write_bytes(encode_png(ids, palette.colors))
-    return np.bincount(ids.ravel(), minlength=256)
+    label_path.write_bytes(encode_png(label_map, palette.colors))
+    return np.bincount(label_map.ravel(), minlength=256)
 
 
 SUPPORT_SHARE, SUPPORT_PHOTOS = 0.02, 300  # a class earns a palette entry on >= 2% of >= 300 training photos
@@ -151,8 +151,8 @@ def palette_support(ade_paths: list[Path]) -> dict[str, int]:
 
     counts = np.zeros(256, np.int64)
     for path in tqdm(ade_paths, desc="palette support", unit="photo"):
-        ids = np.asarray(Image.open(path))
-        counts += np.bincount(ids.ravel(), minlength=256) >= SUPPORT_SHARE * ids.size
+        label_map = np.asarray(Image.open(path))
+        counts += np.bincount(label_map.ravel(), minlength=256) >= SUPPORT_SHARE * label_map.size
     return {name: int(counts[k]) for k, name in sorted(NAMES.items(), key=lambda kv: -counts[kv[0]])}
 
 

@@ -14,16 +14,16 @@ def wobbly_doodles(palette, count: int, size: int, seed: int = 0, width: int | N
     y, x = y / size, x / width
     maps = []
     for _ in range(count):
-        ids = np.full((size, width), palette.id_of("sky"), np.uint8)
+        label_map = np.full((size, width), palette.id_of("sky"), np.uint8)
         wobble = lambda: 0.03 * np.sin(x * rng.uniform(8, 20) + rng.uniform(0, 6)) + 0.02 * np.sin(x * 37)
         horizon = rng.uniform(0.35, 0.55)
-        ids[y > horizon + wobble() - 0.25 * np.exp(-((x - rng.uniform(0.2, 0.8)) ** 2) / 0.02)] = palette.id_of(
+        label_map[y > horizon + wobble() - 0.25 * np.exp(-((x - rng.uniform(0.2, 0.8)) ** 2) / 0.02)] = palette.id_of(
             rng.choice(["mountain", "mountain", "rock", "tree"]))
-        ids[y > rng.uniform(0.6, 0.75) + wobble()] = palette.id_of(rng.choice(["water", "sea", "grass", "sand"]))
+        label_map[y > rng.uniform(0.6, 0.75) + wobble()] = palette.id_of(rng.choice(["water", "sea", "grass", "sand"]))
         cx, cy = rng.uniform(0.2, 0.8), rng.uniform(0.08, 0.22)
-        ids[(((x - cx) / 0.12) ** 2 + ((y - cy) / 0.05) ** 2 < 1 + wobble() * 5) & (ids == palette.id_of("sky"))] = \
+        label_map[(((x - cx) / 0.12) ** 2 + ((y - cy) / 0.05) ** 2 < 1 + wobble() * 5) & (label_map == palette.id_of("sky"))] = \
             palette.id_of("cloud")
-        maps.append(ids)
+        maps.append(label_map)
     return np.stack(maps)
 
 
@@ -129,13 +129,13 @@ def house_doodles(palette, count: int, size: int) -> np.ndarray:
     y, x = np.mgrid[0:size, 0:size] / size
     maps = []
     for i in range(count):
-        ids = np.full((size, size), palette.id_of("sky"), np.uint8)
-        ids[y > 0.62] = palette.id_of("grass")
+        label_map = np.full((size, size), palette.id_of("sky"), np.uint8)
+        label_map[y > 0.62] = palette.id_of("grass")
         middle, tree = (0.32, 0.8) if i % 2 == 0 else (0.68, 0.2)
-        ids[(y > 0.4) & (y <= 0.66) & (abs(x - middle) < 0.17)] = palette.id_of("house")
-        ids[(y > 0.22) & (y <= 0.4) & (abs(x - middle) < (y - 0.22) * 1.1)] = palette.id_of("house")  # the roof
-        ids[(y > 0.45) & (abs(x - tree) < 0.1)] = palette.id_of("tree")
-        maps.append(ids)
+        label_map[(y > 0.4) & (y <= 0.66) & (abs(x - middle) < 0.17)] = palette.id_of("house")
+        label_map[(y > 0.22) & (y <= 0.4) & (abs(x - middle) < (y - 0.22) * 1.1)] = palette.id_of("house")  # the roof
+        label_map[(y > 0.45) & (abs(x - tree) < 0.1)] = palette.id_of("tree")
+        maps.append(label_map)
     return np.stack(maps)
 
 
@@ -143,8 +143,8 @@ def house_grid(synthesizers: list, palette, maps: np.ndarray, photos: np.ndarray
     """Rows of (map | each model's picture, seed 1 | the real photo) for held-out maps with houses in them, then
     two house doodles (no photo): can a child draw a house?"""
     blank = np.full_like(photos[0], 255)
-    rows = [[palette.colorize(ids), *(s.generate([ids], seeds=[1])[0] for s in synthesizers), photo]
-            for ids, photo in zip(maps, photos)]
-    rows += [[palette.colorize(ids), *(s.generate([ids], seeds=[1])[0] for s in synthesizers), blank]
-             for ids in house_doodles(palette, 2, maps.shape[1])]
+    rows = [[palette.colorize(label_map), *(s.generate([label_map], seeds=[1])[0] for s in synthesizers), photo]
+            for label_map, photo in zip(maps, photos)]
+    rows += [[palette.colorize(label_map), *(s.generate([label_map], seeds=[1])[0] for s in synthesizers), blank]
+             for label_map in house_doodles(palette, 2, maps.shape[1])]
     return grid(rows)

@@ -74,8 +74,8 @@ def truncation(text: str) -> float:
 
 
 def thumbnail(synthesizer, code: np.ndarray, side: int = 96) -> bytes:
-    ids = np.asarray(Image.open(THUMBNAIL_MAP))
-    picture = synthesizer.generate([ids], styles=[code], size=synthesizer.native_size)[0]
+    label_map = np.asarray(Image.open(THUMBNAIL_MAP))
+    picture = synthesizer.generate([label_map], styles=[code], size=synthesizer.native_size)[0]
     buffer = io.BytesIO()
     Image.fromarray(picture).resize((side, side), Image.LANCZOS).save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
