@@ -70,7 +70,9 @@ def main(argv=None) -> int:
     with (nullcontext((args.url, None)) if args.url else web_app(server_args)) as (url, process):
         supervisor = psutil.Process(args.pid or process.pid)
         workers = supervisor.children(recursive=True)
-        run_load(url, 1, 3.0, 0.0, [args.size])  # every worker path warm: the first pictures load lazily
+        # every worker warm (the first pictures load lazily): a client per worker, since each client's
+        # keep-alive connection reaches one
+        run_load(url, len(workers), 3.0, 0.0, [args.size])
         before = [memory_by_kind(w.pid) for w in workers]
         print(f"{args.clients} clients asking for {args.size} px pictures for {args.minutes:g} min; server: "
               f"python -m webapp {args.server_args or '(defaults)'}\n")

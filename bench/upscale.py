@@ -213,8 +213,8 @@ def end_to_end(labels, palette, requests: int, workers: int) -> None:
                 "Lanczos only": (["--no-upscale"], env)}
     if workers > 1:
         settings["the served upscalers, cores not shared"] = ([], {**env, ENV: ""})
-    for name, (flags, env) in settings.items():
-        with web_app(["--workers", str(workers), "--rate-limit", "none", *flags], env=env) as (url, _):
+    for name, (flags, server_env) in settings.items():
+        with web_app(["--workers", str(workers), "--rate-limit", "none", *flags], env=server_env) as (url, _):
             for (size, picture_format), measured in predict_table(url, list(labels), palette, requests).items():
                 print(f"| {size} | {picture_format} | {name} | {np.percentile(measured, 50):.0f} | "
                       f"{np.percentile(measured, 95):.0f} |")

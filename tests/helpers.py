@@ -19,6 +19,23 @@ def decode_b64_image(text: str) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(text)))
 
 
+def tiny_pseudo_labels(folder: Path, palette, label_map: np.ndarray, splits: list[str]) -> Path:
+    """python -m train.pseudolabel's output in miniature: a photo per entry of ``splits``, each labelled with
+    ``label_map`` (its first class bright, a little darker photo by photo, the rest dark)."""
+    import json
+
+    from miaobi_core.codec import encode_png
+
+    entries = []
+    for i, split in enumerate(splits):
+        photo = np.where(label_map[..., None] == label_map[0, 0], 200 - 20 * i, 40).astype(np.uint8).repeat(3, 2)
+        Image.fromarray(photo).save(folder / f"{i}.jpg")
+        (folder / f"{i}.png").write_bytes(encode_png(label_map, palette.colors))
+        entries.append({"photo": str(folder / f"{i}.jpg"), "label": f"{i}.png", "split": split, "scene": "sea"})
+    (folder / "manifest.json").write_text(json.dumps({"photos": entries}))
+    return folder
+
+
 # A trainer small enough for a unit test: a few channels, 64 px, procedural data.
 TINY_G = dict(ngf=4, z_dim=8, spade_hidden=8, encoder_nef=4, norm="clade_icpe")
 TINY_T = dict(data="procedural", image_size=64, batch_size=2, ndf=8, n_layers_d=3, num_d=2, lambda_vgg=0.0,

@@ -1,12 +1,13 @@
 """The benches and the ablation runner with every flag set, at the smallest sizes: each prints its table."""
 import json
 
-import numpy as np
-from PIL import Image
 
 from bench import features, inference, load, serving, wide
 from train import ablate
+from tests.helpers import tiny_pseudo_labels
 from train.files import SHARED_MODELS
+
+SPLITS = ["train"] * 4 + ["test"] * 2
 
 
 def table_rows(out: str) -> list[str]:
@@ -35,20 +36,6 @@ def test_features_bench_times_photos_wide_pictures_and_a_day(hub_module_installe
     assert len(table_rows(capsys.readouterr().out)) >= 4
 
 
-def tiny_labels(folder, palette, label_map):
-    """python -m train.pseudolabel's output in miniature: four training photos, two held out, one map."""
-    from miaobi_core.codec import encode_png
-
-    entries = []
-    for i, split in enumerate(["train"] * 4 + ["test"] * 2):
-        photo = np.where(label_map[..., None] == label_map[0, 0], 190 - 20 * i, 40).astype(np.uint8).repeat(3, 2)
-        Image.fromarray(photo).save(folder / f"{i}.jpg")
-        (folder / f"{i}.png").write_bytes(encode_png(label_map, palette.colors))
-        entries.append({"photo": str(folder / f"{i}.jpg"), "label": f"{i}.png", "split": split, "scene": "sea"})
-    (folder / "manifest.json").write_text(json.dumps({"photos": entries}))
-    return folder
-
-
 def test_serving_bench_times_a_real_hub_serving(hub_module_installed, capsys):
     assert serving.main(["--size", "64", "--requests", "2", "--clients", "2"]) == 0
     assert len(table_rows(capsys.readouterr().out)) >= 2
@@ -57,14 +44,14 @@ def test_serving_bench_times_a_real_hub_serving(hub_module_installed, capsys):
 def test_wide_bench_compares_wide_and_square_pictures_of_held_out_maps(tmp_path, palette, label_map, capsys):
     from tests.helpers import SHIPPED
 
-    assert wide.main(["--model", str(SHIPPED / "weights"), "--data-root", str(tiny_labels(tmp_path, palette, label_map)),
+    assert wide.main(["--model", str(SHIPPED / "weights"), "--data-root", str(tiny_pseudo_labels(tmp_path, palette, label_map, SPLITS)),
                       "--limit", "2"]) == 0
     out = capsys.readouterr().out
     assert "2 held-out maps" in out and "| 128x192 |" in out and "| 128x128 |" in out
 
 
 def test_ablation_runner_trains_the_chosen_rows_and_writes_its_section(tmp_path, palette, label_map, capsys):
-    tiny_labels(tmp_path, palette, label_map)
+    tiny_pseudo_labels(tmp_path, palette, label_map, SPLITS)
     report = tmp_path / "report.md"
     report.write_text("# Report\n\n## Ablations\n\nold table\n\n## Kept\n\nhand-written\n")
     assert ablate.main(["--steps", "2", "--image-size", "64", "--variants", "0,7", "--test-limit", "2",

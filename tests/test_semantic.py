@@ -8,7 +8,7 @@ import pytest
 from train import semantic
 from train.semantic import SemanticHead, load_semantic_head, semantic_loss
 
-from tests.helpers import make_trainer
+from tests.helpers import make_trainer, tiny_pseudo_labels
 from tests.test_priors import SQUEEZENET, needs_squeezenet
 
 IGNORE = 255
@@ -71,17 +71,7 @@ def test_a_head_file_is_checked_when_read(tmp_path):
 
 @needs_squeezenet
 def test_the_command_trains_a_head_on_labelled_photos_and_reports_its_miou(tmp_path, palette, label_map):
-    from PIL import Image
-
-    from miaobi_core.codec import encode_png
-
-    entries = []
-    for i, split in enumerate(["train", "train", "test", "test"]):
-        photo = np.where(label_map[..., None] == label_map[0, 0], 200, 40).astype(np.uint8).repeat(3, axis=2)
-        Image.fromarray(photo).save(tmp_path / f"{i}.jpg")
-        (tmp_path / f"{i}.png").write_bytes(encode_png(label_map, palette.colors))
-        entries.append({"photo": str(tmp_path / f"{i}.jpg"), "label": f"{i}.png", "split": split, "scene": "sea"})
-    (tmp_path / "manifest.json").write_text(json.dumps({"photos": entries}))
+    tiny_pseudo_labels(tmp_path, palette, label_map, ["train", "train", "test", "test"])
     out = tmp_path / "head" / "reader.pdparams"
     assert semantic.main([str(out), "--data-root", str(tmp_path), "--steps", "3", "--batch-size", "2",
                           "--test-limit", "2", "--squeezenet-dir", str(SQUEEZENET), "--class-balanced"]) == 0

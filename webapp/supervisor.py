@@ -60,13 +60,13 @@ class Supervisor:
         self.env = dict(os.environ)
         self.env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
         self.env.setdefault("MKL_NUM_THREADS", self.env["OMP_NUM_THREADS"])
-        # glibc gives each thread its own malloc arena; with waitress's threads and the model's buffers the
-        # arenas fragmented and a worker grew ~25 MB a minute under load. Two arenas kept it flat (measured).
-        self.env.setdefault("MALLOC_ARENA_MAX", "2")
         # ... but an idle server's lone picture may take every core for its upscaler (miaobi_core/cores.py).
         self.tokens = None if ENV in self.env else make_tokens(os.cpu_count() or 1)
         if self.tokens:
             self.env[ENV] = str(self.tokens)
+        # glibc gives each thread its own malloc arena; with waitress's threads and the model's buffers the
+        # arenas fragmented and a worker grew ~25 MB a minute under load. Two arenas kept it flat (measured).
+        self.env.setdefault("MALLOC_ARENA_MAX", "2")
         self.workers: list[Worker] = []
         self.stopping = False
 
