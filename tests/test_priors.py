@@ -10,7 +10,7 @@ import pytest
 from miaobi_core.config import GeneratorConfig
 from miaobi_core.generator import SPADEGenerator, label_onehot
 from train import diffaugment
-from train.data import warp_labels
+from train.data import WIDE, BatchSampler, ProceduralLandscapes, warp_labels
 from train.files import SHARED_MODELS
 from train.discriminator import ProjectedDiscriminator
 from train.losses import axis_log_spectra, feature_distance, spectral_loss
@@ -37,7 +37,7 @@ def test_diffaugment_policies_are_checked():
 
 def test_translation_and_cutout_move_label_map_and_picture_alike():
     onehot_map, image = pair()
-    params = diffaugment.draw(np.random.default_rng(3), 2, 16)
+    params = diffaugment.draw(np.random.default_rng(3), 2, 16, 16)
     params = diffaugment.Draw(params.brightness, params.saturation, params.contrast,
                               shift=np.array([[2, -1], [0, 0]]), cutout=np.array([[0, 0], [8, 8]]))
     seen_onehot_map, seen_image = diffaugment.augment(onehot_map, image, ("translation", "cutout"), params)
@@ -51,12 +51,44 @@ def test_translation_and_cutout_move_label_map_and_picture_alike():
 
 def test_color_changes_only_the_picture_and_passes_gradients():
     onehot_map, image = pair()
-    params = diffaugment.draw(np.random.default_rng(1), 2, 16)
+    params = diffaugment.draw(np.random.default_rng(1), 2, 16, 16)
     seen_onehot_map, seen_image = diffaugment.augment(onehot_map, image, ("color",), params)
     np.testing.assert_array_equal(seen_onehot_map.numpy(), onehot_map.numpy())
     assert not np.allclose(seen_image.numpy(), image.numpy())
     seen_image.sum().backward()
     assert image.grad is not None and np.abs(image.grad.numpy()).sum() > 0
+
+
+def test_a_wide_draw_shifts_and_cuts_out_by_each_side():
+    params = diffaugment.draw(np.random.default_rng(0), 400, 16, 48)
+    assert np.abs(params.shift[:, 0]).max() == 2 and np.abs(params.shift[:, 1]).max() == 6
+    assert params.cutout[:, 0].max() == 8 and params.cutout[:, 1].max() == 24
+    square = diffaugment.draw(np.random.default_rng(0), 4, 16, 16)  # a square's draw is as it was with one side
+    rng = np.random.default_rng(0)
+    _ = [rng.uniform(size=4) for _ in ("brightness", "saturation", "contrast")]
+    np.testing.assert_array_equal(square.shift, rng.integers(-2, 3, (4, 2)))
+    np.testing.assert_array_equal(square.cutout, rng.integers(0, 9, (4, 2)))
+
+
+def test_wide_steps_are_3_2_crops_and_the_square_steps_stay_as_they_were():
+    from miaobi_core.palette import load_palette
+
+    data = ProceduralLandscapes(load_palette(), size=96, length=8)
+    plain = BatchSampler(data, 2, 64, seed=0, label_warp=0.05)
+    mixed = BatchSampler(data, 2, 64, seed=0, label_warp=0.05, wide_share=0.5)
+    aspects = [mixed.aspect(step) for step in range(40)]
+    assert set(aspects) == {1.0, WIDE} and 10 < aspects.count(WIDE) < 30
+    for step, aspect in enumerate(aspects[:8]):
+        labels, photos = mixed.batch(step)
+        if aspect == WIDE:
+            assert labels.shape == (2, 64, 96) and photos.shape == (2, 64, 96, 3)
+            assert set(np.unique(labels)) <= set(np.unique(np.concatenate([data[i][0] for i in range(8)])))
+        else:
+            for got, expected in zip((labels, photos), plain.batch(step)):
+                np.testing.assert_array_equal(got, expected)
+    assert BatchSampler(data, 2, 64, seed=0, augment_data=False, wide_share=1.0).batch(0)[0].shape == (2, 64, 64)
+    with pytest.raises(ValueError, match="wide_share 1.5"):
+        BatchSampler(data, 2, 64, seed=0, wide_share=1.5)
 
 
 def test_label_warp_moves_borders_without_new_classes():
@@ -123,6 +155,25 @@ def test_every_ingredient_trains_and_resumes_exactly(tmp_path):
     resumed = make_trainer(tmp_path / "a", **options)
     resumed.load_checkpoint()
     assert resumed.train_step(2) == expected
+
+
+@needs_squeezenet
+def test_a_wide_step_trains_every_loss_and_the_style_encoder_reads_its_middle(tmp_path):
+    from train.config import TrainConfig
+    from train.trainer import Trainer
+
+    from tests.helpers import TINY_G, TINY_T
+
+    options = dict(lambda_squeezenet=1.0, lambda_projected=0.5, squeezenet_dir=str(SQUEEZENET), lambda_spectral=1.0,
+                   diffaugment="color,translation,cutout", wide_share=1.0)
+    trainer = Trainer(GeneratorConfig(**TINY_G, use_vae=True), TrainConfig(run_dir=str(tmp_path), **{**TINY_T, **options}))
+    seen = []
+    encode = trainer.generator.encode
+    trainer.generator.encode = lambda image: seen.append(image.shape) or encode(image)
+    values = trainer.train_step(0)
+    assert seen == [[2, 3, 64, 64]] and trainer.sampler.batch(0)[0].shape == (2, 64, 96)
+    assert {"g_squeezenet", "g_projected", "d_projected", "g_spectral", "g_kld"} <= set(values)
+    assert all(np.isfinite(v) for v in values.values())
 
 
 def test_a_committed_continuation_state_goes_on_from_its_step(tmp_path):

@@ -34,6 +34,10 @@ class TrainConfig:
     label_dir: str = _h("folder: the parallel folder of class-id label PNGs", "")
     image_size: int = _h("training resolution in pixels (square crops)", 128)
     min_crop: float = _h("smallest random crop, as a fraction of the photo's short side", 0.85)
+    wide_share: float = _h("share of the steps whose batch is of wide crops, 3:2 (image_size rows, 1.5 x image_size "
+                           "columns; the photo's crop enlarged to fit): the page paints wide drawings natively, and "
+                           "a generator that only saw squares smears the middle of a wide one (0 = squares only)",
+                           0.0)
     batch_size: int = _h("pairs per step", 8)
     steps: int = _h("total optimisation steps (each one D step and one G step)", 20000)
     lr_g: float = _h("generator learning rate (TTUR: G 1e-4, D 4e-4)", 1e-4)
@@ -205,7 +209,7 @@ SECTIONS = {
     "run": ("run_dir", "resume", "seed", "processes", "threads", "log_every", "sample_every", "checkpoint_every",
             "dry_run"),
     "start": ("continue_from", "init_from"),
-    "data": ("data", "data_root", "label_dir", "image_size", "min_crop", "batch_size", "label_warp", "diffaugment"),
+    "data": ("data", "data_root", "label_dir", "image_size", "min_crop", "wide_share", "batch_size", "label_warp", "diffaugment"),
     "optimisation": ("steps", "lr_g", "lr_d", "beta1", "beta2", "decay_steps", "warmup_steps", "catch_up_classes",
                      "catch_up_lr", "ema_decay"),
     "discriminators": ("ndf", "n_layers_d", "num_d", "d_spectral_norm", "d_antialias"),

@@ -117,20 +117,28 @@ class ProceduralLandscapes:
         return label_map, np.clip(photo, 0, 255).astype(np.uint8)
 
 
-def augment(label_map: np.ndarray, photo: np.ndarray, size: int, rng: np.random.Generator,
-            min_crop: float = 0.85, flip: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Random crop (side in [min_crop, 1] of the short side), resize to size x size, horizontal flip.
+WIDE = 1.5  # a wide batch's width / height: the page's wide canvas, 3:2
+WIDE_STREAM = 7  # the random stream that picks a step's shape
 
-    The label map and the photo get the same crop and flip; labels resize
-    with nearest-neighbour only, so no new class values appear.
+
+def augment(label_map: np.ndarray, photo: np.ndarray, size: int, rng: np.random.Generator,
+            min_crop: float = 0.85, flip: bool = True, aspect: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Random crop, resized to ``size`` rows and ``aspect`` x ``size`` columns, horizontal flip.
+
+    The crop's width is in [min_crop, 1] of the short side and its height that width / ``aspect``: a wide
+    crop (``aspect`` 1.5) of a square photo is its full height's middle two thirds or less, enlarged to fit.
+    The label map and the photo get the same crop and flip; labels resize with nearest-neighbour only,
+    so no new class values appear.
     """
     height, width = label_map.shape
     short = min(height, width)
     side = max(1, int(round(short * rng.uniform(min_crop, 1.0))))
-    top, left = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
-    box = (int(left), int(top), int(left) + side, int(top) + side)
-    label_map = np.asarray(Image.fromarray(label_map).resize((size, size), Image.NEAREST, box=box))
-    photo = np.asarray(Image.fromarray(photo).resize((size, size), Image.BICUBIC, box=box))
+    tall = max(1, int(round(side / aspect)))
+    top, left = rng.integers(0, height - tall + 1), rng.integers(0, width - side + 1)
+    box = (int(left), int(top), int(left) + side, int(top) + tall)
+    out = (int(round(size * aspect)), size)
+    label_map = np.asarray(Image.fromarray(label_map).resize(out, Image.NEAREST, box=box))
+    photo = np.asarray(Image.fromarray(photo).resize(out, Image.BICUBIC, box=box))
     if flip and rng.random() < 0.5:
         label_map, photo = label_map[:, ::-1], photo[:, ::-1]
     return np.ascontiguousarray(label_map), np.ascontiguousarray(photo)
@@ -165,20 +173,36 @@ def center(label_map: np.ndarray, photo: np.ndarray, size: int) -> tuple[np.ndar
 
 
 class BatchSampler:
-    """Batches as a pure function of (seed, step): resuming at step k replays exactly what step k would see."""
+    """Batches as a pure function of (seed, step): resuming at step k replays exactly what step k would see.
+
+    With ``wide_share``, that share of the steps (drawn per step) is a batch of wide crops, 3:2 (``WIDE``): a
+    fully convolutional generator trained on squares alone paints the middle of a wider map as a smear.
+    """
 
     def __init__(self, dataset, batch_size: int, image_size: int, seed: int, augment_data: bool = True,
-                 label_warp: float = 0.0, min_crop: float = 0.85):
+                 label_warp: float = 0.0, min_crop: float = 0.85, wide_share: float = 0.0):
         if len(dataset) == 0:
             raise ValueError("the dataset is empty")
+        if not 0.0 <= wide_share <= 1.0:
+            raise ValueError(f"wide_share {wide_share}: a share of the steps, in [0, 1]")
         self.dataset, self.batch_size, self.image_size = dataset, batch_size, image_size
         self.seed, self.augment_data, self.label_warp, self.min_crop = seed, augment_data, label_warp, min_crop
+        self.wide_share = wide_share
+
+    def aspect(self, step: int) -> float:
+        """The step's width / height: WIDE on a ``wide_share`` of the steps, else 1 (one draw per step, so every
+        data-parallel rank agrees, and a stream of its own, so the squares' crops are those of a run without)."""
+        if self.augment_data and self.wide_share and \
+                np.random.default_rng((self.seed, step, WIDE_STREAM)).random() < self.wide_share:
+            return WIDE
+        return 1.0
 
     def batch(self, step: int, part: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
         """The step's pairs, or just the slots ``part`` of them (one data-parallel rank's share)."""
         n = len(self.dataset)
         first = step * self.batch_size
         slots = range(self.batch_size)[part]
+        aspect = self.aspect(step)
         labels, photos = [], []
         for slot in slots:
             epoch, offset = divmod(first + slot, n)
@@ -186,7 +210,7 @@ class BatchSampler:
             label_map, photo = self.dataset[index]
             if self.augment_data:
                 rng = np.random.default_rng((self.seed, step, slot))
-                label_map, photo = augment(label_map, photo, self.image_size, rng, self.min_crop)
+                label_map, photo = augment(label_map, photo, self.image_size, rng, self.min_crop, aspect=aspect)
                 if self.label_warp:
                     label_map = warp_labels(label_map, self.label_warp, rng)
             else:

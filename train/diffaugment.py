@@ -25,15 +25,17 @@ class Draw:
     brightness: np.ndarray  # (B,) added, in [-0.5, 0.5] of the [-1, 1] range's half
     saturation: np.ndarray  # (B,) factor in [0, 2]
     contrast: np.ndarray  # (B,) factor in [0.5, 1.5]
-    shift: np.ndarray  # (B, 2) pixels (dy, dx), up to 1/8 of the side
-    cutout: np.ndarray  # (B, 2) top-left corner of a half-side square
+    shift: np.ndarray  # (B, 2) pixels (dy, dx), up to 1/8 of the height and of the width
+    cutout: np.ndarray  # (B, 2) top-left corner of a rectangle half the height and half the width
 
 
-def draw(rng: np.random.Generator, batch: int, size: int) -> Draw:
-    limit = size // 8
+def draw(rng: np.random.Generator, batch: int, height: int, width: int) -> Draw:
+    """A batch's parameters for pictures of ``height`` x ``width`` (a square's are those of one side twice)."""
+    sides = np.array([height, width])
+    limit = sides // 8
     return Draw(brightness=rng.uniform(-0.5, 0.5, batch), saturation=rng.uniform(0, 2, batch),
                 contrast=rng.uniform(0.5, 1.5, batch), shift=rng.integers(-limit, limit + 1, (batch, 2)),
-                cutout=rng.integers(0, size - size // 2 + 1, (batch, 2)))
+                cutout=rng.integers(0, sides - sides // 2 + 1, (batch, 2)))
 
 
 def parse_policy(text: str) -> tuple[str, ...]:

@@ -115,7 +115,8 @@ class Trainer:
         self.teacher_frozen_at = 0  # with --freeze-teacher: the training steps the teacher had when it stopped
         self.moments_born = 0  # the step the optimizers' moments started from nothing (later with --continue-from)
         self.sampler = BatchSampler(build_dataset(cfg, self.palette), cfg.batch_size, cfg.image_size, cfg.seed,
-                                    label_warp=cfg.label_warp, min_crop=cfg.min_crop)
+                                    label_warp=cfg.label_warp, min_crop=cfg.min_crop,
+                                    wide_share=cfg.wide_share)
         # Held-out pairs, only to watch the discriminators for memorising (the folder layout has no split).
         self.heldout = build_dataset(cfg, self.palette, "test") if cfg.data in ("pseudo", "procedural") else None
         self.lecam = losses.LeCamAnchors()
@@ -152,7 +153,9 @@ class Trainer:
         noise = self.noise(rng)
         if not self.gen_cfg.use_vae:
             return noise, None, None
-        mu, logvar = self.generator.encode(image)
+        height, width = image.shape[2:]
+        left = (width - height) // 2  # the encoder reads squares: a wide photo's style is its middle's
+        mu, logvar = self.generator.encode(image[:, :, :, left:left + height])
         return mu + noise * paddle.exp(0.5 * logvar), mu, logvar
 
     def train_step(self, step: int) -> dict[str, float]:
@@ -195,7 +198,7 @@ class Trainer:
         """What the discriminators see: each pair's map, picture and photo changed alike (DiffAugment), and the
         frozen SqueezeNet's stages of both when a loss needs them (one pass serves them all)."""
         if self.diffaugment:
-            params = diffaugment.draw(rng, onehot_map.shape[0], self.cfg.image_size)
+            params = diffaugment.draw(rng, onehot_map.shape[0], *onehot_map.shape[2:])
             real = diffaugment.augment(onehot_map, real, self.diffaugment, params)[1]
             onehot_map, fake = diffaugment.augment(onehot_map, fake, self.diffaugment, params)
         seen = Seen(onehot_map, fake, real)
